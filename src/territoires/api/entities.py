@@ -1,0 +1,270 @@
+"""NGSI-LD entity routes: /entities, /entities/{id}/attrs, /entityOperations (clauses 6.4 – 6.7, 6.14 – 6.23)."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from territoires.api.http import (
+    GEO_JSON,
+    JSON,
+    JSON_LD,
+    MERGE_PATCH,
+    body_context_value,
+    bool_param,
+    json_response,
+    link_context,
+    negotiate,
+    no_content,
+    options,
+    read_json,
+    strip_context,
+    tenant_of,
+)
+from territoires.api.queries import RenderOptions, body_query, entity_query, request_render_options, render_options
+from territoires.broker import Broker
+from territoires.broker.entities import BatchResult
+from territoires.ngsild import geo
+from territoires.ngsild.context import Context
+from territoires.ngsild.errors import BadRequestData
+from territoires.ngsild.model import Entity
+from territoires.ngsild.render import compact_update_result, render_entity
+from territoires.store.port import QueryPage
+
+BASE = "/ngsi-ld/v1"
+
+
+def _broker(request: Request) -> Broker:
+    return request.app.state.broker
+
+
+async def _body_and_context(request: Request, *, allow: tuple[str, ...] = (JSON, JSON_LD)) -> tuple[Any, Context]:
+    body = await read_json(request, allow=allow)
+    ctx = _broker(request).contexts.compile(tenant_of(request), body_context_value(request, body))
+    return body, ctx
+
+
+def _get_context(request: Request) -> Context:
+    return _broker(request).contexts.compile(tenant_of(request), link_context(request))
+
+
+def _render(entity: Entity, ctx: Context, opts: RenderOptions, kind: str) -> dict[str, Any]:
+    rendered = render_entity(entity, ctx, **opts.as_kwargs())
+    return geo.to_feature(rendered, opts.geometry_property) if kind == GEO_JSON else rendered
+
+
+# ---- /entities -------------------------------------------------------------------------------
+async def create_entity(request: Request) -> Response:
+    body, ctx = await _body_and_context(request)
+    entity_id = _broker(request).entities.create(tenant_of(request), strip_context(body), ctx)
+    return Response(status_code=201, headers={"Location": f"{BASE}/entities/{quote(entity_id, safe=':')}"})
+
+
+async def query_entities(request: Request) -> Response:
+    kind = negotiate(request, (JSON, JSON_LD, GEO_JSON))
+    ctx = _get_context(request)
+    query = entity_query(request, ctx)
+    opts = request_render_options(request, ctx)
+    if query.attrs and opts.attrs is None:
+        opts = RenderOptions(**{**opts.__dict__, "attrs": frozenset(query.attrs)})
+    page = _broker(request).entities.query(tenant_of(request), query)
+    return _page_response(request, page, ctx, opts, kind)
+
+
+def _page_response(request: Request, page: QueryPage, ctx: Context, opts: RenderOptions, kind: str) -> Response:
+    items = [_render(entity, ctx, opts, kind) for entity in page.entities]
+    headers: dict[str, str] = {}
+    if page.count is not None:
+        headers["NGSILD-Results-Count"] = str(page.count)
+    if page.next_cursor is not None:
+        params = {k: v for k, v in request.query_params.items() if k not in ("offset", "after")}
+        params["after"] = page.next_cursor
+        headers["Link"] = f'<{request.url.path}?{urlencode(params)}>; rel="next"'
+    if kind == GEO_JSON:
+        return json_response(geo.to_feature_collection(items), ctx=ctx, kind=kind, headers=headers)
+    response = json_response(items, ctx=ctx, kind=kind, headers=headers)
+    return response
+
+
+async def retrieve_entity(request: Request) -> Response:
+    kind = negotiate(request, (JSON, JSON_LD, GEO_JSON))
+    ctx = _get_context(request)
+    opts = request_render_options(request, ctx)
+    entity = _broker(request).entities.retrieve(tenant_of(request), request.path_params["entity_id"])
+    return json_response(_render(entity, ctx, opts, kind), ctx=ctx, kind=kind)
+
+
+async def delete_entity(request: Request) -> Response:
+    _broker(request).entities.delete(tenant_of(request), request.path_params["entity_id"])
+    return no_content()
+
+
+async def replace_entity(request: Request) -> Response:
+    body, ctx = await _body_and_context(request)
+    _broker(request).entities.replace(tenant_of(request), request.path_params["entity_id"], strip_context(body), ctx)
+    return no_content()
+
+
+async def merge_entity(request: Request) -> Response:
+    body, ctx = await _body_and_context(request, allow=(JSON, JSON_LD, MERGE_PATCH))
+    _broker(request).entities.merge(tenant_of(request), request.path_params["entity_id"], strip_context(body), ctx)
+    return no_content()
+
+
+# ---- /entities/{id}/attrs --------------------------------------------------------------------
+def _update_response(result: dict[str, Any], ctx: Context) -> Response:
+    if result.get("notUpdated"):
+        return json_response(compact_update_result(result, ctx), status=207)
+    return no_content()
+
+
+async def append_attributes(request: Request) -> Response:
+    body, ctx = await _body_and_context(request)
+    result = _broker(request).entities.append_attributes(
+        tenant_of(request), request.path_params["entity_id"], strip_context(body), ctx,
+        no_overwrite="noOverwrite" in options(request),
+    )
+    return _update_response(result, ctx)
+
+
+async def update_attributes(request: Request) -> Response:
+    body, ctx = await _body_and_context(request)
+    result = _broker(request).entities.update_attributes(
+        tenant_of(request), request.path_params["entity_id"], strip_context(body), ctx
+    )
+    return _update_response(result, ctx)
+
+
+async def partial_update_attribute(request: Request) -> Response:
+    body, ctx = await _body_and_context(request)
+    _broker(request).entities.partial_update_attribute(
+        tenant_of(request), request.path_params["entity_id"], request.path_params["attr"], strip_context(body), ctx
+    )
+    return no_content()
+
+
+async def replace_attribute(request: Request) -> Response:
+    body, ctx = await _body_and_context(request)
+    _broker(request).entities.replace_attribute(
+        tenant_of(request), request.path_params["entity_id"], request.path_params["attr"], strip_context(body), ctx
+    )
+    return no_content()
+
+
+async def delete_attribute(request: Request) -> Response:
+    ctx = _get_context(request)
+    _broker(request).entities.delete_attribute(
+        tenant_of(request), request.path_params["entity_id"], request.path_params["attr"], ctx,
+        dataset_id=request.query_params.get("datasetId"), delete_all=bool_param(request, "deleteAll"),
+    )
+    return no_content()
+
+
+# ---- /entityOperations -----------------------------------------------------------------------
+async def _batch_input(request: Request) -> tuple[list[Any], list[Context]]:
+    body = await read_json(request)
+    if not isinstance(body, list):
+        raise BadRequestData("a batch operation takes a JSON array of entities")
+    limit = request.app.state.settings.max_batch_size
+    if len(body) > limit:
+        raise BadRequestData(f"a batch holds at most {limit} entities; this one has {len(body)}")
+    tenant = tenant_of(request)
+    contexts = _broker(request).contexts
+    if request.headers.get("content-type", "").startswith(JSON_LD):
+        if link_context(request) is not None:
+            raise BadRequestData("with Content-Type application/ld+json the @context goes in the body, not in a Link header")
+        if not all(isinstance(item, dict) and "@context" in item for item in body):
+            raise BadRequestData("with Content-Type application/ld+json each entity must hold an @context member")
+        ctxs = [contexts.compile(tenant, item["@context"]) for item in body]
+    else:
+        if any(isinstance(item, dict) and "@context" in item for item in body):
+            raise BadRequestData("with Content-Type application/json the @context goes in a Link header, not in the body")
+        ctxs = [contexts.compile(tenant, link_context(request))] * len(body)
+    return [strip_context(item) for item in body], ctxs
+
+
+def _batch_response(result: BatchResult, *, created_status: bool) -> Response:
+    if result.errors:
+        return json_response(
+            {"success": result.success, "errors": [{"entityId": eid, "error": err.to_problem()} for eid, err in result.errors]},
+            status=207,
+        )
+    if created_status and result.created:
+        return json_response(result.created, status=201)
+    return no_content()
+
+
+async def batch_create(request: Request) -> Response:
+    bodies, ctxs = await _batch_input(request)
+    return _batch_response(_broker(request).entities.batch_create(tenant_of(request), bodies, ctxs), created_status=True)
+
+
+async def batch_upsert(request: Request) -> Response:
+    bodies, ctxs = await _batch_input(request)
+    words = options(request)
+    if {"replace", "update"} <= words:
+        raise BadRequestData("options replace and update exclude each other")
+    result = _broker(request).entities.batch_upsert(
+        tenant_of(request), bodies, ctxs, mode="update" if "update" in words else "replace"
+    )
+    return _batch_response(result, created_status=True)
+
+
+async def batch_update(request: Request) -> Response:
+    bodies, ctxs = await _batch_input(request)
+    result = _broker(request).entities.batch_update(
+        tenant_of(request), bodies, ctxs, no_overwrite="noOverwrite" in options(request)
+    )
+    return _batch_response(result, created_status=False)
+
+
+async def batch_merge(request: Request) -> Response:
+    bodies, ctxs = await _batch_input(request)
+    return _batch_response(_broker(request).entities.batch_merge(tenant_of(request), bodies, ctxs), created_status=False)
+
+
+async def batch_delete(request: Request) -> Response:
+    body = await read_json(request)
+    if not isinstance(body, list):
+        raise BadRequestData("a batch delete takes a JSON array of entity ids")
+    return _batch_response(_broker(request).entities.batch_delete(tenant_of(request), body), created_status=False)
+
+
+async def query_post(request: Request) -> Response:
+    kind = negotiate(request, (JSON, JSON_LD, GEO_JSON))
+    body, ctx = await _body_and_context(request)
+    if not isinstance(body, dict):
+        raise BadRequestData("the body must be a Query object")
+    body = strip_context(body)
+    query = body_query(body, request, ctx)
+    words = options(request)
+    opts = render_options({**dict(request.query_params), **{k: body[k] for k in ("attrs", "pick", "omit", "lang") if k in body}}, words, ctx)
+    if query.attrs and opts.attrs is None:
+        opts = RenderOptions(**{**opts.__dict__, "attrs": frozenset(query.attrs)})
+    page = _broker(request).entities.query(tenant_of(request), query)
+    return _page_response(request, page, ctx, opts, kind)
+
+
+routes = [
+    Route(f"{BASE}/entities", query_entities, methods=["GET"]),
+    Route(f"{BASE}/entities", create_entity, methods=["POST"]),
+    Route(f"{BASE}/entities/{{entity_id}}", retrieve_entity, methods=["GET"]),
+    Route(f"{BASE}/entities/{{entity_id}}", delete_entity, methods=["DELETE"]),
+    Route(f"{BASE}/entities/{{entity_id}}", replace_entity, methods=["PUT"]),
+    Route(f"{BASE}/entities/{{entity_id}}", merge_entity, methods=["PATCH"]),
+    Route(f"{BASE}/entities/{{entity_id}}/attrs", append_attributes, methods=["POST"]),
+    Route(f"{BASE}/entities/{{entity_id}}/attrs", update_attributes, methods=["PATCH"]),
+    Route(f"{BASE}/entities/{{entity_id}}/attrs/{{attr}}", partial_update_attribute, methods=["PATCH"]),
+    Route(f"{BASE}/entities/{{entity_id}}/attrs/{{attr}}", replace_attribute, methods=["PUT"]),
+    Route(f"{BASE}/entities/{{entity_id}}/attrs/{{attr}}", delete_attribute, methods=["DELETE"]),
+    Route(f"{BASE}/entityOperations/create", batch_create, methods=["POST"]),
+    Route(f"{BASE}/entityOperations/upsert", batch_upsert, methods=["POST"]),
+    Route(f"{BASE}/entityOperations/update", batch_update, methods=["POST"]),
+    Route(f"{BASE}/entityOperations/merge", batch_merge, methods=["POST"]),
+    Route(f"{BASE}/entityOperations/delete", batch_delete, methods=["POST"]),
+    Route(f"{BASE}/entityOperations/query", query_post, methods=["POST"]),
+]

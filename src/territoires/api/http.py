@@ -1,0 +1,192 @@
+"""HTTP plumbing shared by the NGSI-LD routes: tenant, body, @context, negotiation, responses.
+
+Clause 6.3 of ETSI GS CIM 009 says how a request carries its JSON-LD @context (a Link header
+with ``application/json``, a member of the body with ``application/ld+json``) and how the
+response media type is negotiated; this module does exactly that and nothing else.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from territoires.ngsild.context import CORE_CONTEXT_URL, Context
+from territoires.ngsild.errors import (
+    BadRequestData,
+    InvalidRequest,
+    NotAcceptable,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+)
+
+JSON = "application/json"
+JSON_LD = "application/ld+json"
+GEO_JSON = "application/geo+json"
+MERGE_PATCH = "application/merge-patch+json"
+PROBLEM = "application/problem+json"
+CONTEXT_REL = "http://www.w3.org/ns/json-ld#context"
+TENANT_HEADER = "NGSILD-Tenant"
+
+_LINK = re.compile(r'<([^>]*)>\s*((?:;\s*[^;,]+)*)')
+
+
+def tenant_of(request: Request) -> str:
+    """The tenant a request addresses (the default tenant when no header is given)."""
+    return request.headers.get(TENANT_HEADER, "")
+
+
+def media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+
+async def read_json(request: Request, *, allow: tuple[str, ...] = (JSON, JSON_LD)) -> Any:
+    """The request body parsed as JSON, after checking its media type and size."""
+    kind = media_type(request)
+    if kind not in allow:
+        shown = kind or "no Content-Type"
+        raise UnsupportedMediaType(f"the body must be sent as {' or '.join(allow)}, not {shown}")
+    limit: int = request.app.state.settings.max_body_bytes
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"the body has {declared} bytes; this server accepts at most {limit}")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"the body is larger than the {limit} bytes this server accepts")
+        chunks.append(chunk)
+    raw = b"".join(chunks)
+    if not raw:
+        raise InvalidRequest("the request has no body; a JSON document is expected")
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as error:
+        raise InvalidRequest(f"the body is not valid JSON: {error}") from None
+
+
+def link_context(request: Request) -> str | None:
+    """The @context URL given in a Link header, if any (clause 6.3.5)."""
+    found: list[str] = []
+    for header in request.headers.getlist("link"):
+        for match in _LINK.finditer(header):
+            params = match.group(2).replace(" ", "")
+            if f'rel="{CONTEXT_REL}"' in params or f"rel={CONTEXT_REL}" in params:
+                found.append(match.group(1).strip())
+    if len(found) > 1:
+        raise BadRequestData("more than one JSON-LD @context Link header was given; give one")
+    return found[0] if found else None
+
+
+def body_context_value(request: Request, body: Any) -> Any:
+    """The @context of a request with a body: from the body for JSON-LD, from the Link header for JSON."""
+    if media_type(request) == JSON_LD:
+        if link_context(request) is not None:
+            raise BadRequestData("with Content-Type application/ld+json the @context goes in the body, not in a Link header")
+        items = body if isinstance(body, list) else [body]
+        for item in items:
+            if isinstance(item, dict) and "@context" not in item:
+                raise BadRequestData("with Content-Type application/ld+json the body must hold an @context member")
+        return items[0].get("@context") if items and isinstance(items[0], dict) else None
+    items = body if isinstance(body, list) else [body]
+    if any(isinstance(item, dict) and "@context" in item for item in items):
+        raise BadRequestData("with Content-Type application/json the @context goes in a Link header, not in the body")
+    return link_context(request)
+
+
+def strip_context(body: Any) -> Any:
+    if isinstance(body, dict) and "@context" in body:
+        return {k: v for k, v in body.items() if k != "@context"}
+    return body
+
+
+def negotiate(request: Request, offered: tuple[str, ...] = (JSON, JSON_LD)) -> str:
+    """The response media type from the Accept header (clause 6.3.6); the first offered is the default."""
+    accept = request.headers.get("accept")
+    if not accept:
+        return offered[0]
+    best: tuple[float, int, str] | None = None
+    for position, item in enumerate(accept.split(",")):
+        parts = [p.strip() for p in item.split(";")]
+        kind = parts[0].lower()
+        quality = 1.0
+        for param in parts[1:]:
+            if param.startswith("q="):
+                try:
+                    quality = float(param[2:])
+                except ValueError:
+                    quality = 0.0
+        if quality <= 0:
+            continue
+        if kind in ("*/*", "application/*"):
+            candidate = offered[0]
+        elif kind in offered:
+            candidate = kind
+        else:
+            continue
+        rank = (quality, -position, candidate)
+        if best is None or rank[:2] > best[:2]:
+            best = rank
+    if best is None:
+        raise NotAcceptable(f"this resource is served as {', '.join(offered)}; the Accept header allows none of them")
+    return best[2]
+
+
+def context_url(ctx: Context) -> str:
+    """The URL a JSON response's Link header names: the request's own when it was one URL."""
+    return ctx.source if isinstance(ctx.source, str) else CORE_CONTEXT_URL
+
+
+def json_response(
+    data: Any, *, status: int = 200, ctx: Context | None = None, kind: str = JSON, headers: dict[str, str] | None = None
+) -> Response:
+    """Render ``data``: with JSON-LD, the @context goes into each object; with JSON, into a Link header."""
+    all_headers = dict(headers or {})
+    if ctx is not None:
+        if kind == JSON_LD:
+            context_value = ctx.source if ctx.source else CORE_CONTEXT_URL
+            if isinstance(data, list):
+                data = [{**item, "@context": context_value} for item in data]
+            elif isinstance(data, dict):
+                data = {**data, "@context": context_value}
+        elif kind in (JSON, GEO_JSON):
+            all_headers["Link"] = f'<{context_url(ctx)}>; rel="{CONTEXT_REL}"; type="{JSON_LD}"'
+    return Response(orjson.dumps(data), status_code=status, media_type=kind, headers=all_headers)
+
+
+def no_content() -> Response:
+    return Response(status_code=204)
+
+
+def bool_param(request: Request, name: str) -> bool:
+    value = request.query_params.get(name)
+    if value is None:
+        return False
+    if value in ("true", "false"):
+        return value == "true"
+    raise BadRequestData(f"{name} must be true or false, not {value!r}")
+
+
+def int_param(request: Request, name: str, default: int, *, minimum: int = 0) -> int:
+    value = request.query_params.get(name)
+    if value is None:
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise BadRequestData(f"{name} must be a whole number, not {value!r}") from None
+    if number < minimum:
+        raise BadRequestData(f"{name} must be at least {minimum}, not {number}")
+    return number
+
+
+def options(request: Request) -> set[str]:
+    """The ``options`` and ``format`` query parameters as one set of words."""
+    words = {w.strip() for w in request.query_params.get("options", "").split(",") if w.strip()}
+    if "format" in request.query_params:
+        words.add(request.query_params["format"])
+    return words

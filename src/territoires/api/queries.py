@@ -1,0 +1,176 @@
+"""Turn the query parameters of an NGSI-LD request into a store query and render options."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.requests import Request
+
+from territoires.api.http import int_param, options
+from territoires.ngsild import geo
+from territoires.ngsild.context import Context
+from territoires.ngsild.errors import BadRequestData, TooManyResults
+from territoires.ngsild.query import parse_attr_list, parse_q, parse_scope_q, parse_type_expr
+from territoires.store.port import EntityQuery
+
+FORMS = {"normalized": "normalized", "concise": "concise", "keyValues": "keyValues", "simplified": "keyValues"}
+KNOWN_OPTIONS = set(FORMS) | {"sysAttrs", "noOverwrite", "replace", "update", "noHistory"}
+
+
+@dataclass(frozen=True)
+class RenderOptions:
+    form: str = "normalized"
+    sys_attrs: bool = False
+    attrs: frozenset[str] | None = None
+    pick: frozenset[str] | None = None
+    omit: frozenset[str] | None = None
+    lang: str | None = None
+    geometry_property: str = "location"
+
+    def as_kwargs(self) -> dict[str, Any]:
+        return {
+            "form": self.form, "sys_attrs": self.sys_attrs, "attrs": self.attrs,
+            "pick": self.pick, "omit": self.omit, "lang": self.lang,
+        }
+
+
+def render_options(params: dict[str, Any], words: set[str], ctx: Context) -> RenderOptions:
+    """Render options from query parameters (GET) or the members of a Query body (POST)."""
+    unknown = words - KNOWN_OPTIONS
+    if unknown:
+        raise BadRequestData(f"unknown option(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(KNOWN_OPTIONS))}")
+    forms = {FORMS[w] for w in words if w in FORMS}
+    if len(forms) > 1:
+        raise BadRequestData(f"options ask for several representations at once: {', '.join(sorted(forms))}")
+    pick = _names(params.get("pick"), ctx, "pick")
+    omit = _names(params.get("omit"), ctx, "omit")
+    if pick is not None and omit is not None:
+        raise BadRequestData("pick and omit cannot be used together")
+    return RenderOptions(
+        form=forms.pop() if forms else "normalized",
+        sys_attrs="sysAttrs" in words,
+        attrs=_names(params.get("attrs"), ctx, "attrs"),
+        pick=pick,
+        omit=omit,
+        lang=params.get("lang"),
+        geometry_property=params.get("geometryProperty") or "location",
+    )
+
+
+def _names(value: Any, ctx: Context, param: str) -> frozenset[str] | None:
+    if value is None:
+        return None
+    if isinstance(value, list):
+        value = ",".join(str(v) for v in value)
+    if not isinstance(value, str):
+        raise BadRequestData(f"{param} must be a comma-separated list of names")
+    return frozenset(parse_attr_list(value, ctx.expand, param=param))
+
+
+def request_render_options(request: Request, ctx: Context) -> RenderOptions:
+    return render_options(dict(request.query_params), options(request), ctx)
+
+
+def entity_query(request: Request, ctx: Context) -> EntityQuery:
+    """The query of ``GET /entities`` (clause 6.4.3.2)."""
+    params = request.query_params
+    max_page = request.app.state.settings.max_page_size
+    limit = int_param(request, "limit", 20)
+    count = params.get("count") == "true"
+    if limit > max_page:
+        raise TooManyResults(f"limit {limit} is above this server's maximum page size {max_page}")
+    if limit == 0 and not count:
+        raise BadRequestData("limit=0 is only meaningful with count=true")
+    selectors = ("type", "attrs", "q", "georel", "geometry", "coordinates")
+    if not any(name in params for name in selectors) and params.get("local") != "true":
+        # Clause 6.4.3.2: a query names at least one of these, so that it cannot dump a whole tenant by mistake.
+        raise BadRequestData("a query needs at least one of type, attrs, q, a geo-query, or local=true")
+    geo_query = geo.parse_geo_query(
+        params.get("georel"), params.get("geometry"), params.get("coordinates"), params.get("geoproperty"), ctx.expand
+    )
+    return _query(
+        ctx,
+        ids=params.get("id"),
+        id_pattern=params.get("idPattern"),
+        type_expr=params.get("type"),
+        attrs=params.get("attrs"),
+        q=params.get("q"),
+        scope_q=params.get("scopeQ"),
+        geo_query=geo_query,
+        offset=int_param(request, "offset", 0),
+        limit=limit,
+        after=params.get("after"),
+        count=count,
+    )
+
+
+def body_query(body: dict[str, Any], request: Request, ctx: Context) -> EntityQuery:
+    """The query of ``POST /entityOperations/query``: a Query data type (clause 5.2.23)."""
+    if body.get("type") != "Query":
+        raise BadRequestData('the body must be a Query: an object with "type": "Query"')
+    entities = body.get("entities") or []
+    if not isinstance(entities, list) or not all(isinstance(e, dict) for e in entities):
+        raise BadRequestData("entities must be an array of EntitySelector objects")
+    ids = [e["id"] for e in entities if "id" in e]
+    types = [e["type"] for e in entities if "type" in e]
+    patterns = [e["idPattern"] for e in entities if "idPattern" in e]
+    if len(patterns) > 1:
+        raise BadRequestData("only one idPattern can be given")
+    if not all(isinstance(v, str) for v in ids + types + patterns):
+        raise BadRequestData("EntitySelector members id, type and idPattern must be strings")
+    geo_q = body.get("geoQ")
+    attrs = body.get("attrs")
+    limit = int_param(request, "limit", 20)
+    count = request.query_params.get("count") == "true"
+    if limit > request.app.state.settings.max_page_size:
+        raise TooManyResults(f"limit {limit} is above this server's maximum page size")
+    return _query(
+        ctx,
+        ids=",".join(ids) or None,
+        id_pattern=patterns[0] if patterns else None,
+        type_expr=",".join(f"({t})" if any(c in t for c in ",;|") else t for t in types) or None,
+        attrs=",".join(attrs) if isinstance(attrs, list) else attrs,
+        q=body.get("q"),
+        scope_q=body.get("scopeQ"),
+        geo_query=geo.parse_geo_query_object(geo_q, ctx.expand) if geo_q is not None else None,
+        offset=int_param(request, "offset", 0),
+        limit=limit,
+        after=request.query_params.get("after"),
+        count=count,
+    )
+
+
+def _query(
+    ctx: Context, *, ids: Any, id_pattern: Any, type_expr: Any, attrs: Any, q: Any, scope_q: Any,
+    geo_query: Any, offset: int, limit: int, after: Any, count: bool,
+) -> EntityQuery:
+    for name, value in (("id", ids), ("idPattern", id_pattern), ("type", type_expr), ("attrs", attrs),
+                        ("q", q), ("scopeQ", scope_q)):
+        if value is not None and not isinstance(value, str):
+            raise BadRequestData(f"{name} must be a string")
+    id_list = tuple(i.strip() for i in ids.split(",") if i.strip()) if ids else ()
+    return EntityQuery(
+        ids=id_list,
+        id_pattern=_checked_pattern(id_pattern),
+        types=parse_type_expr(type_expr, ctx.expand) if type_expr else None,
+        attrs=tuple(parse_attr_list(attrs, ctx.expand)) if attrs else (),
+        q=parse_q(q, ctx.expand) if q else None,
+        scope_q=parse_scope_q(scope_q) if scope_q else None,
+        geo=geo_query,
+        offset=offset,
+        limit=limit,
+        after=after,
+        count=count,
+    )
+
+
+def _checked_pattern(pattern: str | None) -> str | None:
+    if pattern is None:
+        return None
+    try:
+        re.compile(pattern)
+    except re.error as error:
+        raise BadRequestData(f"idPattern is not a valid regular expression: {error}") from None
+    return pattern

@@ -1,0 +1,239 @@
+"""The entity service: create, read, change and delete entities of a tenant (clauses 5.6, 5.7).
+
+Callers (the HTTP API, ingestion, domain modules) pass request bodies with the active @context;
+this service parses them with ``ngsild``, applies the NGSI-LD update semantics inside one
+write session of the store (so read-modify-write is atomic) and hands whole entities to the store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from territoires import clock
+from territoires.ngsild import entity as parse
+from territoires.ngsild import updates
+from territoires.ngsild.context import Context
+from territoires.ngsild.errors import AlreadyExists, BadRequestData, NgsiLdError, ResourceNotFound
+from territoires.ngsild.model import Entity
+from territoires.store.port import EntityQuery, QueryPage, Store
+
+UpdateResult = dict[str, Any]
+
+
+@dataclass
+class BatchResult:
+    """Per-entity outcome of a batch operation (BatchOperationResult, clause 5.2.16)."""
+
+    success: list[str] = field(default_factory=list)
+    errors: list[tuple[str, NgsiLdError]] = field(default_factory=list)
+    created: list[str] = field(default_factory=list)
+
+    def fail(self, entity_id: str, error: NgsiLdError) -> None:
+        self.errors.append((entity_id, error))
+
+
+class EntityService:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    # ---- single entities ----------------------------------------------------------------
+    def create(self, tenant: str, body: Any, ctx: Context) -> str:
+        entity = parse.parse_entity(body, ctx, now=clock.now())
+        with self.store.session(tenant, write=True) as session:
+            session.insert([entity])
+        return entity["id"]
+
+    def retrieve(self, tenant: str, entity_id: str) -> Entity:
+        parse.validate_entity_id(entity_id)
+        with self.store.session(tenant) as session:
+            found = session.get([entity_id]).get(entity_id)
+        if found is None:
+            raise ResourceNotFound(f"entity {entity_id} does not exist")
+        return found
+
+    def query(self, tenant: str, query: EntityQuery) -> QueryPage:
+        with self.store.session(tenant) as session:
+            return session.query(query)
+
+    def delete(self, tenant: str, entity_id: str) -> None:
+        parse.validate_entity_id(entity_id)
+        with self.store.session(tenant, write=True) as session:
+            if not session.delete([entity_id]):
+                raise ResourceNotFound(f"entity {entity_id} does not exist")
+
+    def _change(self, tenant: str, entity_id: str, change: Callable[[Entity], tuple[Entity, Any]]) -> Any:
+        """Apply ``change`` to the stored entity atomically; returns what ``change`` reports."""
+        parse.validate_entity_id(entity_id)
+        with self.store.session(tenant, write=True) as session:
+            current = session.get([entity_id]).get(entity_id)
+            if current is None:
+                raise ResourceNotFound(f"entity {entity_id} does not exist")
+            changed, report = change(current)
+            session.replace([changed])
+        return report
+
+    def replace(self, tenant: str, entity_id: str, body: Any, ctx: Context) -> None:
+        now = clock.now()
+        if isinstance(body, dict) and "id" not in body:
+            body = {**body, "id": entity_id}
+        new = parse.parse_entity(body, ctx, now=now)
+        self._change(tenant, entity_id, lambda old: (updates.replace_entity(old, new, now=now), None))
+
+    def merge(self, tenant: str, entity_id: str, body: Any, ctx: Context) -> None:
+        now = clock.now()
+        fragment = _fragment(body, entity_id, ctx, now, merge=True)
+        self._change(tenant, entity_id, lambda old: updates.merge_entity(old, fragment, now=now))
+
+    def append_attributes(self, tenant: str, entity_id: str, body: Any, ctx: Context, *, no_overwrite: bool) -> UpdateResult:
+        now = clock.now()
+        fragment = _fragment(body, entity_id, ctx, now)
+        return self._change(
+            tenant, entity_id, lambda old: updates.append_attributes(old, fragment, no_overwrite=no_overwrite, now=now)
+        )
+
+    def update_attributes(self, tenant: str, entity_id: str, body: Any, ctx: Context) -> UpdateResult:
+        now = clock.now()
+        fragment = _fragment(body, entity_id, ctx, now, allow_null=True)
+        return self._change(tenant, entity_id, lambda old: updates.update_attributes(old, fragment, now=now))
+
+    def partial_update_attribute(self, tenant: str, entity_id: str, attr: str, body: Any, ctx: Context) -> None:
+        now = clock.now()
+        instances = parse.parse_attribute(attr, body, ctx, now=now, partial=True, allow_null=True)
+        name = ctx.expand(attr)
+        self._change(
+            tenant, entity_id, lambda old: (updates.partial_update_attribute(old, name, instances, now=now), None)
+        )
+
+    def replace_attribute(self, tenant: str, entity_id: str, attr: str, body: Any, ctx: Context) -> None:
+        now = clock.now()
+        instances = parse.parse_attribute(attr, body, ctx, now=now)
+        name = ctx.expand(attr)
+        self._change(tenant, entity_id, lambda old: (updates.replace_attribute(old, name, instances, now=now), None))
+
+    def delete_attribute(
+        self, tenant: str, entity_id: str, attr: str, ctx: Context, *, dataset_id: str | None, delete_all: bool
+    ) -> None:
+        now = clock.now()
+        name = ctx.expand(attr)
+        self._change(
+            tenant, entity_id,
+            lambda old: (updates.delete_attribute(old, name, dataset_id=dataset_id, delete_all=delete_all, now=now), None),
+        )
+
+    # ---- batches (clause 5.6.7 – 5.6.10, 5.6.20) ---------------------------------------------
+    def batch_create(self, tenant: str, bodies: Sequence[Any], contexts: Sequence[Context]) -> BatchResult:
+        result, parsed = self._parse_all(bodies, contexts)
+        with self.store.session(tenant, write=True) as session:
+            stored = session.get([e["id"] for e in parsed])
+            fresh: list[Entity] = []
+            for entity in parsed:
+                if entity["id"] in stored:
+                    result.fail(entity["id"], AlreadyExists(f"entity {entity['id']} already exists"))
+                else:
+                    stored[entity["id"]] = entity
+                    fresh.append(entity)
+            session.insert(fresh)
+        result.success = result.created = [e["id"] for e in fresh]
+        return result
+
+    def batch_upsert(self, tenant: str, bodies: Sequence[Any], contexts: Sequence[Context], *, mode: str) -> BatchResult:
+        result, parsed = self._parse_all(bodies, contexts)
+        now = clock.now()
+        with self.store.session(tenant, write=True) as session:
+            current = session.get([e["id"] for e in parsed])
+            for entity in parsed:
+                old = current.get(entity["id"])
+                if old is None:
+                    current[entity["id"]] = entity
+                    result.created.append(entity["id"])
+                elif mode == "update":
+                    current[entity["id"]] = updates.append_attributes(old, entity, no_overwrite=False, now=now)[0]
+                else:
+                    current[entity["id"]] = updates.replace_entity(old, entity, now=now)
+                result.success.append(entity["id"])
+            session.replace([current[i] for i in dict.fromkeys(result.success)])
+        return result
+
+    def batch_update(self, tenant: str, bodies: Sequence[Any], contexts: Sequence[Context], *, no_overwrite: bool) -> BatchResult:
+        return self._batch_change(
+            tenant, bodies, contexts,
+            lambda old, new, now: updates.append_attributes(old, new, no_overwrite=no_overwrite, now=now)[0],
+        )
+
+    def batch_merge(self, tenant: str, bodies: Sequence[Any], contexts: Sequence[Context]) -> BatchResult:
+        return self._batch_change(
+            tenant, bodies, contexts, lambda old, new, now: updates.merge_entity(old, new, now=now)[0], merge=True
+        )
+
+    def batch_delete(self, tenant: str, ids: Sequence[Any]) -> BatchResult:
+        result = BatchResult()
+        valid: list[str] = []
+        for raw in ids:
+            try:
+                valid.append(parse.validate_entity_id(raw))
+            except NgsiLdError as error:
+                result.fail(str(raw), error)
+        with self.store.session(tenant, write=True) as session:
+            deleted = session.delete(valid)
+        for entity_id in valid:
+            if entity_id in deleted:
+                result.success.append(entity_id)
+            else:
+                result.fail(entity_id, ResourceNotFound(f"entity {entity_id} does not exist"))
+        return result
+
+    def _batch_change(
+        self, tenant: str, bodies: Sequence[Any], contexts: Sequence[Context],
+        change: Callable[[Entity, Entity, str], Entity], *, merge: bool = False,
+    ) -> BatchResult:
+        result, parsed = self._parse_all(bodies, contexts, fragments=True, merge=merge)
+        now = clock.now()
+        with self.store.session(tenant, write=True) as session:
+            current = session.get([e["id"] for e in parsed])
+            changed: dict[str, Entity] = {}
+            for entity in parsed:
+                old = changed.get(entity["id"]) or current.get(entity["id"])
+                if old is None:
+                    result.fail(entity["id"], ResourceNotFound(f"entity {entity['id']} does not exist"))
+                    continue
+                try:
+                    changed[entity["id"]] = change(old, entity, now)
+                except NgsiLdError as error:
+                    result.fail(entity["id"], error)
+                    continue
+                result.success.append(entity["id"])
+            session.replace(list(changed.values()))
+        return result
+
+    @staticmethod
+    def _parse_all(
+        bodies: Sequence[Any], contexts: Sequence[Context], *, fragments: bool = False, merge: bool = False
+    ) -> tuple[BatchResult, list[Entity]]:
+        """Parse each entity of a batch; one that fails is reported and the others go on."""
+        result = BatchResult()
+        parsed: list[Entity] = []
+        now = clock.now()
+        for body, ctx in zip(bodies, contexts, strict=True):
+            try:
+                if fragments:
+                    entity = parse.parse_fragment(body, ctx, now=now, merge=merge)
+                    if "id" not in entity:
+                        raise BadRequestData("each entity of a batch needs an id")
+                else:
+                    entity = parse.parse_entity(body, ctx, now=now)
+                parsed.append(entity)
+            except NgsiLdError as error:
+                entity_id = body.get("id") if isinstance(body, dict) else None
+                result.fail(entity_id if isinstance(entity_id, str) else "", error)
+        return result, parsed
+
+
+def _fragment(body: Any, entity_id: str, ctx: Context, now: str, *, allow_null: bool = False, merge: bool = False) -> Entity:
+    """An Entity Fragment (attributes to append, update or merge), checked against the addressed id."""
+    parse.validate_entity_id(entity_id)
+    fragment = parse.parse_fragment(body, ctx, now=now, allow_null=allow_null, merge=merge)
+    if fragment.get("id", entity_id) != entity_id:
+        raise BadRequestData(f"the body's id {fragment['id']} differs from the addressed entity {entity_id}")
+    return fragment

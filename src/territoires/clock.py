@@ -1,0 +1,9 @@
+"""The one clock: UTC instants as ISO 8601 strings with ``Z`` (microsecond precision)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -1,0 +1,435 @@
+"""The embedded backend: one SQLite file per tenant (WAL, JSON1, R*Tree), nothing to start.
+
+Layout of a tenant file:
+- ``entities(rid, id, shape, ngeo, doc)``: one row per entity, ``doc`` its internal form as
+  JSON; ``rid`` gives the stable creation order that pagination and cursors follow.
+- ``shapes(shape, key, types, attrs)``: the distinct (types, attribute names and kinds)
+  combinations. Entities of one kind share a shape, so type filters and discovery read
+  this small table instead of every entity.
+- ``geo``: an R*Tree of every GeoProperty instance (see ``sqlite_geo``).
+- ``contexts``: the tenant's stored JSON-LD contexts.
+
+A registry file ``territoires.db`` maps tenant names to their files. A file per tenant keeps
+tenants apart by construction and lets tenants write concurrently.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from territoires.ngsild.errors import AlreadyExists, BadRequestData, NonexistentTenant, ResourceNotFound
+from territoires.ngsild.model import Entity
+from territoires.store import sqlite_filters, sqlite_geo
+from territoires.store.port import (
+    DEFAULT_TENANT,
+    EntityQuery,
+    QueryPage,
+    Store,
+    StoredContext,
+    TenantSession,
+    TypeInfo,
+    chunks,
+)
+
+SCHEMA = (
+    """
+CREATE TABLE IF NOT EXISTS entities(
+    rid INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    shape INTEGER NOT NULL,
+    ngeo INTEGER NOT NULL DEFAULT 0,
+    doc TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS entities_by_shape ON entities(shape, rid);
+CREATE TABLE IF NOT EXISTS shapes(
+    shape INTEGER PRIMARY KEY,
+    key TEXT NOT NULL UNIQUE,
+    types TEXT NOT NULL,
+    attrs TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS contexts(
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    body TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    last_usage TEXT,
+    hits INTEGER NOT NULL DEFAULT 0
+);
+"""
+    + sqlite_geo.GEO_SCHEMA
+    + ";"
+)
+
+REGISTRY_SCHEMA = """
+CREATE TABLE IF NOT EXISTS tenants(
+    name TEXT PRIMARY KEY,
+    file TEXT NOT NULL UNIQUE
+);
+"""
+
+# Statements bind at most this many parameters at once (SQLite's limit is 32766).
+BIND_CHUNK = 500
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA cache_size=-65536")
+    conn.execute("PRAGMA temp_store=MEMORY")
+    conn.execute("PRAGMA mmap_size=268435456")
+    return conn
+
+
+def encode_cursor(rid: int) -> str:
+    return base64.urlsafe_b64encode(f"r{rid}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        if not raw.startswith("r"):
+            raise ValueError
+        return int(raw[1:])
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequestData(f"cursor {cursor!r} is not one this server gave: restart from the first page") from None
+
+
+def shape_key(entity: Entity) -> tuple[str, list[str], dict[str, list[str]]]:
+    """The shape of an entity: its sorted types and its attributes' sorted kinds."""
+    types = sorted(entity["type"])
+    attrs = {name: sorted({inst["type"] for inst in insts}) for name, insts in sorted(entity["attrs"].items())}
+    return orjson.dumps([types, attrs]).decode(), types, attrs
+
+
+class _Tenant:
+    """One open tenant database: its connection, lock and shape cache."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.conn = _connect(path)
+        self.conn.executescript(SCHEMA)
+        sqlite_filters.register_functions(self.conn)
+        sqlite_geo.register_functions(self.conn)
+        self.lock = threading.RLock()
+        self.shapes: dict[str, int] = {}
+
+    def alive(self) -> bool:
+        return self.path.exists()
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+class SqliteStore(Store):
+    def __init__(self, data_dir: Path | str) -> None:
+        self.data_dir = Path(data_dir)
+        (self.data_dir / "tenants").mkdir(parents=True, exist_ok=True)
+        self._registry = _connect(self.data_dir / "territoires.db")
+        self._registry.executescript(REGISTRY_SCHEMA)
+        self._registry_lock = threading.Lock()
+        self._open: dict[str, _Tenant] = {}
+        self._open_lock = threading.Lock()
+
+    # ---- tenants ------------------------------------------------------------------------
+    def _file_of(self, tenant: str) -> Path | None:
+        if tenant == DEFAULT_TENANT:
+            return self.data_dir / "default.db"
+        with self._registry_lock:
+            row = self._registry.execute("SELECT file FROM tenants WHERE name = ?", (tenant,)).fetchone()
+        return self.data_dir / "tenants" / row[0] if row else None
+
+    def _tenant(self, tenant: str) -> _Tenant:
+        handle = self._open.get(tenant)
+        if handle is not None and (tenant == DEFAULT_TENANT or handle.alive()):
+            return handle
+        with self._open_lock:
+            stale = self._open.pop(tenant, None)
+            if stale is not None:
+                stale.close()
+            path = self._file_of(tenant)
+            if path is None or (tenant != DEFAULT_TENANT and not path.exists()):
+                raise NonexistentTenant(f"tenant {tenant!r} does not exist; create it with /admin/v1/tenants")
+            handle = self._open[tenant] = _Tenant(path)
+            return handle
+
+    def create_tenant(self, tenant: str) -> None:
+        with self._registry_lock:
+            exists = self._registry.execute("SELECT 1 FROM tenants WHERE name = ?", (tenant,)).fetchone()
+            if exists:
+                raise AlreadyExists(f"tenant {tenant!r} already exists")
+            next_id = self._registry.execute("SELECT coalesce(max(rowid), 0) + 1 FROM tenants").fetchone()[0]
+            file = f"t{next_id}-{os.urandom(4).hex()}.db"
+            _Tenant(self.data_dir / "tenants" / file).close()
+            self._registry.execute("INSERT INTO tenants(name, file) VALUES (?, ?)", (tenant, file))
+
+    def delete_tenant(self, tenant: str) -> None:
+        if tenant == DEFAULT_TENANT:
+            raise BadRequestData("the default tenant cannot be deleted")
+        path = self._file_of(tenant)
+        if path is None:
+            raise ResourceNotFound(f"tenant {tenant!r} does not exist")
+        with self._registry_lock:
+            self._registry.execute("DELETE FROM tenants WHERE name = ?", (tenant,))
+        with self._open_lock:
+            handle = self._open.pop(tenant, None)
+            if handle is not None:
+                with handle.lock:
+                    handle.close()
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(path) + suffix).unlink(missing_ok=True)
+
+    def tenants(self) -> list[str]:
+        with self._registry_lock:
+            return [row[0] for row in self._registry.execute("SELECT name FROM tenants ORDER BY name")]
+
+    @contextmanager
+    def session(self, tenant: str, *, write: bool = False) -> Iterator[TenantSession]:
+        handle = self._tenant(tenant)
+        with handle.lock:
+            conn = handle.conn
+            conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            session = SqliteSession(handle)
+            try:
+                yield session
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            handle.shapes.update(session.new_shapes)
+
+    def close(self) -> None:
+        with self._open_lock:
+            for handle in self._open.values():
+                handle.close()
+            self._open.clear()
+        self._registry.close()
+
+
+class SqliteSession(TenantSession):
+    def __init__(self, tenant: _Tenant) -> None:
+        self.tenant = tenant
+        self.conn = tenant.conn
+        self.new_shapes: dict[str, int] = {}
+
+    # ---- writing ------------------------------------------------------------------------
+    def _shape_id(self, entity: Entity) -> int:
+        key, types, attrs = shape_key(entity)
+        known = self.tenant.shapes.get(key) or self.new_shapes.get(key)
+        if known is not None:
+            return known
+        self.conn.execute(
+            "INSERT OR IGNORE INTO shapes(key, types, attrs) VALUES (?, ?, ?)",
+            (key, orjson.dumps(types).decode(), orjson.dumps(attrs).decode()),
+        )
+        shape = self.conn.execute("SELECT shape FROM shapes WHERE key = ?", (key,)).fetchone()[0]
+        self.new_shapes[key] = shape
+        return shape
+
+    def _existing(self, ids: Sequence[str]) -> dict[str, tuple[int, int]]:
+        """rid and number of geo rows of the stored entities among ids."""
+        found: dict[str, tuple[int, int]] = {}
+        for part in chunks(ids, BIND_CHUNK):
+            marks = ",".join("?" * len(part))
+            for eid, rid, ngeo in self.conn.execute(
+                f"SELECT id, rid, ngeo FROM entities WHERE id IN ({marks})", tuple(part)
+            ):
+                found[eid] = (rid, ngeo)
+        return found
+
+    def _next_rid(self) -> int:
+        return self.conn.execute("SELECT coalesce(max(rid), 0) + 1 FROM entities").fetchone()[0]
+
+    def _write(self, entities: Sequence[Entity], existing: dict[str, tuple[int, int]]) -> None:
+        """Write whole entities; those in ``existing`` keep their rid (creation order)."""
+        inserts, updates, geo_rows, stale_geo = [], [], [], []
+        next_rid = self._next_rid()
+        for entity in entities:
+            doc = orjson.dumps(entity).decode()
+            known = existing.get(entity["id"])
+            if known is None:
+                rid, next_rid = next_rid, next_rid + 1
+                existing[entity["id"]] = (rid, 0)
+            else:
+                rid = known[0]
+                stale_geo.extend((rid * sqlite_geo.MAX_INSTANCES + k,) for k in range(known[1]))
+            geo = sqlite_geo.geo_rows(rid, entity)
+            geo_rows.extend(geo)
+            shape = self._shape_id(entity)
+            if known:
+                updates.append((shape, len(geo), doc, rid))
+            else:
+                inserts.append((rid, entity["id"], shape, len(geo), doc))
+        if stale_geo:
+            self.conn.executemany("DELETE FROM geo WHERE gid = ?", stale_geo)
+        if inserts:
+            self.conn.executemany(
+                "INSERT INTO entities(rid, id, shape, ngeo, doc) VALUES (?, ?, ?, ?, ?)",
+                inserts,
+            )
+        if updates:
+            self.conn.executemany("UPDATE entities SET shape = ?, ngeo = ?, doc = ? WHERE rid = ?", updates)
+        if geo_rows:
+            self.conn.executemany(
+                "INSERT INTO geo(gid, min_x, max_x, min_y, max_y, rid, attr, geometry) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                geo_rows,
+            )
+
+    def insert(self, entities: Sequence[Entity]) -> None:
+        ids = [e["id"] for e in entities]
+        if len(set(ids)) != len(ids):
+            raise AlreadyExists(f"entity {_first_repeated(ids)} is given twice")
+        existing = self._existing(ids)
+        if existing:
+            first = next(i for i in ids if i in existing)
+            raise AlreadyExists(f"entity {first} already exists")
+        self._write(entities, {})
+
+    def replace(self, entities: Sequence[Entity]) -> None:
+        self._write(entities, self._existing([e["id"] for e in entities]))
+
+    def delete(self, ids: Sequence[str]) -> set[str]:
+        existing = self._existing(ids)
+        if not existing:
+            return set()
+        self.conn.executemany(
+            "DELETE FROM geo WHERE gid = ?",
+            [(rid * sqlite_geo.MAX_INSTANCES + k,) for rid, ngeo in existing.values() for k in range(ngeo)],
+        )
+        self.conn.executemany("DELETE FROM entities WHERE rid = ?", [(rid,) for rid, _ in existing.values()])
+        return set(existing)
+
+    # ---- reading ------------------------------------------------------------------------
+    def get(self, ids: Sequence[str]) -> dict[str, Entity]:
+        found: dict[str, Entity] = {}
+        for part in chunks(ids, BIND_CHUNK):
+            marks = ",".join("?" * len(part))
+            for eid, doc in self.conn.execute(f"SELECT id, doc FROM entities WHERE id IN ({marks})", tuple(part)):
+                found[eid] = orjson.loads(doc)
+        return found
+
+    def query(self, query: EntityQuery) -> QueryPage:
+        where, params = _where(query)
+        page_where, page_params = list(where), list(params)
+        if query.after is not None:
+            page_where.append("e.rid > ?")
+            page_params.append(decode_cursor(query.after))
+        clause = " AND ".join(page_where) or "1"
+        rows = []
+        if query.limit > 0:
+            rows = self.conn.execute(
+                f"SELECT e.rid, e.doc FROM entities e WHERE {clause} ORDER BY e.rid LIMIT ? OFFSET ?",
+                (*page_params, query.limit, query.offset),
+            ).fetchall()
+        count = None
+        if query.count:
+            count = self.conn.execute(
+                f"SELECT count(*) FROM entities e WHERE {' AND '.join(where) or '1'}", tuple(params)
+            ).fetchone()[0]
+        next_cursor = encode_cursor(rows[-1][0]) if rows and len(rows) == query.limit else None
+        return QueryPage([orjson.loads(doc) for _, doc in rows], count, next_cursor)
+
+    def types(self) -> list[TypeInfo]:
+        merged: dict[str, tuple[int, dict[str, set[str]]]] = {}
+        for types, attrs, count in self.conn.execute(
+            "SELECT s.types, s.attrs, n FROM (SELECT shape, count(*) AS n FROM entities GROUP BY shape) AS c "
+            "JOIN shapes s ON s.shape = c.shape"
+        ):
+            for type_iri in orjson.loads(types):
+                total, known = merged.get(type_iri, (0, {}))
+                for name, kinds in orjson.loads(attrs).items():
+                    known.setdefault(name, set()).update(kinds)
+                merged[type_iri] = (total + count, known)
+        return [
+            TypeInfo(t, n, {a: frozenset(k) for a, k in sorted(attrs.items())})
+            for t, (n, attrs) in sorted(merged.items())
+        ]
+
+    # ---- contexts -----------------------------------------------------------------------
+    def put_context(self, context: StoredContext) -> None:
+        try:
+            self.conn.execute(
+                "INSERT INTO contexts(id, kind, body, created_at, last_usage, hits) VALUES (?, ?, ?, ?, ?, ?)",
+                (context.id, context.kind, orjson.dumps(context.body).decode(), context.created_at,
+                 context.last_usage, context.number_of_hits),
+            )
+        except sqlite3.IntegrityError:
+            raise AlreadyExists(f"a context with id {context.id} is already stored") from None
+
+    def get_context(self, context_id: str) -> StoredContext | None:
+        row = self.conn.execute(
+            "SELECT id, kind, body, created_at, last_usage, hits FROM contexts WHERE id = ?", (context_id,)
+        ).fetchone()
+        return _stored_context(row) if row else None
+
+    def list_contexts(self, kind: str | None = None) -> list[StoredContext]:
+        sql = "SELECT id, kind, body, created_at, last_usage, hits FROM contexts"
+        params: tuple[Any, ...] = ()
+        if kind is not None:
+            sql += " WHERE kind = ?"
+            params = (kind,)
+        return [_stored_context(row) for row in self.conn.execute(sql + " ORDER BY rowid", params)]
+
+    def delete_context(self, context_id: str) -> bool:
+        return self.conn.execute("DELETE FROM contexts WHERE id = ?", (context_id,)).rowcount > 0
+
+    def touch_context(self, context_id: str, when: str) -> None:
+        self.conn.execute("UPDATE contexts SET hits = hits + 1, last_usage = ? WHERE id = ?", (when, context_id))
+
+
+def _first_repeated(ids: Sequence[str]) -> str:
+    seen: set[str] = set()
+    for eid in ids:
+        if eid in seen:
+            return eid
+        seen.add(eid)
+    raise ValueError("no repeated id")
+
+
+def _stored_context(row: tuple) -> StoredContext:
+    cid, kind, body, created_at, last_usage, hits = row
+    return StoredContext(cid, kind, orjson.loads(body), created_at, last_usage, hits)
+
+
+def _where(query: EntityQuery) -> tuple[list[str], list[Any]]:
+    """The conditions of a query as SQL over alias ``e``, with their parameters."""
+    where: list[str] = []
+    params: list[Any] = []
+
+    def add(fragment: tuple[str, list[Any]]) -> None:
+        where.append(fragment[0])
+        params.extend(fragment[1])
+
+    if query.ids:
+        where.append(f"e.id IN ({','.join('?' * len(query.ids))})")
+        params.extend(query.ids)
+    if query.id_pattern is not None:
+        where.append("regexp(?, e.id)")
+        params.append(query.id_pattern)
+    shape_conditions: list[str] = []
+    if query.types is not None:
+        sql, type_params = sqlite_filters.compile_type_expr(query.types)
+        shape_conditions.append(sql)
+        params.extend(type_params)
+    if query.attrs:
+        marks = ",".join("?" * len(query.attrs))
+        shape_conditions.append(f"EXISTS (SELECT 1 FROM json_each(s.attrs) a WHERE a.key IN ({marks}))")
+        params.extend(query.attrs)
+    if shape_conditions:
+        where.append(f"e.shape IN (SELECT s.shape FROM shapes s WHERE {' AND '.join(shape_conditions)})")
+    if query.q is not None:
+        add(sqlite_filters.compile_q(query.q))
+    if query.scope_q is not None:
+        add(sqlite_filters.compile_scope_q(query.scope_q))
+    if query.geo is not None:
+        add(sqlite_geo.compile_geo(query.geo))
+    return where, params

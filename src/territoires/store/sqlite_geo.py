@@ -1,0 +1,106 @@
+"""Geo-queries in SQLite: an R*Tree of every GeoProperty instance, and the exact predicate as
+an SQL function.
+
+Per tenant database, one row per GeoProperty instance::
+
+    geo(gid = rid * 256 + k, min_x, max_x, min_y, max_y, +rid, +attr, +geometry)
+
+``rid`` is the entity's rowid in ``entities``, ``k`` the instance's rank in the entity (k < 256),
+``attr`` the expanded attribute name, ``geometry`` the GeoJSON text.  A query first narrows the
+candidates with the R*Tree (boxes in degrees; SQLite stores them as 32-bit floats rounded
+outwards, so a box never shrinks), then ``geo_match`` applies the exact predicate of
+``territoires.ngsild.geo`` to each candidate.
+
+Queries reach ``geo_match`` by key: :func:`compile_geo` registers the compiled query (its
+reference geometry built and prepared once) in a process-wide table, and the SQL passes the key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import threading
+from collections import OrderedDict
+from typing import Any
+
+import orjson
+
+from territoires.ngsild.errors import BadRequestData
+from territoires.ngsild.geo import GeoQuery, Matcher, bounding_box, geometry_box, matcher, validate_geometry
+from territoires.ngsild.model import Entity
+
+GEO_SCHEMA = ("CREATE VIRTUAL TABLE IF NOT EXISTS geo USING rtree("
+              "gid, min_x, max_x, min_y, max_y, +rid INTEGER, +attr TEXT, +geometry TEXT)")
+
+MAX_INSTANCES = 256  # GeoProperty instances indexed per entity: gid = rid * 256 + k
+
+_REGISTRY_SIZE = 1024
+_registry: OrderedDict[str, Matcher] = OrderedDict()
+_registry_lock = threading.Lock()
+
+
+def register_functions(conn: sqlite3.Connection) -> None:
+    """Install ``geo_match(query_key, geometry_text)`` on a connection."""
+    conn.create_function("geo_match", 2, _geo_match, deterministic=True)
+
+
+def _geo_match(key: str, geometry_text: str) -> int:
+    compiled = _registry.get(key)
+    if compiled is None:  # only if 1024 other queries were compiled while this one ran
+        raise LookupError(f"geo-query {key} is no longer registered; compile it again")
+    return 1 if compiled.match_text(geometry_text) else 0
+
+
+def register_query(query: GeoQuery) -> str:
+    """Register ``query`` for ``geo_match`` and return its key (stable for equal queries)."""
+    key = hashlib.blake2b(query.key.encode(), digest_size=12).hexdigest()
+    with _registry_lock:
+        if key in _registry:
+            _registry.move_to_end(key)
+        else:
+            _registry[key] = matcher(query)
+            if len(_registry) > _REGISTRY_SIZE:
+                _registry.popitem(last=False)
+    return key
+
+
+def compile_geo(query: GeoQuery) -> tuple[str, list[Any]]:
+    """A boolean SQL expression over the row alias ``e`` of ``entities`` with its parameters:
+    true when the entity has an instance of ``query.geoproperty`` that satisfies ``query``.
+    Entities without that GeoProperty never match, ``disjoint`` included (clause 4.10)."""
+    key = register_query(query)
+    box = bounding_box(query)
+    terms: list[str] = []
+    params: list[Any] = []
+    if box is not None:
+        min_x, max_x, min_y, max_y = box
+        if (min_x, max_x) != (-180.0, 180.0):
+            terms += ["min_x <= ?", "max_x >= ?"]
+            params += [max_x, min_x]
+        if (min_y, max_y) != (-90.0, 90.0):
+            terms += ["min_y <= ?", "max_y >= ?"]
+            params += [max_y, min_y]
+    terms += ["attr = ?", "geo_match(?, geometry)"]
+    params += [query.geoproperty, key]
+    return f"e.rid IN (SELECT rid FROM geo WHERE {' AND '.join(terms)})", params
+
+
+def geo_rows(rid: int, entity: Entity) -> list[tuple[int, float, float, float, float, int, str, str]]:
+    """The R*Tree rows of an entity in internal form: one per instance of every GeoProperty.
+    Values that are not valid geometries are not indexed (they match no geo-query)."""
+    rows = []
+    for attr, instances in entity.get("attrs", {}).items():
+        for instance in instances:
+            if instance.get("type") != "GeoProperty":
+                continue
+            try:
+                geometry = validate_geometry(instance.get("value"))
+            except BadRequestData:
+                continue
+            if len(rows) == MAX_INSTANCES:
+                raise BadRequestData(f"entity {entity.get('id')}: at most {MAX_INSTANCES} GeoProperty "
+                                     "instances can be stored")
+            min_x, max_x, min_y, max_y = geometry_box(geometry)
+            rows.append((rid * MAX_INSTANCES + len(rows), min_x, max_x, min_y, max_y, rid, attr,
+                         orjson.dumps(geometry).decode()))
+    return rows

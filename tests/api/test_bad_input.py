@@ -1,0 +1,101 @@
+"""Bad input gets a clear 4xx ProblemDetails and loses nothing; never a 500."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from .conftest import assert_problem, create, link, streetlight
+
+ENTITIES = "/ngsi-ld/v1/entities"
+
+
+def test_001_02_malformed_json_is_an_invalid_request(client):
+    for raw in (b"{", b"", b"[1,", b"\xff\xfe", b'{"id": "urn:a:b", "type": "T",}'):
+        response = client.post(ENTITIES, content=raw, headers={"Content-Type": "application/json"})
+        assert_problem(response, 400, "InvalidRequest")
+
+
+def test_wrong_media_types_are_refused(client):
+    response = client.post(ENTITIES, content=b"id=1", headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert_problem(response, 415, "InvalidRequest")
+    create(client, streetlight(1))
+    response = client.get(f"{ENTITIES}/urn:ngsi-ld:Streetlight:0001", headers={"Accept": "text/html"})
+    assert_problem(response, 406, "InvalidRequest")
+
+
+def test_oversized_bodies_are_refused_before_being_read(client, settings):
+    huge = b'{"id": "urn:ngsi-ld:T:1", "type": "T", "blob": {"type": "Property", "value": "' + b"x" * settings.max_body_bytes + b'"}}'
+    assert_problem(client.post(ENTITIES, content=huge, headers={"Content-Type": "application/json"}), 413, "BadRequestData")
+    assert client.get(ENTITIES, params={"type": "T", "count": "true"}).headers["NGSILD-Results-Count"] == "0"
+
+
+def test_wrong_types_and_invalid_uris_are_bad_request_data(client):
+    for body in (
+        [streetlight(1)],
+        {"type": "Streetlight"},
+        {"id": "not a uri", "type": "Streetlight"},
+        {"id": 42, "type": "Streetlight"},
+        {"id": "urn:ngsi-ld:T:1", "type": 7},
+        {"id": "urn:ngsi-ld:T:1", "type": "T", "brightness": {"type": "Property"}},
+        {"id": "urn:ngsi-ld:T:1", "type": "T", "owner": {"type": "Relationship", "object": "no uri"}},
+        {"id": "urn:ngsi-ld:T:1", "type": "T", "location": {"type": "GeoProperty", "value": {"type": "Point", "coordinates": [500, 1]}}},
+        {"id": "urn:ngsi-ld:T:1", "type": "T", "seen": {"type": "Property", "value": 1, "observedAt": "yesterday"}},
+    ):
+        assert_problem(client.post(ENTITIES, json=body), 400, "BadRequestData")
+
+
+def test_json_context_in_a_json_body_or_link_with_json_ld_is_refused(client):
+    body = {**streetlight(1), "@context": ["https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context-v1.8.jsonld"]}
+    assert_problem(client.post(ENTITIES, json=body), 400, "BadRequestData")
+    ld = {"Content-Type": "application/ld+json"}
+    assert_problem(client.post(ENTITIES, json=streetlight(1), headers=ld), 400, "BadRequestData")
+    both = {**ld, **link("https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context-v1.8.jsonld")}
+    assert_problem(client.post(ENTITIES, json=body, headers=both), 400, "BadRequestData")
+
+
+@pytest.mark.parametrize("q", ["powerState==", "((a==1)", "a===1", "a==1;", "a~=(", "a[==1", "a==\"open"])
+def test_unparsable_q_is_bad_request_data(client, q):
+    assert_problem(client.get(ENTITIES, params={"type": "Streetlight", "q": q}), 400, "BadRequestData")
+
+
+def test_injection_in_query_strings_finds_nothing_and_breaks_nothing(client):
+    create(client, streetlight(1))
+    for params in (
+        {"type": "Streetlight", "q": "powerState==\"on' OR 1=1 --\""},
+        {"type": "Streetlight'; DROP TABLE entities; --"},
+        {"type": "Streetlight", "idPattern": ".*') OR 1=1 --"},
+        {"id": "urn:ngsi-ld:Streetlight:0001' OR '1'='1", "type": "Streetlight"},
+        {"type": "Streetlight", "attrs": "powerState\") OR 1=1 --"},
+    ):
+        response = client.get(ENTITIES, params=params)
+        assert response.status_code in (200, 400), response.text
+        if response.status_code == 200:
+            assert response.json() == []
+    assert client.get(f"{ENTITIES}/urn:ngsi-ld:Streetlight:0001").status_code == 200
+
+
+def test_pagination_parameters_are_checked(client):
+    assert_problem(client.get(ENTITIES, params={"type": "T", "limit": "-1"}), 400, "BadRequestData")
+    assert_problem(client.get(ENTITIES, params={"type": "T", "limit": "ten"}), 400, "BadRequestData")
+    assert_problem(client.get(ENTITIES, params={"type": "T", "limit": "100000"}), 403, "TooManyResults")
+    assert_problem(client.get(ENTITIES, params={"type": "T", "after": "garbage!"}), 400, "BadRequestData")
+
+
+def test_unknown_routes_and_methods_are_problems_too(client):
+    assert_problem(client.get("/ngsi-ld/v1/nothing"), 404, "ResourceNotFound")
+    assert client.put(ENTITIES).status_code == 405
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    q=st.text(max_size=40),
+    type_=st.text(min_size=1, max_size=20),
+    attrs=st.text(max_size=20),
+    georel=st.sampled_from(["near;maxDistance==10", "within", "bogus", "near;maxDistance==-1"]),
+    coordinates=st.text(max_size=20),
+)
+def test_fuzzed_query_parameters_never_give_a_server_error(client, q, type_, attrs, georel, coordinates):
+    params = {"type": type_, "q": q, "attrs": attrs, "georel": georel, "geometry": "Point", "coordinates": coordinates}
+    response = client.get(ENTITIES, params=params)
+    assert response.status_code < 500, response.text

@@ -1,0 +1,116 @@
+"""JSON-LD @context management (/jsonldContexts) and resolution without network (ETSI 050 – 053)."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from territoires.cli import main
+
+from .conftest import CORE, assert_problem, create, link, streetlight
+
+CONTEXTS = "/ngsi-ld/v1/jsonldContexts"
+USER_CONTEXT = {"@context": {"Lampadaire": "https://example.org/eclairage#Lampadaire", "etat": "https://example.org/eclairage#etat"}}
+
+
+def add(client, body=USER_CONTEXT, **headers) -> str:
+    response = client.post(CONTEXTS, json=body, headers=headers)
+    assert response.status_code == 201, response.text
+    assert response.content == b""
+    return response.headers["location"]
+
+
+def test_050_01_add_a_hosted_context(client):
+    location = add(client)
+    assert location.startswith(f"{CONTEXTS}/")
+    served = client.get(location)
+    assert served.status_code == 200 and served.json() == USER_CONTEXT
+
+
+def test_050_02_a_context_that_is_not_one_is_refused(client):
+    for body in ({"foo": "bar"}, {"@context": 12}, [USER_CONTEXT]):
+        assert_problem(client.post(CONTEXTS, json=body), 400, "BadRequestData")
+    assert_problem(client.post(CONTEXTS, content=b"{not json", headers={"Content-Type": "application/json"}), 400, "InvalidRequest")
+
+
+def test_a_hosted_context_is_used_through_its_url(client):
+    url = "http://testserver" + add(client)
+    body = {"id": "urn:ngsi-ld:Lampadaire:1", "type": "Lampadaire", "etat": {"type": "Property", "value": "allumé"}}
+    create(client, body, **link(url))
+    expanded = client.get("/ngsi-ld/v1/entities/urn:ngsi-ld:Lampadaire:1").json()
+    assert expanded["type"] == "https://example.org/eclairage#Lampadaire"
+    assert "https://example.org/eclairage#etat" in expanded
+    compacted = client.get("/ngsi-ld/v1/entities/urn:ngsi-ld:Lampadaire:1", headers=link(url))
+    assert compacted.json()["type"] == "Lampadaire" and "etat" in compacted.json()
+    assert compacted.headers["link"].startswith(f"<{url}>")
+
+
+def test_051_01_delete_a_hosted_context(client):
+    location = add(client)
+    assert client.delete(location).status_code == 204
+    assert_problem(client.get(location), 404, "ResourceNotFound")
+
+
+def test_051_02_deleting_an_unknown_context_is_not_found(client):
+    assert_problem(client.delete(f"{CONTEXTS}/nothing-here"), 404, "ResourceNotFound")
+
+
+def test_051_04_reload_of_an_unknown_or_hosted_context_is_refused(client):
+    assert_problem(client.delete(f"{CONTEXTS}/nothing-here", params={"reload": "true"}), 400, "BadRequestData")
+    assert_problem(client.delete(add(client), params={"reload": "true"}), 400, "BadRequestData")
+
+
+def test_051_08_the_core_context_cannot_be_deleted(client):
+    assert_problem(client.delete(f"{CONTEXTS}/{quote(CORE, safe='')}"), 400, "BadRequestData")
+    assert client.delete(f"{CONTEXTS}/{quote(CORE, safe='')}", params={"reload": "true"}).status_code == 204
+
+
+def test_052_01_list_without_contexts_is_empty(client):
+    assert client.get(CONTEXTS).json() == []
+
+
+def test_052_03_list_several_hosted_contexts(client):
+    first, second = add(client), add(client, {"@context": {"b": "https://example.org/b"}})
+    urls = client.get(CONTEXTS).json()
+    assert [u.rsplit("/", 1)[1] for u in urls] == [first.rsplit("/", 1)[1], second.rsplit("/", 1)[1]]
+
+
+def test_052_04_listing_an_unknown_kind_is_refused(client):
+    assert_problem(client.get(CONTEXTS, params={"kind": "Other"}), 400, "BadRequestData")
+    assert_problem(client.get(CONTEXTS, params={"details": "maybe"}), 400, "BadRequestData")
+
+
+def test_052_05_list_with_details(client):
+    add(client)
+    [info] = client.get(CONTEXTS, params={"details": "true"}).json()
+    assert info["kind"] == "Hosted" and info["localId"] and info["URL"].endswith(info["localId"]) and info["createdAt"]
+
+
+def test_052_07_a_pinned_context_used_by_a_request_is_listed_as_cached(client, settings, tmp_path):
+    url = "https://example.org/contexts/eclairage.jsonld"
+    document = tmp_path / "eclairage.jsonld"
+    document.write_bytes(b'{"@context": {"Lampadaire": "https://example.org/eclairage#Lampadaire"}}')
+    assert main(["--data-dir", str(settings.data_dir), "contexts", "pin", url, str(document)]) == 0
+    create(client, {"id": "urn:ngsi-ld:Lampadaire:2", "type": "Lampadaire"}, **link(url))
+    cached = client.get(CONTEXTS, params={"details": "true", "kind": "Cached"}).json()
+    assert [c["URL"] for c in cached] == [url] and cached[0]["numberOfHits"] >= 1
+    # Deleting the cached copy does not lose the pin: the next request caches it again.
+    assert client.delete(f"{CONTEXTS}/{quote(url, safe='')}").status_code == 204
+    assert client.get("/ngsi-ld/v1/entities/urn:ngsi-ld:Lampadaire:2", headers=link(url)).json()["type"] == "Lampadaire"
+
+
+def test_053_01_serve_a_context_with_and_without_details(client):
+    location = add(client)
+    assert client.get(location).json() == USER_CONTEXT
+    details = client.get(location, params={"details": "true"}).json()
+    assert details["kind"] == "Hosted" and details["localId"] == location.rsplit("/", 1)[1]
+
+
+def test_053_03_serving_an_unknown_context_is_not_found(client):
+    assert_problem(client.get(f"{CONTEXTS}/unknown", params={"details": "true"}), 404, "ResourceNotFound")
+
+
+def test_an_unknown_remote_context_is_not_available_on_an_air_gapped_platform(client):
+    unknown = "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context-non-existing.jsonld"
+    response = client.post("/ngsi-ld/v1/entities", json=streetlight(1), headers=link(unknown))
+    assert_problem(response, 503, "LdContextNotAvailable")
+    assert client.get("/ngsi-ld/v1/entities", params={"type": "Streetlight"}).json() == []
