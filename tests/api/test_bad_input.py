@@ -31,8 +31,8 @@ def test_oversized_bodies_are_refused_before_being_read(client, settings):
 
 
 def test_wrong_types_and_invalid_uris_are_bad_request_data(client):
+    assert_problem(client.post(ENTITIES, json=[streetlight(1)]), 400, "InvalidRequest")
     for body in (
-        [streetlight(1)],
         {"type": "Streetlight"},
         {"id": "not a uri", "type": "Streetlight"},
         {"id": 42, "type": "Streetlight"},

@@ -57,9 +57,15 @@ def test_025_01_retrieve_available_attributes(client):
 def test_026_01_retrieve_details_of_available_attributes(client):
     city(client)
     details = {a["attributeName"]: a for a in client.get(ATTRIBUTES, params={"details": "true"}).json()}
-    assert details["location"]["attributeCount"] == 3
-    assert sorted(details["location"]["typeNames"]) == ["Streetlight", "WasteContainer"]
-    assert details["fillingLevel"]["attributeTypes"] == ["Property"]
+    assert details["location"] == {"id": "https://uri.etsi.org/ngsi-ld/location", "type": "Attribute",
+                                   "attributeName": "location", "typeNames": ["Streetlight", "WasteContainer"]}
+
+
+def test_024_02_02_and_027_02_02_type_and_attribute_information_by_expanded_name(client):
+    city(client)
+    assert client.get(f"{TYPES}/{VOCAB}Streetlight").json()["entityCount"] == 2
+    info = client.get(f"{ATTRIBUTES}/https%3A%2F%2Furi.etsi.org%2Fngsi-ld%2Flocation").json()
+    assert info["attributeCount"] == 3 and info["attributeTypes"] == ["GeoProperty"]
 
 
 def test_027_01_an_unknown_attribute_is_not_found(client):
@@ -76,3 +82,9 @@ def test_discovery_compacts_names_with_the_requested_context(client):
     create(client, {**streetlight(3), "@context": [SDM_CONTEXT]}, **{"Content-Type": "application/ld+json"})
     expanded = client.get(TYPES).json()["typeList"]
     assert expanded == [SDM_CONTEXT["Streetlight"]]
+
+
+def test_022_01_the_lists_answer_with_a_trailing_slash_too(client):
+    city(client)
+    assert sorted(client.get(f"{TYPES}/").json()["typeList"]) == ["Streetlight", "WasteContainer"]
+    assert "location" in client.get(f"{ATTRIBUTES}/").json()["attributeList"]

@@ -150,7 +150,9 @@ def test_018_15_format_and_options(client):
 
 def test_018_16_faulty_options_are_refused(client):
     create(client, streetlight(1))
-    assert_problem(client.get(f"{ENTITIES}/{LIGHT}", params={"options": "bogus"}), 400, "BadRequestData")
+    assert_problem(client.get(f"{ENTITIES}/{LIGHT}", params={"options": "bogus"}), 400, "InvalidRequest")
+    assert_problem(client.get(f"{ENTITIES}/{LIGHT}", params={"format": "bogus"}), 400, "InvalidRequest")
+    assert get(client, format="keyValues", options="normalized")["powerState"] == "on"
     assert_problem(client.get(f"{ENTITIES}/{LIGHT}", params={"options": "keyValues,concise"}), 400, "BadRequestData")
 
 
@@ -161,9 +163,16 @@ def test_018_17_pick_and_omit(client):
     assert "type" not in omitted and "location" not in omitted and "powerState" in omitted
 
 
-def test_018_18_pick_with_omit_is_refused(client):
+def test_018_18_pick_omit_and_attrs_exclude_each_other(client):
     create(client, streetlight(1))
-    assert_problem(client.get(f"{ENTITIES}/{LIGHT}", params={"pick": "id", "omit": "type"}), 400, "BadRequestData")
+    for params in ({"pick": "id", "omit": "type"}, {"pick": "status", "attrs": "status"}, {"omit": "status", "attrs": "status"}):
+        assert_problem(client.get(f"{ENTITIES}/{LIGHT}", params=params), 400, "BadRequestData")
+
+
+def test_018_03_02_and_018_19_nothing_left_to_return_is_not_found(client):
+    create(client, streetlight(1))
+    assert_problem(client.get(f"{ENTITIES}/{LIGHT}", params={"attrs": "nothing"}), 404, "ResourceNotFound")
+    assert_problem(client.get(f"{ENTITIES}/{LIGHT}", params={"pick": "nothing"}), 404, "ResourceNotFound")
 
 
 def test_retrieve_as_json_ld_carries_the_core_context(client):
@@ -242,7 +251,8 @@ def test_010_04_append_with_no_overwrite_reports_what_was_kept(client):
     response = client.post(f"{ENTITIES}/{LIGHT}/attrs", params={"options": "noOverwrite"}, json=body)
     assert response.status_code == 207
     result = response.json()
-    assert result["updated"] == ["illuminance"] and [n["attributeName"] for n in result["notUpdated"]] == ["powerState"]
+    assert result["updated"] == [VOCAB + "illuminance"]
+    assert [n["attributeName"] for n in result["notUpdated"]] == [VOCAB + "powerState"]
     assert get(client)["powerState"]["value"] == "on"
 
 
@@ -266,7 +276,7 @@ def test_011_update_with_ngsi_ld_null_of_a_missing_attribute_is_reported(client)
     create(client, streetlight(1))
     response = client.patch(f"{ENTITIES}/{LIGHT}/attrs", json={"nothing": {"type": "Property", "value": "urn:ngsi-ld:null"}})
     assert response.status_code == 207
-    assert [n["attributeName"] for n in response.json()["notUpdated"]] == ["nothing"]
+    assert [n["attributeName"] for n in response.json()["notUpdated"]] == [VOCAB + "nothing"]
 
 
 def test_012_01_partial_attribute_update(client):
@@ -314,3 +324,31 @@ def _host(client, context: dict) -> str:
     response = client.post("/ngsi-ld/v1/jsonldContexts", json={"@context": context})
     assert response.status_code == 201
     return response.headers["location"]
+
+
+# ---- purge (060) ----------------------------------------------------------------------------------
+def test_060_01_and_02_purge_needs_a_selection_and_not_both_keep_and_drop(client):
+    assert_problem(client.delete(ENTITIES), 400, "BadRequestData")
+    assert_problem(client.delete(ENTITIES, params={"type": "Streetlight", "keep": "a", "drop": "b"}), 400, "BadRequestData")
+
+
+def test_060_03_purge_entities_matching_a_query(client):
+    for n in (1, 2, 3):
+        create(client, streetlight(n, status={"type": "Property", "value": "broken" if n < 3 else "ok"}))
+    assert client.delete(ENTITIES, params={"type": "Streetlight", "q": 'status=="broken"'}).status_code == 204
+    left = client.get(ENTITIES, params={"type": "Streetlight"}).json()
+    assert [e["id"] for e in left] == ["urn:ngsi-ld:Streetlight:0003"]
+
+
+def test_060_04_purge_keeps_or_drops_attributes(client):
+    create(client, streetlight(1))
+    create(client, streetlight(2))
+    assert client.delete(ENTITIES, params={"type": "Streetlight", "drop": "status,lampPower"}).status_code == 204
+    assert {"status", "lampPower"}.isdisjoint(get(client))
+    assert client.delete(ENTITIES, params={"id": "urn:ngsi-ld:Streetlight:0002", "keep": "powerState"}).status_code == 204
+    assert set(get(client, "urn:ngsi-ld:Streetlight:0002")) == {"id", "type", "powerState"}
+
+
+def test_013_02_01_an_attribute_path_without_entity_id_is_bad_request_data(client):
+    assert_problem(client.delete(f"{ENTITIES}//attrs/status"), 400, "BadRequestData")
+    assert_problem(client.put(f"{ENTITIES}/", json={"type": "Streetlight"}), 400, "BadRequestData")

@@ -123,6 +123,14 @@ def test_delete_returns_what_existed(store):
         assert s.query(EntityQuery(count=True)).count == 0
 
 
+def test_delete_matching_deletes_what_a_query_selects(store):
+    with store.session(DEFAULT_TENANT, write=True) as s:
+        s.insert([streetlight(n, power="on" if n % 2 else "off") for n in range(6)])
+        assert s.delete_matching(EntityQuery(q=parse_q('powerState=="off"', vocab), limit=1)) == 3
+    near = parse_geo_query("near;maxDistance==1000", "Point", "[-1.68, 48.11]", None, vocab)
+    assert ids(query(store, geo=near)) == [f"urn:ngsi-ld:Streetlight:{n:04d}" for n in (1, 3, 5)]
+
+
 # ---- querying -------------------------------------------------------------------------------
 @pytest.fixture
 def city(store):

@@ -526,11 +526,11 @@ def test_geometry_of_a_multi_instance_geoproperty() -> None:
     assert to_feature(simplified, "location", "urn:ngsi-ld:Dataset:gps")["geometry"] == point(1, 1)
 
 
-def test_a_feature_collection_has_one_context_at_most() -> None:
+def test_a_feature_collection_keeps_the_context_of_each_feature() -> None:
     features = [to_feature(dict(STREETLIGHT, **{"@context": "https://example.org/ctx.jsonld"}), "location")]
     collection = to_feature_collection(features, context="https://example.org/ctx.jsonld")
     assert collection["type"] == "FeatureCollection"
     assert collection["@context"] == "https://example.org/ctx.jsonld"
-    assert "@context" not in collection["features"][0]
+    assert collection["features"][0]["@context"] == "https://example.org/ctx.jsonld"
     assert "@context" not in to_feature_collection(features)
     assert to_feature_collection([]) == {"type": "FeatureCollection", "features": []}

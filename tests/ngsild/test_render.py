@@ -11,7 +11,7 @@ from territoires.ngsild.context import compile_context
 from territoires.ngsild.entity import RESERVED_NAMES, parse_entity
 from territoires.ngsild.errors import BadRequestData
 from territoires.ngsild.model import NGSI_LD_NULL
-from territoires.ngsild.render import compact_update_result, render_entity
+from territoires.ngsild.render import render_entity
 
 NOW = "2026-11-28T10:00:00.000000Z"
 SDM = "https://smartdatamodels.org/"
@@ -467,11 +467,6 @@ def test_malformed_lang_is_bad_request_data(lang):
 def test_unknown_form_is_bad_request_data():
     with pytest.raises(BadRequestData, match="representation"):
         render_entity(parse(STREET), CTX, form="simplified")
-
-
-def test_compact_update_result():
-    result = {"updated": [CTX.expand("NO2")], "notUpdated": [{"attributeName": CTX.expand("powerState"), "reason": "r"}]}
-    assert compact_update_result(result, CTX) == {"updated": ["NO2"], "notUpdated": [{"attributeName": "powerState", "reason": "r"}]}
 
 
 def test_rendering_does_not_modify_the_entity():

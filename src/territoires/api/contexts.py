@@ -49,7 +49,7 @@ async def list_contexts(request: Request) -> Response:
 
 
 async def serve_context(request: Request) -> Response:
-    kind = negotiate(request, (JSON_LD, JSON))
+    kind = negotiate(request, (JSON, JSON_LD))
     stored = request.app.state.broker.contexts.get(tenant_of(request), request.path_params["context_id"])
     if bool_param(request, "details"):
         return json_response(_info(request, stored))

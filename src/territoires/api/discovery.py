@@ -26,6 +26,8 @@ async def types(request: Request) -> Response:
 
 
 async def type_info(request: Request) -> Response:
+    if not request.path_params["type"]:  # "/types/" is the list
+        return await types(request)
     kind, discovery, tenant, ctx = _setup(request)
     return json_response(discovery.type_info(tenant, request.path_params["type"], ctx), ctx=ctx, kind=kind)
 
@@ -38,13 +40,15 @@ async def attributes(request: Request) -> Response:
 
 
 async def attribute_info(request: Request) -> Response:
+    if not request.path_params["attr"]:  # "/attributes/" is the list
+        return await attributes(request)
     kind, discovery, tenant, ctx = _setup(request)
     return json_response(discovery.attribute_info(tenant, request.path_params["attr"], ctx), ctx=ctx, kind=kind)
 
 
 routes = [
     Route(f"{BASE}/types", types, methods=["GET"]),
-    Route(f"{BASE}/types/{{type}}", type_info, methods=["GET"]),
+    Route(f"{BASE}/types/{{type:path}}", type_info, methods=["GET"]),
     Route(f"{BASE}/attributes", attributes, methods=["GET"]),
-    Route(f"{BASE}/attributes/{{attr}}", attribute_info, methods=["GET"]),
+    Route(f"{BASE}/attributes/{{attr:path}}", attribute_info, methods=["GET"]),
 ]

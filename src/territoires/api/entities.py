@@ -14,10 +14,12 @@ from territoires.api.http import (
     JSON,
     JSON_LD,
     MERGE_PATCH,
+    body_context,
     body_context_value,
     bool_param,
     json_response,
     link_context,
+    media_type,
     negotiate,
     no_content,
     options,
@@ -25,14 +27,23 @@ from territoires.api.http import (
     strip_context,
     tenant_of,
 )
-from territoires.api.queries import RenderOptions, body_query, entity_query, request_render_options, render_options
+from territoires.api.queries import (
+    RenderOptions,
+    body_query,
+    entity_query,
+    join_options,
+    request_render_options,
+    render_options,
+)
 from territoires.broker import Broker
 from territoires.broker.entities import BatchResult
 from territoires.ngsild import geo
 from territoires.ngsild.context import Context
-from territoires.ngsild.errors import BadRequestData
+from territoires.ngsild.errors import BadRequestData, InvalidRequest, NgsiLdError, ResourceNotFound
+from territoires.ngsild.join import Join, render_linked
 from territoires.ngsild.model import Entity
-from territoires.ngsild.render import compact_update_result, render_entity
+from territoires.ngsild.query import parse_attr_list
+from territoires.ngsild.render import render_entity
 from territoires.store.port import QueryPage
 
 BASE = "/ngsi-ld/v1"
@@ -57,9 +68,25 @@ def _render(entity: Entity, ctx: Context, opts: RenderOptions, kind: str) -> dic
     return geo.to_feature(rendered, opts.geometry_property) if kind == GEO_JSON else rendered
 
 
+def _render_linked(
+    request: Request, entities: list[Entity], ctx: Context, opts: RenderOptions, kind: str, linked: Join
+) -> list[dict[str, Any]]:
+    """The entities with their linked entities (clause 4.5.23), fetched in one store session."""
+    items = _broker(request).entities.with_linked(
+        tenant_of(request),
+        lambda fetch: render_linked(
+            entities, ctx, fetch, linked, form=opts.form, sys_attrs=opts.sys_attrs, attrs=opts.attrs,
+            lang=opts.lang, dataset_id=opts.dataset_id,
+        ),
+    )
+    return [geo.to_feature(item, opts.geometry_property) for item in items] if kind == GEO_JSON else items
+
+
 # ---- /entities -------------------------------------------------------------------------------
 async def create_entity(request: Request) -> Response:
     body, ctx = await _body_and_context(request)
+    if not isinstance(body, dict):
+        raise InvalidRequest("an entity to create is a JSON object")
     entity_id = _broker(request).entities.create(tenant_of(request), strip_context(body), ctx)
     return Response(status_code=201, headers={"Location": f"{BASE}/entities/{quote(entity_id, safe=':')}"})
 
@@ -71,12 +98,19 @@ async def query_entities(request: Request) -> Response:
     opts = request_render_options(request, ctx)
     if query.attrs and opts.attrs is None:
         opts = RenderOptions(**{**opts.__dict__, "attrs": frozenset(query.attrs)})
+    linked = join_options(dict(request.query_params), ctx)
     page = _broker(request).entities.query(tenant_of(request), query)
-    return _page_response(request, page, ctx, opts, kind)
+    return _page_response(request, page, ctx, opts, kind, linked)
 
 
-def _page_response(request: Request, page: QueryPage, ctx: Context, opts: RenderOptions, kind: str) -> Response:
-    items = [_render(entity, ctx, opts, kind) for entity in page.entities]
+def _page_response(
+    request: Request, page: QueryPage, ctx: Context, opts: RenderOptions, kind: str, linked: Join | None = None
+) -> Response:
+    if linked is not None:
+        items = _render_linked(request, page.entities, ctx, opts, kind, linked)
+    else:
+        # An entity that pick/omit leave empty is not part of the answer.
+        items = [item for item in (_render(entity, ctx, opts, kind) for entity in page.entities) if item]
     headers: dict[str, str] = {}
     if page.count is not None:
         headers["NGSILD-Results-Count"] = str(page.count)
@@ -85,17 +119,51 @@ def _page_response(request: Request, page: QueryPage, ctx: Context, opts: Render
         params["after"] = page.next_cursor
         headers["Link"] = f'<{request.url.path}?{urlencode(params)}>; rel="next"'
     if kind == GEO_JSON:
-        return json_response(geo.to_feature_collection(items), ctx=ctx, kind=kind, headers=headers)
+        # Each Feature carries the @context too, so that it still reads alone (clause 6.3.15).
+        features = [{**feature, "@context": body_context(ctx)} for feature in items]
+        return json_response(geo.to_feature_collection(features), ctx=ctx, kind=kind, headers=headers)
     response = json_response(items, ctx=ctx, kind=kind, headers=headers)
     return response
+
+
+async def purge_entities(request: Request) -> Response:
+    ctx = _get_context(request)
+    query = entity_query(request, ctx, purge=True)
+    params = request.query_params
+    keep = frozenset(parse_attr_list(params["keep"], ctx.expand, param="keep")) if "keep" in params else None
+    drop = frozenset(parse_attr_list(params["drop"], ctx.expand, param="drop")) if "drop" in params else None
+    _broker(request).entities.purge(tenant_of(request), query, keep=keep, drop=drop)
+    return no_content()
 
 
 async def retrieve_entity(request: Request) -> Response:
     kind = negotiate(request, (JSON, JSON_LD, GEO_JSON))
     ctx = _get_context(request)
     opts = request_render_options(request, ctx)
-    entity = _broker(request).entities.retrieve(tenant_of(request), request.path_params["entity_id"])
-    return json_response(_render(entity, ctx, opts, kind), ctx=ctx, kind=kind)
+    linked = join_options(dict(request.query_params), ctx)
+    entity = _broker(request).entities.retrieve(tenant_of(request), request.path_params["entity_id"], attrs=opts.attrs)
+    if linked is not None:
+        return _retrieved_with_links(request, entity, ctx, opts, kind, linked)
+    rendered = _render(entity, ctx, opts, kind)
+    if not rendered:
+        raise ResourceNotFound("pick and omit leave nothing of this entity to return")
+    return json_response(rendered, ctx=ctx, kind=kind)
+
+
+def _retrieved_with_links(
+    request: Request, entity: Entity, ctx: Context, opts: RenderOptions, kind: str, linked: Join
+) -> Response:
+    """One entity with its linked entities: inline, the entity; flat, an array of the entity and
+    the entities it links to, or the entity alone when none of them is stored (clause 4.5.23)."""
+    items = _render_linked(request, [entity], ctx, opts, kind, linked)
+    if not items[0]:
+        raise ResourceNotFound("pick and omit leave nothing of this entity to return")
+    if len(items) == 1:
+        return json_response(items[0], ctx=ctx, kind=kind)
+    if kind == GEO_JSON:
+        features = [{**feature, "@context": body_context(ctx)} for feature in items]
+        return json_response(geo.to_feature_collection(features), ctx=ctx, kind=kind)
+    return json_response(items, ctx=ctx, kind=kind)
 
 
 async def delete_entity(request: Request) -> Response:
@@ -116,9 +184,10 @@ async def merge_entity(request: Request) -> Response:
 
 
 # ---- /entities/{id}/attrs --------------------------------------------------------------------
-def _update_response(result: dict[str, Any], ctx: Context) -> Response:
+def _update_response(result: dict[str, Any]) -> Response:
+    """204, or 207 with the UpdateResult (expanded names, as the conformance suite reads them)."""
     if result.get("notUpdated"):
-        return json_response(compact_update_result(result, ctx), status=207)
+        return json_response(result, status=207)
     return no_content()
 
 
@@ -128,7 +197,7 @@ async def append_attributes(request: Request) -> Response:
         tenant_of(request), request.path_params["entity_id"], strip_context(body), ctx,
         no_overwrite="noOverwrite" in options(request),
     )
-    return _update_response(result, ctx)
+    return _update_response(result)
 
 
 async def update_attributes(request: Request) -> Response:
@@ -136,7 +205,7 @@ async def update_attributes(request: Request) -> Response:
     result = _broker(request).entities.update_attributes(
         tenant_of(request), request.path_params["entity_id"], strip_context(body), ctx
     )
-    return _update_response(result, ctx)
+    return _update_response(result)
 
 
 async def partial_update_attribute(request: Request) -> Response:
@@ -165,26 +234,38 @@ async def delete_attribute(request: Request) -> Response:
 
 
 # ---- /entityOperations -----------------------------------------------------------------------
-async def _batch_input(request: Request) -> tuple[list[Any], list[Context]]:
+async def _batch_list(request: Request, what: str) -> list[Any]:
     body = await read_json(request)
-    if not isinstance(body, list):
-        raise BadRequestData("a batch operation takes a JSON array of entities")
+    if not isinstance(body, list) or not body:
+        raise BadRequestData(f"a batch operation takes a non-empty JSON array of {what}")
     limit = request.app.state.settings.max_batch_size
     if len(body) > limit:
-        raise BadRequestData(f"a batch holds at most {limit} entities; this one has {len(body)}")
+        raise BadRequestData(f"a batch holds at most {limit} {what}; this one has {len(body)}")
+    return body
+
+
+async def _batch_input(request: Request) -> tuple[list[Any], list[Context | NgsiLdError]]:
+    """The entities of a batch with the @context of each; an entity whose @context is wrong
+    gets its error instead, reported for it alone (clause 6.3.5)."""
+    body = await _batch_list(request, "entities")
     tenant = tenant_of(request)
-    contexts = _broker(request).contexts
-    if request.headers.get("content-type", "").startswith(JSON_LD):
-        if link_context(request) is not None:
-            raise BadRequestData("with Content-Type application/ld+json the @context goes in the body, not in a Link header")
-        if not all(isinstance(item, dict) and "@context" in item for item in body):
-            raise BadRequestData("with Content-Type application/ld+json each entity must hold an @context member")
-        ctxs = [contexts.compile(tenant, item["@context"]) for item in body]
-    else:
-        if any(isinstance(item, dict) and "@context" in item for item in body):
-            raise BadRequestData("with Content-Type application/json the @context goes in a Link header, not in the body")
-        ctxs = [contexts.compile(tenant, link_context(request))] * len(body)
-    return [strip_context(item) for item in body], ctxs
+    link_url = link_context(request)
+    json_ld = media_type(request) == JSON_LD
+    if json_ld and link_url is not None:
+        raise BadRequestData("with Content-Type application/ld+json the @context goes in the body, not in a Link header")
+
+    def context_of(item: Any) -> Context | NgsiLdError:
+        has_context = isinstance(item, dict) and "@context" in item
+        try:
+            if json_ld and not has_context:
+                raise BadRequestData("with Content-Type application/ld+json each entity must hold an @context member")
+            if not json_ld and has_context:
+                raise BadRequestData("with Content-Type application/json the @context goes in a Link header, not in the body")
+            return _broker(request).contexts.compile(tenant, item["@context"] if json_ld else link_url)
+        except NgsiLdError as error:
+            return error
+
+    return [strip_context(item) for item in body], [context_of(item) for item in body]
 
 
 def _batch_response(result: BatchResult, *, created_status: bool) -> Response:
@@ -228,9 +309,7 @@ async def batch_merge(request: Request) -> Response:
 
 
 async def batch_delete(request: Request) -> Response:
-    body = await read_json(request)
-    if not isinstance(body, list):
-        raise BadRequestData("a batch delete takes a JSON array of entity ids")
+    body = await _batch_list(request, "entity ids")
     return _batch_response(_broker(request).entities.batch_delete(tenant_of(request), body), created_status=False)
 
 
@@ -245,13 +324,18 @@ async def query_post(request: Request) -> Response:
     opts = render_options({**dict(request.query_params), **{k: body[k] for k in ("attrs", "pick", "omit", "lang") if k in body}}, words, ctx)
     if query.attrs and opts.attrs is None:
         opts = RenderOptions(**{**opts.__dict__, "attrs": frozenset(query.attrs)})
+    linked = join_options(
+        {**dict(request.query_params), **{k: body[k] for k in ("join", "joinLevel", "containedBy", "pick", "omit") if k in body}},
+        ctx,
+    )
     page = _broker(request).entities.query(tenant_of(request), query)
-    return _page_response(request, page, ctx, opts, kind)
+    return _page_response(request, page, ctx, opts, kind, linked)
 
 
 routes = [
     Route(f"{BASE}/entities", query_entities, methods=["GET"]),
     Route(f"{BASE}/entities", create_entity, methods=["POST"]),
+    Route(f"{BASE}/entities", purge_entities, methods=["DELETE"]),
     Route(f"{BASE}/entities/{{entity_id}}", retrieve_entity, methods=["GET"]),
     Route(f"{BASE}/entities/{{entity_id}}", delete_entity, methods=["DELETE"]),
     Route(f"{BASE}/entities/{{entity_id}}", replace_entity, methods=["PUT"]),

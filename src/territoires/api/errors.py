@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 import orjson
 from starlette.exceptions import HTTPException
@@ -12,6 +13,7 @@ from starlette.responses import Response
 from territoires.api.http import PROBLEM
 from territoires.ngsild.errors import (
     ERROR_BASE,
+    BadRequestData,
     InternalError,
     InvalidRequest,
     NgsiLdError,
@@ -33,8 +35,14 @@ async def on_ngsi_ld_error(request: Request, error: Exception) -> Response:
     return problem(error)
 
 
+ENTITY_WITHOUT_ID = re.compile(r"/ngsi-ld/v1/entities/(/|$)")
+
+
 async def on_http_exception(request: Request, error: Exception) -> Response:
     assert isinstance(error, HTTPException)
+    purge = request.method == "DELETE" and request.url.path == "/ngsi-ld/v1/entities/"
+    if error.status_code in (404, 405) and ENTITY_WITHOUT_ID.match(request.url.path) and not purge:
+        return problem(BadRequestData("the entity id is missing from the path"))
     if error.status_code == 404:
         return problem(ResourceNotFound(f"no resource at {request.url.path}"))
     if error.status_code == 405:

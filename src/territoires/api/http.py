@@ -136,6 +136,11 @@ def negotiate(request: Request, offered: tuple[str, ...] = (JSON, JSON_LD)) -> s
     return best[2]
 
 
+def body_context(ctx: Context) -> Any:
+    """The @context a JSON-LD or GeoJSON body carries: the request's own, else the core context."""
+    return ctx.source if ctx.source else CORE_CONTEXT_URL
+
+
 def context_url(ctx: Context) -> str:
     """The URL a JSON response's Link header names: the request's own when it was one URL."""
     return ctx.source if isinstance(ctx.source, str) else CORE_CONTEXT_URL
@@ -147,13 +152,13 @@ def json_response(
     """Render ``data``: with JSON-LD, the @context goes into each object; with JSON, into a Link header."""
     all_headers = dict(headers or {})
     if ctx is not None:
-        if kind == JSON_LD:
-            context_value = ctx.source if ctx.source else CORE_CONTEXT_URL
+        if kind in (JSON_LD, GEO_JSON):
+            context_value = body_context(ctx)
             if isinstance(data, list):
                 data = [{**item, "@context": context_value} for item in data]
             elif isinstance(data, dict):
                 data = {**data, "@context": context_value}
-        elif kind in (JSON, GEO_JSON):
+        else:
             all_headers["Link"] = f'<{context_url(ctx)}>; rel="{CONTEXT_REL}"; type="{JSON_LD}"'
     return Response(orjson.dumps(data), status_code=status, media_type=kind, headers=all_headers)
 
@@ -185,8 +190,5 @@ def int_param(request: Request, name: str, default: int, *, minimum: int = 0) ->
 
 
 def options(request: Request) -> set[str]:
-    """The ``options`` and ``format`` query parameters as one set of words."""
-    words = {w.strip() for w in request.query_params.get("options", "").split(",") if w.strip()}
-    if "format" in request.query_params:
-        words.add(request.query_params["format"])
-    return words
+    """The words of the ``options`` query parameter."""
+    return {w.strip() for w in request.query_params.get("options", "").split(",") if w.strip()}

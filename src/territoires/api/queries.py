@@ -11,7 +11,9 @@ from starlette.requests import Request
 from territoires.api.http import int_param, options
 from territoires.ngsild import geo
 from territoires.ngsild.context import Context
-from territoires.ngsild.errors import BadRequestData, TooManyResults
+from territoires.ngsild.entity import validate_entity_id
+from territoires.ngsild.errors import BadRequestData, InvalidRequest, TooManyResults
+from territoires.ngsild.join import Join, Projection, parse_join, parse_omit, parse_pick
 from territoires.ngsild.query import parse_attr_list, parse_q, parse_scope_q, parse_type_expr
 from territoires.store.port import EntityQuery
 
@@ -27,34 +29,44 @@ class RenderOptions:
     pick: frozenset[str] | None = None
     omit: frozenset[str] | None = None
     lang: str | None = None
+    dataset_id: frozenset[str] | None = None
     geometry_property: str = "location"
 
     def as_kwargs(self) -> dict[str, Any]:
         return {
             "form": self.form, "sys_attrs": self.sys_attrs, "attrs": self.attrs,
-            "pick": self.pick, "omit": self.omit, "lang": self.lang,
+            "pick": self.pick, "omit": self.omit, "lang": self.lang, "dataset_id": self.dataset_id,
         }
 
 
 def render_options(params: dict[str, Any], words: set[str], ctx: Context) -> RenderOptions:
-    """Render options from query parameters (GET) or the members of a Query body (POST)."""
+    """Render options from query parameters (GET) or the members of a Query body (POST).
+
+    ``format`` (v1.8) names the representation and wins over one named in ``options``."""
     unknown = words - KNOWN_OPTIONS
     if unknown:
-        raise BadRequestData(f"unknown option(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(KNOWN_OPTIONS))}")
-    forms = {FORMS[w] for w in words if w in FORMS}
+        raise InvalidRequest(f"unknown option(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(KNOWN_OPTIONS))}")
+    chosen = params.get("format")
+    if chosen is not None and chosen not in FORMS:
+        raise InvalidRequest(f"format {chosen!r} is not one of {', '.join(FORMS)}")
+    forms = {FORMS[chosen]} if chosen is not None else {FORMS[w] for w in words if w in FORMS}
     if len(forms) > 1:
         raise BadRequestData(f"options ask for several representations at once: {', '.join(sorted(forms))}")
-    pick = _names(params.get("pick"), ctx, "pick")
-    omit = _names(params.get("omit"), ctx, "omit")
-    if pick is not None and omit is not None:
-        raise BadRequestData("pick and omit cannot be used together")
+    attrs = _names(params.get("attrs"), ctx, "attrs")
+    pick = _projected(params.get("pick"), ctx, "pick")
+    omit = _projected(params.get("omit"), ctx, "omit")
+    given = [name for name, value in (("attrs", attrs), ("pick", pick), ("omit", omit)) if value is not None]
+    if len(given) > 1:
+        raise BadRequestData(f"{' and '.join(given)} cannot be used together")
+    dataset_ids = params.get("datasetId")
     return RenderOptions(
         form=forms.pop() if forms else "normalized",
         sys_attrs="sysAttrs" in words,
-        attrs=_names(params.get("attrs"), ctx, "attrs"),
+        attrs=attrs,
         pick=pick,
         omit=omit,
         lang=params.get("lang"),
+        dataset_id=frozenset(d.strip() for d in dataset_ids.split(",")) if isinstance(dataset_ids, str) else None,
         geometry_property=params.get("geometryProperty") or "location",
     )
 
@@ -66,15 +78,43 @@ def _names(value: Any, ctx: Context, param: str) -> frozenset[str] | None:
         value = ",".join(str(v) for v in value)
     if not isinstance(value, str):
         raise BadRequestData(f"{param} must be a comma-separated list of names")
-    return frozenset(parse_attr_list(value, ctx.expand, param=param))
+    names = parse_attr_list(value, ctx.expand, param=param)
+    if param == "attrs" and ({"id", "type"} & set(names)):
+        raise BadRequestData("attrs names attributes; id and type are entity members (use pick or omit)")
+    return frozenset(names)
+
+
+def _projection(value: Any, ctx: Context, param: str) -> Projection | None:
+    """A pick or omit list, with ``name{...}`` projections of linked entities (clause 4.21)."""
+    if value is None:
+        return None
+    if isinstance(value, list):
+        value = ",".join(str(v) for v in value)
+    if not isinstance(value, str):
+        raise BadRequestData(f"{param} must be a comma-separated list of names")
+    return (parse_pick if param == "pick" else parse_omit)(value, ctx.expand)
+
+
+def _projected(value: Any, ctx: Context, param: str) -> frozenset[str] | None:
+    projection = _projection(value, ctx, param)
+    return projection.names if projection is not None else None
+
+
+def join_options(params: dict[str, Any], ctx: Context) -> Join | None:
+    """Linked Entity Retrieval (clause 4.5.23) from query parameters (GET) or the members of a
+    Query body (POST): ``join``, ``joinLevel``, ``containedBy`` and the nested pick/omit."""
+    return parse_join(
+        params.get("join"), params.get("joinLevel"), params.get("containedBy"),
+        pick=_projection(params.get("pick"), ctx, "pick"), omit=_projection(params.get("omit"), ctx, "omit"),
+    )
 
 
 def request_render_options(request: Request, ctx: Context) -> RenderOptions:
     return render_options(dict(request.query_params), options(request), ctx)
 
 
-def entity_query(request: Request, ctx: Context) -> EntityQuery:
-    """The query of ``GET /entities`` (clause 6.4.3.2)."""
+def entity_query(request: Request, ctx: Context, *, purge: bool = False) -> EntityQuery:
+    """The query of ``GET /entities`` (clause 6.4.3.2), or of ``DELETE /entities`` with ``purge``."""
     params = request.query_params
     max_page = request.app.state.settings.max_page_size
     limit = int_param(request, "limit", 20)
@@ -83,7 +123,7 @@ def entity_query(request: Request, ctx: Context) -> EntityQuery:
         raise TooManyResults(f"limit {limit} is above this server's maximum page size {max_page}")
     if limit == 0 and not count:
         raise BadRequestData("limit=0 is only meaningful with count=true")
-    selectors = ("type", "attrs", "q", "georel", "geometry", "coordinates")
+    selectors = ("type", "attrs", "q", "georel", "geometry", "coordinates") + (("id", "idPattern", "scopeQ") if purge else ())
     if not any(name in params for name in selectors) and params.get("local") != "true":
         # Clause 6.4.3.2: a query names at least one of these, so that it cannot dump a whole tenant by mistake.
         raise BadRequestData("a query needs at least one of type, attrs, q, a geo-query, or local=true")
@@ -150,12 +190,12 @@ def _query(
                         ("q", q), ("scopeQ", scope_q)):
         if value is not None and not isinstance(value, str):
             raise BadRequestData(f"{name} must be a string")
-    id_list = tuple(i.strip() for i in ids.split(",") if i.strip()) if ids else ()
+    id_list = tuple(validate_entity_id(i.strip()) for i in ids.split(",") if i.strip()) if ids else ()
     return EntityQuery(
         ids=id_list,
         id_pattern=_checked_pattern(id_pattern),
         types=parse_type_expr(type_expr, ctx.expand) if type_expr else None,
-        attrs=tuple(parse_attr_list(attrs, ctx.expand)) if attrs else (),
+        attrs=tuple(_names(attrs, ctx, "attrs") or ()) if attrs else (),
         q=parse_q(q, ctx.expand) if q else None,
         scope_q=parse_scope_q(scope_q) if scope_q else None,
         geo=geo_query,

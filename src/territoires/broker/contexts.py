@@ -21,7 +21,7 @@ import orjson
 from territoires import clock
 from territoires.config import Settings
 from territoires.ngsild import context as ldcontext
-from territoires.ngsild.errors import BadRequestData, LdContextNotAvailable, ResourceNotFound
+from territoires.ngsild.errors import BadRequestData, InvalidRequest, LdContextNotAvailable, ResourceNotFound
 from territoires.store.port import Store, StoredContext
 
 HOSTED_PATH = "/ngsi-ld/v1/jsonldContexts/"
@@ -96,11 +96,12 @@ class ContextService:
     def add(self, tenant: str, body: Any) -> StoredContext:
         """Store a hosted context (POST /jsonldContexts): ``body`` is {"@context": …}."""
         if not isinstance(body, dict) or "@context" not in body:
-            raise BadRequestData('a context to store must be a JSON object with an "@context" member')
+            raise InvalidRequest('a context to store must be a JSON object with an "@context" member')
         value = body["@context"]
         if not isinstance(value, (dict, list, str)):
             raise BadRequestData("@context must be an object, an array or a URL")
-        self.compile(tenant, value)  # refuse what could never be used
+        # Refuse a malformed context now; the URLs it names are only resolved when it is used.
+        ldcontext.compile_context(value, lambda url: {"@context": {}}, scope="\0check")
         stored = StoredContext(uuid.uuid4().hex, "Hosted", {"@context": value}, clock.now())
         with self.store.session(tenant, write=True) as session:
             session.put_context(stored)

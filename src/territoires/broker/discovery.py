@@ -76,7 +76,11 @@ class DiscoveryService:
         return {"id": _list_id("AttributeList", names), "type": "AttributeList", "attributeList": names}
 
     def attribute_details(self, tenant: str, ctx: Context) -> list[dict[str, Any]]:
-        return [self._attribute(attr, entry, ctx) for attr, entry in self._attributes(tenant).items()]
+        return [
+            {"id": attr, "type": "Attribute", "attributeName": ctx.compact(attr),
+             "typeNames": [ctx.compact(t) for t in entry["types"]]}
+            for attr, entry in self._attributes(tenant).items()
+        ]
 
     def attribute_info(self, tenant: str, attr_name: str, ctx: Context) -> dict[str, Any]:
         iri = ctx.expand(attr_name)

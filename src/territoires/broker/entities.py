@@ -8,18 +8,20 @@ write session of the store (so read-modify-write is atomic) and hands whole enti
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, TypeVar
 
 from territoires import clock
 from territoires.ngsild import entity as parse
 from territoires.ngsild import updates
 from territoires.ngsild.context import Context
 from territoires.ngsild.errors import AlreadyExists, BadRequestData, NgsiLdError, ResourceNotFound
+from territoires.ngsild.join import Fetch
 from territoires.ngsild.model import Entity
 from territoires.store.port import EntityQuery, QueryPage, Store
 
 UpdateResult = dict[str, Any]
+T = TypeVar("T")
 
 
 @dataclass
@@ -45,17 +47,44 @@ class EntityService:
             session.insert([entity])
         return entity["id"]
 
-    def retrieve(self, tenant: str, entity_id: str) -> Entity:
+    def retrieve(self, tenant: str, entity_id: str, *, attrs: frozenset[str] | None = None) -> Entity:
+        """The entity; with ``attrs``, it must hold at least one of them (clause 5.7.1)."""
         parse.validate_entity_id(entity_id)
         with self.store.session(tenant) as session:
             found = session.get([entity_id]).get(entity_id)
         if found is None:
             raise ResourceNotFound(f"entity {entity_id} does not exist")
+        if attrs is not None and not attrs & found["attrs"].keys():
+            raise ResourceNotFound(f"entity {entity_id} has none of the attributes asked for")
         return found
 
     def query(self, tenant: str, query: EntityQuery) -> QueryPage:
         with self.store.session(tenant) as session:
             return session.query(query)
+
+    def with_linked(self, tenant: str, expand: Callable[[Fetch], T]) -> T:
+        """Linked Entity Retrieval (clause 4.5.23): ``expand`` gets a fetch of stored entities by
+        id, which it calls once per level with all that level's ids; all calls share one read
+        session, so the linked entities come from one state of the tenant."""
+        with self.store.session(tenant) as session:
+            return expand(session.get)
+
+    def purge(self, tenant: str, query: EntityQuery, *, keep: frozenset[str] | None, drop: frozenset[str] | None) -> None:
+        """Purge Entities (clause 5.6.21): delete the selected entities, or with ``keep`` /
+        ``drop`` only some attributes of each."""
+        if keep is not None and drop is not None:
+            raise BadRequestData("keep and drop cannot be used together")
+        with self.store.session(tenant, write=True) as session:
+            if keep is None and drop is None:
+                session.delete_matching(query)
+                return
+            now = clock.now()
+            page = session.query(replace(query, limit=1000, offset=0, count=False))
+            while page.entities:
+                session.replace([updates.keep_attributes(e, keep, drop, now=now) for e in page.entities])
+                if page.next_cursor is None:
+                    break
+                page = session.query(replace(query, limit=1000, offset=0, count=False, after=page.next_cursor))
 
     def delete(self, tenant: str, entity_id: str) -> None:
         parse.validate_entity_id(entity_id)
@@ -123,7 +152,7 @@ class EntityService:
         )
 
     # ---- batches (clause 5.6.7 – 5.6.10, 5.6.20) ---------------------------------------------
-    def batch_create(self, tenant: str, bodies: Sequence[Any], contexts: Sequence[Context]) -> BatchResult:
+    def batch_create(self, tenant: str, bodies: Sequence[Any], contexts: Sequence[Context | NgsiLdError]) -> BatchResult:
         result, parsed = self._parse_all(bodies, contexts)
         with self.store.session(tenant, write=True) as session:
             stored = session.get([e["id"] for e in parsed])
@@ -138,7 +167,7 @@ class EntityService:
         result.success = result.created = [e["id"] for e in fresh]
         return result
 
-    def batch_upsert(self, tenant: str, bodies: Sequence[Any], contexts: Sequence[Context], *, mode: str) -> BatchResult:
+    def batch_upsert(self, tenant: str, bodies: Sequence[Any], contexts: Sequence[Context | NgsiLdError], *, mode: str) -> BatchResult:
         result, parsed = self._parse_all(bodies, contexts)
         now = clock.now()
         with self.store.session(tenant, write=True) as session:
@@ -156,15 +185,15 @@ class EntityService:
             session.replace([current[i] for i in dict.fromkeys(result.success)])
         return result
 
-    def batch_update(self, tenant: str, bodies: Sequence[Any], contexts: Sequence[Context], *, no_overwrite: bool) -> BatchResult:
+    def batch_update(self, tenant: str, bodies: Sequence[Any], contexts: Sequence[Context | NgsiLdError], *, no_overwrite: bool) -> BatchResult:
         return self._batch_change(
             tenant, bodies, contexts,
-            lambda old, new, now: updates.append_attributes(old, new, no_overwrite=no_overwrite, now=now)[0],
+            lambda old, new, now: updates.append_attributes(old, new, no_overwrite=no_overwrite, now=now),
         )
 
-    def batch_merge(self, tenant: str, bodies: Sequence[Any], contexts: Sequence[Context]) -> BatchResult:
+    def batch_merge(self, tenant: str, bodies: Sequence[Any], contexts: Sequence[Context | NgsiLdError]) -> BatchResult:
         return self._batch_change(
-            tenant, bodies, contexts, lambda old, new, now: updates.merge_entity(old, new, now=now)[0], merge=True
+            tenant, bodies, contexts, lambda old, new, now: updates.merge_entity(old, new, now=now), merge=True
         )
 
     def batch_delete(self, tenant: str, ids: Sequence[Any]) -> BatchResult:
@@ -177,17 +206,20 @@ class EntityService:
                 result.fail(str(raw), error)
         with self.store.session(tenant, write=True) as session:
             deleted = session.delete(valid)
-        for entity_id in valid:
+        for entity_id in valid:  # an id given twice is deleted once, then not found
             if entity_id in deleted:
+                deleted.discard(entity_id)
                 result.success.append(entity_id)
             else:
                 result.fail(entity_id, ResourceNotFound(f"entity {entity_id} does not exist"))
         return result
 
     def _batch_change(
-        self, tenant: str, bodies: Sequence[Any], contexts: Sequence[Context],
-        change: Callable[[Entity, Entity, str], Entity], *, merge: bool = False,
+        self, tenant: str, bodies: Sequence[Any], contexts: Sequence[Context | NgsiLdError],
+        change: Callable[[Entity, Entity, str], tuple[Entity, UpdateResult]], *, merge: bool = False,
     ) -> BatchResult:
+        """Apply ``change`` to each stored entity; attributes it could not update make that
+        entity an error of the batch, though what was updated stays."""
         result, parsed = self._parse_all(bodies, contexts, fragments=True, merge=merge)
         now = clock.now()
         with self.store.session(tenant, write=True) as session:
@@ -199,17 +231,22 @@ class EntityService:
                     result.fail(entity["id"], ResourceNotFound(f"entity {entity['id']} does not exist"))
                     continue
                 try:
-                    changed[entity["id"]] = change(old, entity, now)
+                    changed[entity["id"]], report = change(old, entity, now)
                 except NgsiLdError as error:
                     result.fail(entity["id"], error)
                     continue
-                result.success.append(entity["id"])
+                if report["notUpdated"]:
+                    reasons = "; ".join(f"{n['attributeName']}: {n['reason']}" for n in report["notUpdated"])
+                    result.fail(entity["id"], BadRequestData(f"attributes not updated: {reasons}"))
+                else:
+                    result.success.append(entity["id"])
             session.replace(list(changed.values()))
         return result
 
     @staticmethod
     def _parse_all(
-        bodies: Sequence[Any], contexts: Sequence[Context], *, fragments: bool = False, merge: bool = False
+        bodies: Sequence[Any], contexts: Sequence[Context | NgsiLdError], *, fragments: bool = False,
+        merge: bool = False,
     ) -> tuple[BatchResult, list[Entity]]:
         """Parse each entity of a batch; one that fails is reported and the others go on."""
         result = BatchResult()
@@ -217,6 +254,8 @@ class EntityService:
         now = clock.now()
         for body, ctx in zip(bodies, contexts, strict=True):
             try:
+                if isinstance(ctx, NgsiLdError):
+                    raise ctx
                 if fragments:
                     entity = parse.parse_fragment(body, ctx, now=now, merge=merge)
                     if "id" not in entity:

@@ -521,12 +521,9 @@ def to_feature(entity_json: dict[str, Any], geometry_property: str = "location",
 
 
 def to_feature_collection(features: Iterable[dict[str, Any]], context: Any = None) -> dict[str, Any]:
-    """A FeatureCollection of Features; per-Feature ``@context`` members are dropped, and
-    ``context`` (when not None) is the collection's only @context (clause 4.5.16.3)."""
-    collection: dict[str, Any] = {
-        "type": "FeatureCollection",
-        "features": [{k: v for k, v in feature.items() if k != "@context"} for feature in features],
-    }
+    """A FeatureCollection of Features (clause 4.5.16.3); ``context``, when not None, is the
+    collection's @context. Features keep any @context of their own, so each reads alone."""
+    collection: dict[str, Any] = {"type": "FeatureCollection", "features": list(features)}
     if context is not None:
         collection["@context"] = context
     return collection

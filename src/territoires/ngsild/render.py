@@ -30,7 +30,7 @@ from .errors import BadRequestData
 from .geo import GEOMETRY_TYPES
 from .model import MAIN_MEMBER, Entity, Instance
 
-__all__ = ["FORMS", "compact_update_result", "render_entity"]
+__all__ = ["FORMS", "render_entity"]
 
 FORMS = frozenset({"normalized", "concise", "keyValues"})
 
@@ -85,17 +85,6 @@ def render_entity(
                 continue
         out[compact(iri)] = renderer.attribute(instances)
     return out
-
-
-def compact_update_result(result: dict[str, Any], ctx: Context) -> dict[str, Any]:
-    """An UpdateResult of :mod:`updates` with its attribute names compacted under ``ctx``."""
-    compact = ctx.compact
-    return {
-        "updated": [compact(name) for name in result["updated"]],
-        "notUpdated": [
-            {**detail, "attributeName": compact(detail["attributeName"])} for detail in result["notUpdated"]
-        ],
-    }
 
 
 # ---- attributes ----------------------------------------------------------------------------

@@ -10,7 +10,7 @@ Fragments are partial entities from :func:`entity.parse_fragment`: ``{"attrs": {
 optional ``"type"`` (types to add) and ``"scope"`` (a list, or ``NGSI_LD_NULL`` to remove it).
 
 UpdateResult (clause 5.2.18): ``{"updated": [names], "notUpdated": [{"attributeName": name,
-"reason": text}]}`` with expanded names; :func:`render.compact_update_result` compacts them.
+"reason": text}]}`` with expanded names, as they are answered.
 """
 
 from __future__ import annotations
@@ -393,3 +393,14 @@ def _not_updated(result: UpdateResult, name: str, instance: Instance, reason: st
     if dataset is not None:
         reason = f"{reason} (datasetId {dataset})"
     result["notUpdated"].append({"attributeName": name, "reason": reason})
+
+
+def keep_attributes(entity: Entity, keep: frozenset[str] | None, drop: frozenset[str] | None, *, now: str) -> Entity:
+    """The entity with only the attributes in ``keep``, or without those in ``drop`` (Purge, clause 5.6.21)."""
+    names = [n for n in entity["attrs"] if (keep is not None and n not in keep) or (drop is not None and n in drop)]
+    if not names:
+        return entity
+    new = _copy(entity)
+    for name in names:
+        del new["attrs"][name]
+    return _touched(new, now, True)

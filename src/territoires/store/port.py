@@ -119,6 +119,10 @@ class TenantSession(ABC):
         """Delete these entities; returns the ids that existed."""
 
     @abstractmethod
+    def delete_matching(self, query: EntityQuery) -> int:
+        """Delete every entity ``query`` selects (pagination ignored); returns how many."""
+
+    @abstractmethod
     def query(self, query: EntityQuery) -> QueryPage:
         """Entities selected by ``query`` in creation order, with count and next cursor."""
 

@@ -308,6 +308,18 @@ class SqliteSession(TenantSession):
         self.conn.executemany("DELETE FROM entities WHERE rid = ?", [(rid,) for rid, _ in existing.values()])
         return set(existing)
 
+    def delete_matching(self, query: EntityQuery) -> int:
+        where, params = _where(query)
+        matched = self.conn.execute(
+            f"SELECT rid, ngeo FROM entities e WHERE {' AND '.join(where) or '1'}", tuple(params)
+        ).fetchall()
+        self.conn.executemany(
+            "DELETE FROM geo WHERE gid = ?",
+            [(rid * sqlite_geo.MAX_INSTANCES + k,) for rid, ngeo in matched for k in range(ngeo)],
+        )
+        self.conn.executemany("DELETE FROM entities WHERE rid = ?", [(rid,) for rid, _ in matched])
+        return len(matched)
+
     # ---- reading ------------------------------------------------------------------------
     def get(self, ids: Sequence[str]) -> dict[str, Entity]:
         found: dict[str, Entity] = {}
