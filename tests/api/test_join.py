@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.api.conftest import assert_problem, create
+from .conftest import assert_problem, create
 
 ENTITIES = "/ngsi-ld/v1/entities"
 BUILDING, CITY, COUNTRY = "urn:ngsi-ld:Building:018-10", "urn:ngsi-ld:City:Paris", "urn:ngsi-ld:Country:France"

@@ -265,3 +265,10 @@ def test_contexts_are_stored_listed_touched_and_deleted(store):
         touched = s.get_context(cached.id)
         assert touched.number_of_hits == 1 and touched.last_usage == "2026-11-28T11:00:00Z"
         assert s.delete_context("abc") is True and s.delete_context("abc") is False
+
+
+def test_created_at_reads_creation_instants_only_of_stored_entities(store):
+    with store.session(DEFAULT_TENANT, write=True) as s:
+        s.insert([streetlight(1)])
+        assert s.created_at(["urn:ngsi-ld:Streetlight:0001", "urn:ngsi-ld:Streetlight:0002"]) == {
+            "urn:ngsi-ld:Streetlight:0001": NOW}

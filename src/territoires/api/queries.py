@@ -71,14 +71,22 @@ def render_options(params: dict[str, Any], words: set[str], ctx: Context) -> Ren
     )
 
 
-def _names(value: Any, ctx: Context, param: str) -> frozenset[str] | None:
+def _list_text(value: Any, param: str) -> str | None:
+    """A list of names as the comma-separated text of a query parameter (POST bodies give arrays)."""
     if value is None:
         return None
     if isinstance(value, list):
         value = ",".join(str(v) for v in value)
     if not isinstance(value, str):
         raise BadRequestData(f"{param} must be a comma-separated list of names")
-    names = parse_attr_list(value, ctx.expand, param=param)
+    return value
+
+
+def _names(value: Any, ctx: Context, param: str) -> frozenset[str] | None:
+    text = _list_text(value, param)
+    if text is None:
+        return None
+    names = parse_attr_list(text, ctx.expand, param=param)
     if param == "attrs" and ({"id", "type"} & set(names)):
         raise BadRequestData("attrs names attributes; id and type are entity members (use pick or omit)")
     return frozenset(names)
@@ -86,13 +94,10 @@ def _names(value: Any, ctx: Context, param: str) -> frozenset[str] | None:
 
 def _projection(value: Any, ctx: Context, param: str) -> Projection | None:
     """A pick or omit list, with ``name{...}`` projections of linked entities (clause 4.21)."""
-    if value is None:
+    text = _list_text(value, param)
+    if text is None:
         return None
-    if isinstance(value, list):
-        value = ",".join(str(v) for v in value)
-    if not isinstance(value, str):
-        raise BadRequestData(f"{param} must be a comma-separated list of names")
-    return (parse_pick if param == "pick" else parse_omit)(value, ctx.expand)
+    return (parse_pick if param == "pick" else parse_omit)(text, ctx.expand)
 
 
 def _projected(value: Any, ctx: Context, param: str) -> frozenset[str] | None:

@@ -170,19 +170,24 @@ class EntityService:
     def batch_upsert(self, tenant: str, bodies: Sequence[Any], contexts: Sequence[Context | NgsiLdError], *, mode: str) -> BatchResult:
         result, parsed = self._parse_all(bodies, contexts)
         now = clock.now()
+        ids = [e["id"] for e in parsed]
         with self.store.session(tenant, write=True) as session:
-            current = session.get([e["id"] for e in parsed])
+            if mode == "update":
+                stored = session.get(ids)
+            else:  # a replacement keeps only the creation instant of what it replaces
+                stored = {eid: {"id": eid, "createdAt": at} for eid, at in session.created_at(ids).items()}
+            written: dict[str, Entity] = {}
             for entity in parsed:
-                old = current.get(entity["id"])
+                old = written.get(entity["id"]) or stored.get(entity["id"])
                 if old is None:
-                    current[entity["id"]] = entity
+                    written[entity["id"]] = entity
                     result.created.append(entity["id"])
                 elif mode == "update":
-                    current[entity["id"]] = updates.append_attributes(old, entity, no_overwrite=False, now=now)[0]
+                    written[entity["id"]] = updates.append_attributes(old, entity, no_overwrite=False, now=now)[0]
                 else:
-                    current[entity["id"]] = updates.replace_entity(old, entity, now=now)
+                    written[entity["id"]] = updates.replace_entity(old, entity, now=now)
                 result.success.append(entity["id"])
-            session.replace([current[i] for i in dict.fromkeys(result.success)])
+            session.replace(list(written.values()))
         return result
 
     def batch_update(self, tenant: str, bodies: Sequence[Any], contexts: Sequence[Context | NgsiLdError], *, no_overwrite: bool) -> BatchResult:

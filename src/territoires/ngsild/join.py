@@ -122,7 +122,8 @@ def _join_level(value: Any) -> int:
     if type(value) is int:
         level = value
     elif type(value) is str and value.strip().isdigit() and value.strip().isascii():
-        level = int(value)
+        # Many digits are simply too deep (and int() refuses very long texts).
+        level = int(value) if len(value.strip()) <= 9 else MAX_JOIN_LEVEL + 1
     else:
         raise BadRequestData(f"joinLevel must be a whole number of at least 1, not {_show(value)}")
     if level < 1:
@@ -157,8 +158,9 @@ def _parse_projection(text: str, expand: Expand, param: str) -> Projection:
         raise BadRequestData(f"{param} must be a comma-separated list of names, not {_show(text)}")
     if len(text) > MAX_LENGTH:
         raise TooComplexQuery(f"{param}: {len(text)} characters, more than the {MAX_LENGTH} this server accepts")
+    shown = _show(text)
     # One open level per entry: its names and nested projections, and the name that opened it.
-    stack: list[tuple[list[str], list[tuple[str, Projection]], str | None]] = [([], [], None)]
+    stack: list[tuple[list[str], list[tuple[str, Projection]], str]] = [([], [], "")]
     last: str | None = None  # the name just read, which a "{" may follow
     expect_name = True
     position = 0
@@ -169,17 +171,17 @@ def _parse_projection(text: str, expand: Expand, param: str) -> Projection:
         name = piece.strip()
         if name:
             if not expect_name:
-                raise BadRequestData(f"{param}: a comma is missing before {name!r} at position {start + 1} in {text!r}")
-            last = _name(name, expand, param, start, text)
+                raise BadRequestData(f"{param}: a comma is missing before {_show(name)} at position {start + 1} in {shown}")
+            last = _name(name, expand, param, start, shown)
             stack[-1][0].append(last)
             expect_name = False
         elif expect_name and delimiter != "{":
-            raise BadRequestData(f"{param}: a name is missing at position {position + 1} in {text!r}")
+            raise BadRequestData(f"{param}: a name is missing at position {position + 1} in {shown}")
         if delimiter == ",":
             expect_name = True
         elif delimiter == "{":
             if last is None or expect_name:
-                raise BadRequestData(f"{param}: '{{' at position {position + 1} must follow a name in {text!r}")
+                raise BadRequestData(f"{param}: '{{' at position {position + 1} must follow a name in {shown}")
             if len(stack) > MAX_JOIN_LEVEL:
                 raise TooComplexQuery(f"{param}: braces nest deeper than {MAX_JOIN_LEVEL} levels")
             stack.append(([], [], last))
@@ -187,12 +189,11 @@ def _parse_projection(text: str, expand: Expand, param: str) -> Projection:
             expect_name = True
         elif delimiter == "}":
             if len(stack) == 1:
-                raise BadRequestData(f"{param}: unmatched '}}' at position {position + 1} in {text!r}")
+                raise BadRequestData(f"{param}: unmatched '}}' at position {position + 1} in {shown}")
             names, nested, opener = stack.pop()
-            assert opener is not None
             parent_names, parent_nested, _ = stack[-1]
             if any(key == opener for key, _ in parent_nested):
-                raise BadRequestData(f"{param}: the linked entities of {opener!r} are projected twice in {text!r}")
+                raise BadRequestData(f"{param}: the linked entities of {opener!r} are projected twice in {shown}")
             parent_nested.append((opener, Projection(frozenset(names), tuple(nested))))
             if param == "omit":
                 # "omit=rel{a}" omits a from the linked entities and keeps rel itself.
@@ -201,17 +202,17 @@ def _parse_projection(text: str, expand: Expand, param: str) -> Projection:
             expect_name = False
         position += len(delimiter)
     if len(stack) > 1:
-        raise BadRequestData(f"{param}: '{{' after {stack[-1][2]!r} is never closed in {text!r}")
+        raise BadRequestData(f"{param}: '{{' after {stack[-1][2]!r} is never closed in {shown}")
     names, nested, _ = stack[0]
     return Projection(frozenset(names), tuple(nested))
 
 
-def _name(name: str, expand: Expand, param: str, start: int, text: str) -> str:
+def _name(name: str, expand: Expand, param: str, start: int, shown: str) -> str:
     try:
         return parse_attr_list(name, expand, param=param)[0]
     except BadRequestData:
         raise BadRequestData(
-            f"{param}: {name!r} at position {start + 1} in {text!r} is not an attribute name or IRI"
+            f"{param}: {_show(name)} at position {start + 1} in {shown} is not an attribute name or IRI"
         ) from None
 
 

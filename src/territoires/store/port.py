@@ -105,6 +105,10 @@ class TenantSession(ABC):
         """The stored entities among ``ids``, by id (missing ids are absent)."""
 
     @abstractmethod
+    def created_at(self, ids: Sequence[str]) -> dict[str, str]:
+        """The creation instant of the stored entities among ``ids``, by id (cheaper than ``get``)."""
+
+    @abstractmethod
     def insert(self, entities: Sequence[Entity]) -> None:
         """Store new entities. Raises ``AlreadyExists`` naming the first id already stored;
         then nothing of the call is written."""

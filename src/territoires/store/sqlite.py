@@ -16,6 +16,7 @@ tenants apart by construction and lets tenants write concurrently.
 from __future__ import annotations
 
 import base64
+import fcntl
 import os
 import sqlite3
 import threading
@@ -104,11 +105,16 @@ def decode_cursor(cursor: str) -> int:
         raise BadRequestData(f"cursor {cursor!r} is not one this server gave: restart from the first page") from None
 
 
-def shape_key(entity: Entity) -> tuple[str, list[str], dict[str, list[str]]]:
-    """The shape of an entity: its sorted types and its attributes' sorted kinds."""
-    types = sorted(entity["type"])
-    attrs = {name: sorted({inst["type"] for inst in insts}) for name, insts in sorted(entity["attrs"].items())}
-    return orjson.dumps([types, attrs]).decode(), types, attrs
+ShapeKey = tuple[tuple[str, ...], tuple[tuple[str, tuple[str, ...]], ...]]
+
+
+def shape_key(entity: Entity) -> ShapeKey:
+    """The shape of an entity: its sorted types and its attributes with their sorted kinds."""
+    kinds = tuple(
+        (name, tuple(sorted({inst["type"] for inst in insts})) if len(insts) > 1 else (insts[0]["type"],))
+        for name, insts in entity["attrs"].items()
+    )
+    return tuple(sorted(entity["type"])), tuple(sorted(kinds))
 
 
 class _Tenant:
@@ -121,13 +127,17 @@ class _Tenant:
         sqlite_filters.register_functions(self.conn)
         sqlite_geo.register_functions(self.conn)
         self.lock = threading.RLock()
-        self.shapes: dict[str, int] = {}
+        self.shapes: dict[ShapeKey, int] = {}
+        # Writers of other processes queue on this lock and wake as soon as it is free, where
+        # SQLite's own busy handler would poll with sleeps of up to 100 ms.
+        self.write_lock = open(str(path) + ".lock", "a+b")  # noqa: SIM115 - lives as long as the tenant
 
     def alive(self) -> bool:
         return self.path.exists()
 
     def close(self) -> None:
         self.conn.close()
+        self.write_lock.close()
 
 
 class SqliteStore(Store):
@@ -185,7 +195,7 @@ class SqliteStore(Store):
             if handle is not None:
                 with handle.lock:
                     handle.close()
-        for suffix in ("", "-wal", "-shm"):
+        for suffix in ("", "-wal", "-shm", ".lock"):
             Path(str(path) + suffix).unlink(missing_ok=True)
 
     def tenants(self) -> list[str]:
@@ -196,16 +206,22 @@ class SqliteStore(Store):
     def session(self, tenant: str, *, write: bool = False) -> Iterator[TenantSession]:
         handle = self._tenant(tenant)
         with handle.lock:
-            conn = handle.conn
-            conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-            session = SqliteSession(handle)
+            if write:
+                fcntl.flock(handle.write_lock, fcntl.LOCK_EX)
             try:
-                yield session
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-            handle.shapes.update(session.new_shapes)
+                conn = handle.conn
+                conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+                session = SqliteSession(handle)
+                try:
+                    yield session
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+                handle.shapes.update(session.new_shapes)
+            finally:
+                if write:
+                    fcntl.flock(handle.write_lock, fcntl.LOCK_UN)
 
     def close(self) -> None:
         with self._open_lock:
@@ -219,19 +235,22 @@ class SqliteSession(TenantSession):
     def __init__(self, tenant: _Tenant) -> None:
         self.tenant = tenant
         self.conn = tenant.conn
-        self.new_shapes: dict[str, int] = {}
+        self.new_shapes: dict[ShapeKey, int] = {}
 
     # ---- writing ------------------------------------------------------------------------
     def _shape_id(self, entity: Entity) -> int:
-        key, types, attrs = shape_key(entity)
+        key = shape_key(entity)
         known = self.tenant.shapes.get(key) or self.new_shapes.get(key)
         if known is not None:
             return known
+        types, kinds = key
+        attrs = {name: list(k) for name, k in kinds}
+        text = orjson.dumps([types, attrs]).decode()
         self.conn.execute(
             "INSERT OR IGNORE INTO shapes(key, types, attrs) VALUES (?, ?, ?)",
-            (key, orjson.dumps(types).decode(), orjson.dumps(attrs).decode()),
+            (text, orjson.dumps(types).decode(), orjson.dumps(attrs).decode()),
         )
-        shape = self.conn.execute("SELECT shape FROM shapes WHERE key = ?", (key,)).fetchone()[0]
+        shape = self.conn.execute("SELECT shape FROM shapes WHERE key = ?", (text,)).fetchone()[0]
         self.new_shapes[key] = shape
         return shape
 
@@ -321,6 +340,15 @@ class SqliteSession(TenantSession):
         return len(matched)
 
     # ---- reading ------------------------------------------------------------------------
+    def created_at(self, ids: Sequence[str]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for part in chunks(ids, BIND_CHUNK):
+            marks = ",".join("?" * len(part))
+            found.update(self.conn.execute(
+                f"SELECT id, json_extract(doc, '$.createdAt') FROM entities WHERE id IN ({marks})", tuple(part)
+            ).fetchall())
+        return found
+
     def get(self, ids: Sequence[str]) -> dict[str, Entity]:
         found: dict[str, Entity] = {}
         for part in chunks(ids, BIND_CHUNK):

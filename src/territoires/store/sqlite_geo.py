@@ -26,7 +26,7 @@ from typing import Any
 import orjson
 
 from territoires.ngsild.errors import BadRequestData
-from territoires.ngsild.geo import GeoQuery, Matcher, bounding_box, geometry_box, matcher, validate_geometry
+from territoires.ngsild.geo import GeoQuery, Matcher, bounding_box, geometry_box, matcher
 from territoires.ngsild.model import Entity
 
 GEO_SCHEMA = ("CREATE VIRTUAL TABLE IF NOT EXISTS geo USING rtree("
@@ -87,15 +87,15 @@ def compile_geo(query: GeoQuery) -> tuple[str, list[Any]]:
 
 def geo_rows(rid: int, entity: Entity) -> list[tuple[int, float, float, float, float, int, str, str]]:
     """The R*Tree rows of an entity in internal form: one per instance of every GeoProperty.
-    Values that are not valid geometries are not indexed (they match no geo-query)."""
+    Values were validated when the entity was parsed; a value that is not a geometry (stored
+    before validation existed) is not indexed and matches no geo-query."""
     rows = []
     for attr, instances in entity.get("attrs", {}).items():
         for instance in instances:
-            if instance.get("type") != "GeoProperty":
+            if instance["type"] != "GeoProperty":
                 continue
-            try:
-                geometry = validate_geometry(instance.get("value"))
-            except BadRequestData:
+            geometry = instance.get("value")
+            if not isinstance(geometry, dict) or not isinstance(geometry.get("coordinates"), list):
                 continue
             if len(rows) == MAX_INSTANCES:
                 raise BadRequestData(f"entity {entity.get('id')}: at most {MAX_INSTANCES} GeoProperty "

@@ -1,0 +1,1 @@
+"""Benchmarks of the Territoires broker: `python -m bench` (see bench/README.md)."""

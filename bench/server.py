@@ -1,0 +1,145 @@
+"""Start and stop the servers under test, wait until they answer, and read their memory."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+# The broker's own command, as `make run` would start it; {placeholders} are filled per run.
+BROKER_COMMAND = (
+    f"{Path(sys.executable).parent / 'territoires'} serve"
+    " --host {host} --port {port} --data-dir {data_dir} --workers {workers}"
+)
+
+
+class ServerError(RuntimeError):
+    """A server would not start, or died."""
+
+
+def free_port() -> int:
+    """A TCP port on the loopback that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Server:
+    """One server process (and the workers it forks), logging to a file."""
+
+    def __init__(self, name: str, argv: list[str], port: int, log_path: Path, env: dict[str, str] | None = None):
+        self.name = name
+        self.port = port
+        self.log_path = log_path
+        self._log = open(log_path, "wb")
+        # Its own session, so that stop() can end the workers it forked along with it.
+        self.process = subprocess.Popen(
+            argv, stdout=self._log, stderr=subprocess.STDOUT, cwd=REPO, env=env, start_new_session=True
+        )
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        """Block until GET /health answers 200; raise ServerError if it dies or takes too long."""
+        deadline = time.monotonic() + timeout
+        url = f"http://127.0.0.1:{self.port}/health"
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise ServerError(f"{self.name} exited with {self.process.returncode}:\n{self.log_tail()}")
+            try:
+                with urllib.request.urlopen(url, timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise ServerError(f"{self.name} did not answer GET /health within {timeout:.0f} s:\n{self.log_tail()}")
+
+    def pids(self) -> list[int]:
+        """The server process and all its descendants (uvicorn's supervisor and workers)."""
+        children: dict[int, list[int]] = {}
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            # Fields after the parenthesised command: state, ppid, ...
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            children.setdefault(ppid, []).append(int(entry.name))
+        found, todo = [], [self.process.pid]
+        while todo:
+            pid = todo.pop()
+            found.append(pid)
+            todo.extend(children.get(pid, []))
+        return found
+
+    def memory_mb(self) -> tuple[float, float]:
+        """(current, peak) resident memory summed over the server's processes, in MB."""
+        rss = hwm = 0
+        for pid in self.pids():
+            try:
+                status = Path(f"/proc/{pid}/status").read_text()
+            except OSError:
+                continue
+            for line in status.splitlines():
+                if line.startswith("VmRSS:"):
+                    rss += int(line.split()[1])
+                elif line.startswith("VmHWM:"):
+                    hwm += int(line.split()[1])
+        return rss / 1024, hwm / 1024
+
+    def log_tail(self, lines: int = 30) -> str:
+        if not self._log.closed:
+            self._log.flush()
+        text = self.log_path.read_text(errors="replace").splitlines()
+        return "\n".join(text[-lines:])
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """SIGTERM the server (uvicorn then stops its workers), SIGKILL its group if it lingers."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        try:  # Workers that outlived their supervisor belong to the same group.
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self._log.close()
+
+
+def start_broker(data_dir: Path, workers: int, log_dir: Path, command: str = BROKER_COMMAND) -> Server:
+    """Start the broker on a free port with an embedded store under ``data_dir``."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    argv = shlex.split(command.format(host="127.0.0.1", port=port, data_dir=data_dir, workers=workers))
+    server = Server("broker", argv, port, log_dir / f"broker-{data_dir.name}.log")
+    server.wait_ready()
+    return server
+
+
+def start_bare(workers: int, log_dir: Path) -> Server:
+    """Start the bare Starlette app under uvicorn with the broker's number of workers.
+
+    Same event loop and HTTP parser as the broker: with uvicorn's plain asyncio loop and
+    several workers, responses written in two parts stall ~40 ms on keep-alive connections.
+    """
+    port = free_port()
+    argv = [sys.executable, "-m", "uvicorn", "bench.baseline_app:app", "--host", "127.0.0.1",
+            "--port", str(port), "--workers", str(workers), "--loop", "uvloop", "--http", "httptools",
+            "--no-access-log", "--log-level", "warning"]
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    server = Server("bare app", argv, port, log_dir / "bare.log", env=env)
+    server.wait_ready()
+    return server
