@@ -6,8 +6,8 @@ import pytest
 
 from territoires.ngsild.errors import AlreadyExists, BadRequestData, NonexistentTenant, ResourceNotFound
 from territoires.ngsild.geo import parse_geo_query
-from territoires.ngsild.query import parse_q, parse_scope_q, parse_type_expr
-from territoires.store.port import DEFAULT_TENANT, EntityQuery, StoredContext
+from territoires.ngsild.query import parse_order_by, parse_q, parse_scope_q, parse_type_expr
+from territoires.store.port import DEFAULT_TENANT, EntityQuery, NotSupported, StoredContext
 
 from .conftest import NOW, VOCAB, entity, prop, streetlight
 
@@ -272,3 +272,120 @@ def test_created_at_reads_creation_instants_only_of_stored_entities(store):
         s.insert([streetlight(1)])
         assert s.created_at(["urn:ngsi-ld:Streetlight:0001", "urn:ngsi-ld:Streetlight:0002"]) == {
             "urn:ngsi-ld:Streetlight:0001": NOW}
+
+
+# ---- entity ordering (clause 4.23) ---------------------------------------------------------------
+def ordered(store, text: str, **kwargs) -> list[str]:
+    return ids(query(store, order_by=parse_order_by(text, vocab), limit=100, **kwargs))
+
+
+def sl(*numbers: int) -> list[str]:
+    return [f"urn:ngsi-ld:Streetlight:{n:04d}" for n in numbers]
+
+
+def test_order_by_an_attribute_both_ways_with_entities_lacking_it_last(city):
+    streetlights = parse_type_expr("Streetlight", vocab)
+    assert ordered(city, "dimmingLevel", types=streetlights) == sl(*range(12)) + ["urn:ngsi-ld:Thing:1"]
+    assert ordered(city, "dimmingLevel;desc", types=streetlights) == sl(*range(11, -1, -1)) + ["urn:ngsi-ld:Thing:1"]
+
+
+def test_order_by_several_keys_applies_them_in_turn_then_creation_order(city):
+    streetlights = parse_type_expr("Streetlight", vocab)
+    # "off" < "on"; ties on the first key keep creation order.
+    assert ordered(city, "powerState", types=streetlights) == sl(0, 2, 4, 6, 8, 10, 1, 3, 5, 7, 9, 11) + [
+        "urn:ngsi-ld:Thing:1"]
+    assert ordered(city, "powerState;desc,dimmingLevel;desc", types=streetlights) == (
+        sl(11, 9, 7, 5, 3, 1) + ["urn:ngsi-ld:Thing:1"] + sl(10, 8, 6, 4, 2, 0))
+
+
+MIXED = [  # (id suffix, value) in the order of clause 4.23.2
+    ("num-small", 2.5), ("num-big", 10), ("str-upper", "Abc"), ("str-lower", "abc"), ("object", {"k": 1}),
+    ("array", [1, 2]), ("false", False), ("true", True), ("time", {"@type": "Time", "@value": "10:00:00Z"}),
+    ("date", {"@type": "Date", "@value": "2026-01-02"}),
+    ("datetime", {"@type": "DateTime", "@value": "2026-01-01T00:00:00Z"}), ("null", None),
+]
+
+
+def test_values_of_mixed_kinds_order_as_clause_4_23_2_with_null_and_absent_last_both_ways(store):
+    shuffled = MIXED[5:] + MIXED[:5]  # creation order is not the expected order
+    with store.session(DEFAULT_TENANT, write=True) as s:
+        s.insert([entity("urn:ngsi-ld:Probe:absent", "Probe")])
+        s.insert([entity(f"urn:ngsi-ld:Probe:{name}", "Probe", rank=prop(value)) for name, value in shuffled])
+    expected = [f"urn:ngsi-ld:Probe:{name}" for name, _ in MIXED]
+    assert ordered(store, "rank") == expected + ["urn:ngsi-ld:Probe:absent"]
+    assert ordered(store, "rank;desc") == expected[-2::-1] + ["urn:ngsi-ld:Probe:null", "urn:ngsi-ld:Probe:absent"]
+
+
+def test_order_by_entity_members(store):
+    def made(n: int, etype: list[str], created: str, **extra) -> dict:
+        return {**entity(f"urn:ngsi-ld:Thing:{n}", etype), "createdAt": created, "modifiedAt": created, **extra}
+
+    with store.session(DEFAULT_TENANT, write=True) as s:
+        s.insert([
+            made(2, ["Zebra", "Alpha"], "2026-11-28T10:00:02.000000Z", scope=["/b", "/z"]),
+            made(3, ["Beta"], "2026-11-28T10:00:01.000000Z"),
+            made(1, ["Gamma"], "2026-11-28T10:00:03.000000Z", scope=["/a"]),
+        ])
+    things = [f"urn:ngsi-ld:Thing:{n}" for n in (1, 2, 3)]
+    assert ordered(store, "id") == things
+    assert ordered(store, "id;desc") == things[::-1]
+    assert ordered(store, "type") == [things[1], things[2], things[0]]  # by the smallest type: Alpha, Beta, Gamma
+    assert ordered(store, "scope") == [things[0], things[1], things[2]]  # /a, /b, then no scope
+    assert ordered(store, "scope;desc") == [things[1], things[0], things[2]]
+    assert ordered(store, "createdAt") == [things[2], things[1], things[0]]
+    assert ordered(store, "modifiedAt;desc") == [things[0], things[1], things[2]]
+
+
+def test_order_by_paths_into_attributes(store):
+    def place(n: int, city: str, observed: str, level: int, lang: str, object_id: str) -> dict:
+        return entity(
+            f"urn:ngsi-ld:Place:{n}", "Place",
+            address=prop({"city": city}),
+            temperature=[{**prop(level)[0], "observedAt": observed,
+                          "attrs": {vocab("accuracy"): {**prop(10 - level)[0]}}}],
+            name=[{"type": "LanguageProperty", "languageMap": {"fr": lang, "en": "same"}}],
+            near=[{"type": "Relationship", "object": object_id}],
+        )
+
+    with store.session(DEFAULT_TENANT, write=True) as s:
+        s.insert([
+            place(1, "Rennes", "2026-11-28T06:00:00.5Z", 3, "b", "urn:ngsi-ld:X:c"),
+            place(2, "Brest", "2026-11-28T06:00:00Z", 1, "c", "urn:ngsi-ld:X:a"),
+            place(3, "Vannes", "2026-11-28T05:59:59.999Z", 2, "a", "urn:ngsi-ld:X:b"),
+        ])
+    p1, p2, p3 = (f"urn:ngsi-ld:Place:{n}" for n in (1, 2, 3))
+    assert ordered(store, "address[city]") == [p2, p1, p3]
+    assert ordered(store, "address[city];desc") == [p3, p1, p2]
+    assert ordered(store, "temperature.observedAt") == [p3, p2, p1]  # as instants, whatever the fraction digits
+    assert ordered(store, "temperature.accuracy") == [p1, p3, p2]
+    assert ordered(store, "name[fr]") == [p3, p1, p2]
+    assert ordered(store, "name[en],near") == [p2, p3, p1]  # tied on name[en]: the relationship's object decides
+    assert ordered(store, "address[nowhere],temperature") == [p2, p3, p1]
+
+
+def test_ordered_pages_follow_offsets_and_give_no_cursor(city):
+    order_by = parse_order_by("powerState;desc,dimmingLevel", vocab)
+    whole = ids(query(city, order_by=order_by, limit=100))
+    pages = [query(city, order_by=order_by, limit=4, offset=offset, count=True) for offset in range(0, 15, 4)]
+    assert sum((ids(page) for page in pages), []) == whole and len(whole) == 15
+    assert all(page.next_cursor is None and page.count == 15 for page in pages)
+    cursor = query(city, limit=4).next_cursor
+    with pytest.raises(BadRequestData):
+        query(city, order_by=order_by, after=cursor)
+
+
+def test_sorting_by_distance_or_collation_is_done_or_refused_as_not_supported(city):
+    lights = parse_type_expr("Streetlight", vocab)
+    reference = {"type": "Point", "coordinates": [-1.68 + 0.0052, 48.11]}  # between lights 5 and 6
+    try:
+        nearest = ordered(city, "location;dist-asc", types=lights, order_from=reference)[:2]
+    except NotSupported:
+        pass
+    else:
+        assert nearest == sl(5, 6)
+    try:
+        by_collation = ordered(city, "powerState", types=lights, collation="und-x-icu")
+    except NotSupported:
+        pass
+    else:
+        assert by_collation[:6] == sl(0, 2, 4, 6, 8, 10)

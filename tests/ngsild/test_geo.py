@@ -118,8 +118,6 @@ def test_geometry_given_as_a_json_string_is_parsed() -> None:
     ({"type": "Polygon", "coordinates": []}, "Polygon needs at least 1 linear rings"),
     ({"type": "MultiPolygon", "coordinates": [[[[0, 0], [1, 0], [1, 1], [0, 0]]], [[[5, 5], [6, 5], [6, 6]]]]},
      "MultiPolygon polygon 1 ring 0 needs at least 4 positions"),
-    ({"type": "Polygon", "coordinates": [[[0, 0], [1, 1], [1, 0], [0, 1], [0, 0]]]},
-     "Polygon is not a valid surface (Self-intersection"),
     ({"type": "Point", "coordinates": [0, 0], "bbox": [0, 0]}, "location.value: bbox must be an array of 4 or 6"),
     ([0, 0], "location.value: a GeoJSON geometry must be a JSON object, got an array"),
     ("POINT(0 0)", "location.value: a string GeoProperty value must hold GeoJSON"),
@@ -534,3 +532,11 @@ def test_a_feature_collection_keeps_the_context_of_each_feature() -> None:
     assert collection["features"][0]["@context"] == "https://example.org/ctx.jsonld"
     assert "@context" not in to_feature_collection(features)
     assert to_feature_collection([]) == {"type": "FeatureCollection", "features": []}
+
+
+def test_a_self_intersecting_polygon_is_accepted_and_queried_as_repaired() -> None:
+    bowtie = {"type": "Polygon", "coordinates": [[[0, 0], [2, 2], [2, 0], [0, 2], [0, 0]]]}
+    assert validate_geometry(bowtie) == bowtie
+    inside = parse_geo_query("intersects", "Point", "[1.5, 1]", None, expand)
+    assert inside is not None and matches(inside, bowtie)
+    assert matches(parse_geo_query("equals", "Polygon", orjson.dumps(bowtie["coordinates"]).decode(), None, expand), bowtie)

@@ -158,8 +158,9 @@ def json_response(
                 data = [{**item, "@context": context_value} for item in data]
             elif isinstance(data, dict):
                 data = {**data, "@context": context_value}
-        else:
-            all_headers["Link"] = f'<{context_url(ctx)}>; rel="{CONTEXT_REL}"; type="{JSON_LD}"'
+        else:  # one Link header may carry several links (RFC 8288): keep a paging link given by the caller
+            context_link = f'<{context_url(ctx)}>; rel="{CONTEXT_REL}"; type="{JSON_LD}"'
+            all_headers["Link"] = ", ".join(filter(None, (context_link, all_headers.get("Link"))))
     return Response(orjson.dumps(data), status_code=status, media_type=kind, headers=all_headers)
 
 

@@ -3,18 +3,33 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from starlette.requests import Request
 
 from territoires.api.http import int_param, options
 from territoires.ngsild import geo
 from territoires.ngsild.context import Context
 from territoires.ngsild.entity import validate_entity_id
-from territoires.ngsild.errors import BadRequestData, InvalidRequest, TooManyResults
+from territoires.ngsild.errors import (
+    BadRequestData,
+    InvalidRequest,
+    TooComplexQuery,
+    TooManyResults,
+)
 from territoires.ngsild.join import Join, Projection, parse_join, parse_omit, parse_pick
-from territoires.ngsild.query import parse_attr_list, parse_q, parse_scope_q, parse_type_expr
+from territoires.ngsild.query import (
+    MAX_TERMS,
+    OrderKey,
+    parse_attr_list,
+    parse_order_by,
+    parse_q,
+    parse_scope_q,
+    parse_type_expr,
+)
 from territoires.store.port import EntityQuery
 
 FORMS = {"normalized": "normalized", "concise": "concise", "keyValues": "keyValues", "simplified": "keyValues"}
@@ -135,6 +150,12 @@ def entity_query(request: Request, ctx: Context, *, purge: bool = False) -> Enti
     geo_query = geo.parse_geo_query(
         params.get("georel"), params.get("geometry"), params.get("coordinates"), params.get("geoproperty"), ctx.expand
     )
+    ordering = Ordering()
+    if not purge:  # a purge deletes, in no particular order
+        keys = parse_order_by(params["orderBy"], ctx.expand) if "orderBy" in params else ()
+        reference = _order_reference(keys, params.get("orderFrom"), params.get("orderGeometry"),
+                                     ("orderFrom", "orderGeometry"))
+        ordering = Ordering(keys, reference, _collation(params.get("collation"), "collation"))
     return _query(
         ctx,
         ids=params.get("id"),
@@ -148,6 +169,7 @@ def entity_query(request: Request, ctx: Context, *, purge: bool = False) -> Enti
         limit=limit,
         after=params.get("after"),
         count=count,
+        ordering=ordering,
     )
 
 
@@ -184,12 +206,14 @@ def body_query(body: dict[str, Any], request: Request, ctx: Context) -> EntityQu
         limit=limit,
         after=request.query_params.get("after"),
         count=count,
+        ordering=_ordering(body.get("ordering"), ctx),
     )
 
 
 def _query(
     ctx: Context, *, ids: Any, id_pattern: Any, type_expr: Any, attrs: Any, q: Any, scope_q: Any,
     geo_query: Any, offset: int, limit: int, after: Any, count: bool,
+    ordering: Ordering,
 ) -> EntityQuery:
     for name, value in (("id", ids), ("idPattern", id_pattern), ("type", type_expr), ("attrs", attrs),
                         ("q", q), ("scopeQ", scope_q)):
@@ -208,7 +232,82 @@ def _query(
         limit=limit,
         after=after,
         count=count,
+        order_by=ordering.keys,
+        order_from=ordering.reference,
+        collation=ordering.collation,
     )
+
+
+ORDERING_MEMBERS = ("orderBy", "collation", "coordinates", "geometry")
+# An IETF BCP 47 language tag (RFC 6067 collations are such tags), checked for its syntax only.
+_LANGUAGE_TAG = re.compile(r"[A-Za-z]{1,8}(?:-[A-Za-z0-9]{1,8})*\Z")
+
+
+@dataclass(frozen=True)
+class Ordering:
+    """The Entity ordering of a query (clause 4.23): keys, reference geometry, collation."""
+
+    keys: tuple[OrderKey, ...] = ()
+    reference: dict[str, Any] | None = None
+    collation: str | None = None
+
+
+def _ordering(value: Any, ctx: Context) -> Ordering:
+    """The ``ordering`` member of a Query: an OrderingParams object (clause 5.2.43)."""
+    if value is None:
+        return Ordering()
+    example = '{"orderBy": ["name;desc", "id"]}'
+    if not isinstance(value, dict):
+        raise BadRequestData(f"ordering must be an OrderingParams object such as {example}")
+    unknown = sorted(set(value) - set(ORDERING_MEMBERS))
+    if unknown:
+        raise BadRequestData(f"ordering has unknown member(s) {', '.join(unknown)}; allowed: {', '.join(ORDERING_MEMBERS)}")
+    elements = value.get("orderBy")
+    if isinstance(elements, str):
+        elements = [elements]
+    if not (isinstance(elements, list) and elements and all(isinstance(e, str) for e in elements)):
+        raise BadRequestData(f"ordering.orderBy must be a non-empty array of strings, as in {example}")
+    keys: list[OrderKey] = []
+    for element in elements:
+        keys.extend(parse_order_by(element, ctx.expand))
+        if len(keys) > MAX_TERMS:
+            raise TooComplexQuery(f"ordering.orderBy: more than {MAX_TERMS} elements")
+    coordinates = value.get("coordinates")
+    if coordinates is not None and not isinstance(coordinates, list):
+        raise BadRequestData("ordering.coordinates must be a JSON array of coordinates, as [8, 40]")
+    reference = _order_reference(
+        keys, coordinates, value.get("geometry"), ("ordering.coordinates", "ordering.geometry")
+    )
+    return Ordering(tuple(keys), reference, _collation(value.get("collation"), "ordering.collation"))
+
+
+def _order_reference(
+    keys: Sequence[OrderKey], coordinates: Any, geometry: Any, names: tuple[str, str]
+) -> dict[str, Any] | None:
+    """The reference geometry of sorting by distance (clause 4.23.3), validated; None if none."""
+    if coordinates is None:
+        if geometry is not None:
+            raise BadRequestData(f"{names[1]} is given without {names[0]}")
+        if any(key.by_distance for key in keys):
+            raise BadRequestData(f"orderBy sorts by distance: {names[0]} must give the reference coordinates, as [8,40]")
+        return None
+    if isinstance(coordinates, str):
+        try:
+            coordinates = orjson.loads(coordinates)
+        except orjson.JSONDecodeError:
+            raise BadRequestData(f"{names[0]} must be a JSON array of coordinates, as [8,40]") from None
+    kind = "Point" if geometry is None else geometry
+    if not isinstance(kind, str) or kind not in geo.GEOMETRY_TYPES:
+        raise BadRequestData(f"{names[1]} must be one of {', '.join(geo.GEOMETRY_TYPES)}")
+    return geo.validate_geometry({"type": kind, "coordinates": coordinates}, names[0])
+
+
+def _collation(value: Any, name: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not _LANGUAGE_TAG.match(value):
+        raise BadRequestData(f"{name} must be an ICU collation tag (RFC 6067), as und-x-icu or de-u-co-phonebk")
+    return value
 
 
 def _checked_pattern(pattern: str | None) -> str | None:

@@ -94,12 +94,9 @@ def validate_geometry(value: Any, where: str = "value") -> dict[str, Any]:
     _check_coordinates(kind, value["coordinates"], f"{where}: {kind}")
     if "bbox" in value:
         _check_bbox(value["bbox"], f"{where}: bbox")
-    geometry = dict(value)
-    if kind in ("Polygon", "MultiPolygon"):
-        reason = shapely.is_valid_reason(_shape(geometry))
-        if reason != "Valid Geometry":
-            raise BadRequestData(f"{where}: {kind} is not a valid surface ({reason})")
-    return geometry
+    # A self-intersecting polygon is accepted as GeoJSON allows (RFC 7946 does not forbid it, and
+    # real data has them); geo-queries read it repaired (see _shape).
+    return dict(value)
 
 
 def geometry_box(geometry: dict[str, Any]) -> Box:
@@ -211,9 +208,9 @@ def _shape(geometry: dict[str, Any]) -> shapely.Geometry:
         return shapely.LineString(_xy(c))
     if kind == "MultiLineString":
         return shapely.MultiLineString([_xy(line) for line in c])
-    if kind == "Polygon":
-        return _polygon(c)
-    return shapely.MultiPolygon([_polygon(rings) for rings in c])
+    surface = _polygon(c) if kind == "Polygon" else shapely.MultiPolygon([_polygon(rings) for rings in c])
+    # GEOS predicates fail on self-intersecting surfaces: use the repaired surface they cover.
+    return surface if shapely.is_valid(surface) else shapely.make_valid(surface)
 
 
 # ---- geo-queries ---------------------------------------------------------------------------

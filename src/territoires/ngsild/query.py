@@ -1,5 +1,6 @@
 """The NGSI-LD query languages as pure code: ``q`` (ETSI GS CIM 009 clause 4.9), ``scopeQ``
-(clause 4.19), entity type selection (clause 4.17) and attribute lists (attrs, pick, omit).
+(clause 4.19), entity type selection (clause 4.17), attribute lists (attrs, pick, omit) and
+the Entity Ordering Language of ``orderBy`` (clause 4.23.3).
 
 Each parser turns text into a small tree of frozen dataclasses whose names are expanded IRIs,
 so a backend compiles it without any @context (see ``store/sqlite_filters.py``). A text that
@@ -20,6 +21,10 @@ Deliberate readings of the clause, where it is silent or self-contradictory:
 - Bracketed keys may be written ``a[k1.k2]`` (clause 4.9) or ``a[k1][k2]``; both give the
   same keys. For a LanguageProperty the first key is the language tag, ``*`` meaning any.
 - Scope levels may start with a digit (INSEE codes); the clause asks for a letter.
+- ``orderBy`` elements are attribute paths as in q (``name.observedAt``, ``address[city]``,
+  sub-attributes) or the entity members ``id``, ``type``, ``scope``, ``createdAt`` and
+  ``modifiedAt``; sorting by distance (``dist-asc``, ``dist-desc``) applies to attributes only.
+  ``[*]`` (any language) is refused, since it names no single value to compare.
 """
 
 from __future__ import annotations
@@ -147,6 +152,20 @@ QExpr = QTerm | And | Or
 ScopeExpr = Scope | And | Or
 TypeExpr = TypeName | And | Or
 
+# Entity members an orderBy element may name instead of an attribute (clause 4.23.3 and
+# table 6.4.3.2-1 name id, type and scope; createdAt and modifiedAt are the system attributes).
+OrderMember = Literal["id", "type", "scope", "createdAt", "modifiedAt"]
+ORDER_MEMBERS: frozenset[str] = frozenset({"id", "type", "scope", "createdAt", "modifiedAt"})
+
+
+@dataclass(frozen=True)
+class OrderKey:
+    """One element of an ``orderBy``: what entities are compared on, and in which direction."""
+
+    target: AttrPath | OrderMember  # an attribute path (expanded), or an entity member name
+    descending: bool = False
+    by_distance: bool = False  # dist-asc / dist-desc: by distance from a reference geometry
+
 
 # ---- public parsers -------------------------------------------------------------------------
 
@@ -191,6 +210,64 @@ def parse_attr_list(text: str, expand: Expand, *, param: str = "attrs") -> tuple
             names.append(iri)
         position += len(item) + 1
     return tuple(names)
+
+
+def parse_order_by(text: str, expand: Expand) -> tuple[OrderKey, ...]:
+    """Parse an ``orderBy`` (clause 4.23.3): comma-separated elements, each an entity member or
+    an attribute path, optionally followed by ``;asc`` (the default), ``;desc``, ``;dist-asc``
+    or ``;dist-desc``. Keys come in the order given: the first decides, the next ones break
+    its ties."""
+    cur = _Cursor("orderBy", text)
+    keys: list[OrderKey] = []
+    while True:
+        cur.terms += 1
+        if cur.terms > MAX_TERMS:
+            raise TooComplexQuery(f"orderBy: more than {MAX_TERMS} elements")
+        target = _order_target(cur, expand)
+        cur.skip_blanks()
+        direction = "asc"
+        if cur.peek() == ";":
+            cur.pos += 1
+            direction = _direction(cur)
+            cur.skip_blanks()
+        by_distance = direction.startswith("dist-")
+        if by_distance and not isinstance(target, AttrPath):
+            raise BadRequestData(f"orderBy: {direction} sorts by the distance to a GeoProperty, not by {target}")
+        keys.append(OrderKey(target, direction.endswith("desc"), by_distance))
+        if not cur.peek():
+            return tuple(keys)
+        if cur.peek() != ",":
+            cur.fail("';' and a direction (asc, desc), ',' and another element, or the end")
+        cur.pos += 1
+
+
+def _order_target(cur: _Cursor, expand: Expand) -> AttrPath | OrderMember:
+    cur.skip_blanks()
+    start = cur.pos
+    name = _compact_name(cur, "an attribute name or one of " + ", ".join(sorted(ORDER_MEMBERS)))
+    if name in ORDER_MEMBERS:
+        if cur.peek() and cur.peek() in ".[":
+            cur.invalid(f"path after the entity member {name}", cur.pos, f"{name} has no sub-attributes or keys")
+        return name  # type: ignore[return-value]  # one of ORDER_MEMBERS
+    cur.pos = start
+    path = _attr_path(cur, expand)
+    if "*" in path.keys:
+        cur.invalid("key '*'", start, "ordering needs one value per entity: name a single language, as name[fr]")
+    return path
+
+
+_DIRECTIONS = ("asc", "desc", "dist-asc", "dist-desc")
+
+
+def _direction(cur: _Cursor) -> str:
+    cur.skip_blanks()
+    start = cur.pos
+    while cur.peek() and (cur.peek().isalpha() or cur.peek() == "-"):
+        cur.pos += 1
+    word = cur.text[start:cur.pos]
+    if word not in _DIRECTIONS:
+        cur.fail("a direction: " + ", ".join(_DIRECTIONS), start)
+    return word
 
 
 # ---- lexical helpers ------------------------------------------------------------------------

@@ -20,16 +20,20 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
-from territoires.ngsild.errors import OperationNotSupported
+from territoires.ngsild.errors import ERROR_BASE, OperationNotSupported
 from territoires.ngsild.geo import GeoQuery
 from territoires.ngsild.model import Entity
-from territoires.ngsild.query import QExpr, ScopeExpr, TypeExpr
+from territoires.ngsild.query import OrderKey, QExpr, ScopeExpr, TypeExpr
 
 DEFAULT_TENANT = ""
 
 
 class NotSupported(OperationNotSupported):
     """This backend cannot do what was asked."""
+
+    @property
+    def type_uri(self) -> str:  # answered as the NGSI-LD error it is a case of
+        return ERROR_BASE + "OperationNotSupported"
 
 
 class Unavailable(Exception):
@@ -49,8 +53,26 @@ class EntityQuery:
       stable under concurrent inserts (new entities come after the cursor, none is repeated).
     - ``offset``/``limit``: classic pagination; ``limit`` 0 returns no entity (for counting).
     - ``count``: also return how many entities match, ignoring offset/limit/after.
+    - ``order_by``: the entity ordering of clause 4.23; empty for creation order.
+    - ``order_from``: the reference geometry (GeoJSON) of ``order_by`` keys sorting by distance.
+    - ``collation``: an ICU collation (RFC 6067 tag) for the strings ``order_by`` compares;
+      None for Unicode code point order.
 
-    Order: by creation order (a stable, total order), whatever the filters.
+    Order: by creation order (a stable, total order), whatever the filters. With ``order_by``,
+    by its keys in turn, each ascending or descending, then by creation order for what they
+    leave tied, so the order stays total and offset pagination stable. A key compares:
+    - ``id``; ``type`` (an entity with several types by its smallest type IRI); ``scope`` (by
+      its smallest scope); ``createdAt`` or ``modifiedAt`` of the entity;
+    - an attribute path: the value it reaches in the attribute's first stored instance (its
+      content, or with ``member`` that member, then ``keys`` into the value). Values of mixed
+      JSON types follow clause 4.23.2: numbers, strings, objects, arrays, booleans, then typed
+      literals (``{"@type": "Time"|"Date"|"DateTime", "@value": …}``) Time, Date, DateTime;
+      each kind by value, strings by Unicode code point; dateTimes as instants.
+    Whatever the direction, entities whose value is JSON null come after all others, and
+    entities lacking the attribute (or path, or scope) come last. A backend that cannot sort by
+    distance (``OrderKey.by_distance``) or by ``collation`` raises ``NotSupported``.
+    Cursors: with ``order_by`` no ``next_cursor`` is given and ``after`` must be None (it is
+    refused with ``BadRequestData``): page with ``offset``/``limit``.
     """
 
     ids: tuple[str, ...] = ()
@@ -64,6 +86,9 @@ class EntityQuery:
     limit: int = 20
     after: str | None = None
     count: bool = False
+    order_by: tuple[OrderKey, ...] = ()
+    order_from: dict[str, Any] | None = None
+    collation: str | None = None
 
 
 @dataclass
@@ -128,7 +153,8 @@ class TenantSession(ABC):
 
     @abstractmethod
     def query(self, query: EntityQuery) -> QueryPage:
-        """Entities selected by ``query`` in creation order, with count and next cursor."""
+        """Entities selected by ``query`` in creation order (or its ``order_by``), with count
+        and next cursor."""
 
     # ---- discovery (clause 5.7) -------------------------------------------------------
     @abstractmethod

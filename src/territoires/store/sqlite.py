@@ -29,7 +29,7 @@ import orjson
 
 from territoires.ngsild.errors import AlreadyExists, BadRequestData, NonexistentTenant, ResourceNotFound
 from territoires.ngsild.model import Entity
-from territoires.store import sqlite_filters, sqlite_geo
+from territoires.store import sqlite_filters, sqlite_geo, sqlite_values
 from territoires.store.port import (
     DEFAULT_TENANT,
     EntityQuery,
@@ -68,6 +68,7 @@ CREATE TABLE IF NOT EXISTS contexts(
 """
     + sqlite_geo.GEO_SCHEMA
     + ";"
+    + sqlite_values.VALUES_SCHEMA
 )
 
 REGISTRY_SCHEMA = """
@@ -76,6 +77,9 @@ CREATE TABLE IF NOT EXISTS tenants(
     file TEXT NOT NULL UNIQUE
 );
 """
+
+# Version of the tenant file layout (PRAGMA user_version); see _Tenant.upgrade.
+LAYOUT_VERSION = 1
 
 # Statements bind at most this many parameters at once (SQLite's limit is 32766).
 BIND_CHUNK = 500
@@ -128,9 +132,27 @@ class _Tenant:
         sqlite_geo.register_functions(self.conn)
         self.lock = threading.RLock()
         self.shapes: dict[ShapeKey, int] = {}
+        self.names: dict[str, int] = {}  # attribute IRI -> id in the value index
         # Writers of other processes queue on this lock and wake as soon as it is free, where
         # SQLite's own busy handler would poll with sleeps of up to 100 ms.
         self.write_lock = open(str(path) + ".lock", "a+b")  # noqa: SIM115 - lives as long as the tenant
+        self.upgrade()
+
+    def upgrade(self) -> None:
+        """Bring an older tenant file to ``LAYOUT_VERSION`` (version 1 added the value index)."""
+        if self.conn.execute("PRAGMA user_version").fetchone()[0] >= LAYOUT_VERSION:
+            return
+        fcntl.flock(self.write_lock, fcntl.LOCK_EX)
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+            session = SqliteSession(self)
+            session.replace([orjson.loads(doc) for (doc,) in self.conn.execute("SELECT doc FROM entities")])
+            self.conn.execute(f"PRAGMA user_version = {LAYOUT_VERSION}")
+            self.conn.execute("COMMIT")
+            self.shapes.update(session.new_shapes)
+            self.names.update(session.new_names)
+        finally:
+            fcntl.flock(self.write_lock, fcntl.LOCK_UN)
 
     def alive(self) -> bool:
         return self.path.exists()
@@ -141,7 +163,9 @@ class _Tenant:
 
 
 class SqliteStore(Store):
-    def __init__(self, data_dir: Path | str) -> None:
+    def __init__(self, data_dir: Path | str, *, use_value_index: bool = True) -> None:
+        # ``use_value_index=False`` answers q by scanning only: the tests compare both ways.
+        self.use_value_index = use_value_index
         self.data_dir = Path(data_dir)
         (self.data_dir / "tenants").mkdir(parents=True, exist_ok=True)
         self._registry = _connect(self.data_dir / "territoires.db")
@@ -211,7 +235,7 @@ class SqliteStore(Store):
             try:
                 conn = handle.conn
                 conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-                session = SqliteSession(handle)
+                session = SqliteSession(handle, self.use_value_index)
                 try:
                     yield session
                 except BaseException:
@@ -219,6 +243,7 @@ class SqliteStore(Store):
                     raise
                 conn.execute("COMMIT")
                 handle.shapes.update(session.new_shapes)
+                handle.names.update(session.new_names)
             finally:
                 if write:
                     fcntl.flock(handle.write_lock, fcntl.LOCK_UN)
@@ -232,10 +257,12 @@ class SqliteStore(Store):
 
 
 class SqliteSession(TenantSession):
-    def __init__(self, tenant: _Tenant) -> None:
+    def __init__(self, tenant: _Tenant, use_value_index: bool = True) -> None:
+        self.use_value_index = use_value_index
         self.tenant = tenant
         self.conn = tenant.conn
         self.new_shapes: dict[ShapeKey, int] = {}
+        self.new_names: dict[str, int] = {}
 
     # ---- writing ------------------------------------------------------------------------
     def _shape_id(self, entity: Entity) -> int:
@@ -254,6 +281,23 @@ class SqliteSession(TenantSession):
         self.new_shapes[key] = shape
         return shape
 
+    def _name_id(self, iri: str) -> int:
+        known = self.tenant.names.get(iri) or self.new_names.get(iri)
+        if known is not None:
+            return known
+        self.conn.execute("INSERT OR IGNORE INTO names(iri) VALUES (?)", (iri,))
+        name = self.conn.execute("SELECT name FROM names WHERE iri = ?", (iri,)).fetchone()[0]
+        self.new_names[iri] = name
+        return name
+
+    def _forget_rows(self, rids: list[tuple[int, int]]) -> None:
+        """Remove the index rows (geo and values) of entities given as (rid, number of geo rows)."""
+        self.conn.executemany(
+            "DELETE FROM geo WHERE gid = ?",
+            [(rid * sqlite_geo.MAX_INSTANCES + k,) for rid, ngeo in rids for k in range(ngeo)],
+        )
+        self.conn.executemany("DELETE FROM attr_values WHERE rid = ?", [(rid,) for rid, _ in rids])
+
     def _existing(self, ids: Sequence[str]) -> dict[str, tuple[int, int]]:
         """rid and number of geo rows of the stored entities among ids."""
         found: dict[str, tuple[int, int]] = {}
@@ -270,8 +314,13 @@ class SqliteSession(TenantSession):
 
     def _write(self, entities: Sequence[Entity], existing: dict[str, tuple[int, int]]) -> None:
         """Write whole entities; those in ``existing`` keep their rid (creation order)."""
-        inserts, updates, geo_rows, stale_geo = [], [], [], []
+        inserts, updates, geo_rows, value_rows, stale = [], [], [], [], []
         next_rid = self._next_rid()
+        names = self.tenant.names
+
+        def name_id(iri: str) -> int:
+            return names.get(iri) or self._name_id(iri)
+
         for entity in entities:
             doc = orjson.dumps(entity).decode()
             known = existing.get(entity["id"])
@@ -280,16 +329,17 @@ class SqliteSession(TenantSession):
                 existing[entity["id"]] = (rid, 0)
             else:
                 rid = known[0]
-                stale_geo.extend((rid * sqlite_geo.MAX_INSTANCES + k,) for k in range(known[1]))
+                stale.append(known)
             geo = sqlite_geo.geo_rows(rid, entity)
             geo_rows.extend(geo)
+            value_rows.extend(sqlite_values.value_rows(rid, entity, name_id))
             shape = self._shape_id(entity)
             if known:
                 updates.append((shape, len(geo), doc, rid))
             else:
                 inserts.append((rid, entity["id"], shape, len(geo), doc))
-        if stale_geo:
-            self.conn.executemany("DELETE FROM geo WHERE gid = ?", stale_geo)
+        if stale:
+            self._forget_rows(stale)
         if inserts:
             self.conn.executemany(
                 "INSERT INTO entities(rid, id, shape, ngeo, doc) VALUES (?, ?, ?, ?, ?)",
@@ -302,6 +352,7 @@ class SqliteSession(TenantSession):
                 "INSERT INTO geo(gid, min_x, max_x, min_y, max_y, rid, attr, geometry) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 geo_rows,
             )
+        self.conn.executemany("INSERT OR IGNORE INTO attr_values(name, value, rid) VALUES (?, ?, ?)", value_rows)
 
     def insert(self, entities: Sequence[Entity]) -> None:
         ids = [e["id"] for e in entities]
@@ -320,22 +371,16 @@ class SqliteSession(TenantSession):
         existing = self._existing(ids)
         if not existing:
             return set()
-        self.conn.executemany(
-            "DELETE FROM geo WHERE gid = ?",
-            [(rid * sqlite_geo.MAX_INSTANCES + k,) for rid, ngeo in existing.values() for k in range(ngeo)],
-        )
+        self._forget_rows(list(existing.values()))
         self.conn.executemany("DELETE FROM entities WHERE rid = ?", [(rid,) for rid, _ in existing.values()])
         return set(existing)
 
     def delete_matching(self, query: EntityQuery) -> int:
-        where, params = _where(query)
+        where, params = self._where(query)
         matched = self.conn.execute(
             f"SELECT rid, ngeo FROM entities e WHERE {' AND '.join(where) or '1'}", tuple(params)
         ).fetchall()
-        self.conn.executemany(
-            "DELETE FROM geo WHERE gid = ?",
-            [(rid * sqlite_geo.MAX_INSTANCES + k,) for rid, ngeo in matched for k in range(ngeo)],
-        )
+        self._forget_rows(matched)
         self.conn.executemany("DELETE FROM entities WHERE rid = ?", [(rid,) for rid, _ in matched])
         return len(matched)
 
@@ -357,25 +402,38 @@ class SqliteSession(TenantSession):
                 found[eid] = orjson.loads(doc)
         return found
 
-    def query(self, query: EntityQuery) -> QueryPage:
+    def _where(self, query: EntityQuery) -> tuple[list[str], list[Any]]:
         where, params = _where(query)
+        if query.q is not None and self.use_value_index:
+            for condition, args in sqlite_values.prefilters(self.conn, query.q, self.tenant.names):
+                where.append(condition)
+                params.extend(args)
+        return where, params
+
+    def query(self, query: EntityQuery) -> QueryPage:
+        where, params = self._where(query)
         page_where, page_params = list(where), list(params)
         if query.after is not None:
+            if query.order_by:
+                raise BadRequestData("after (a page cursor) cannot be used with orderBy: page with offset and limit")
             page_where.append("e.rid > ?")
             page_params.append(decode_cursor(query.after))
         clause = " AND ".join(page_where) or "1"
+        order, order_params = sqlite_filters.compile_order_by(query.order_by, query.collation)
         rows = []
         if query.limit > 0:
             rows = self.conn.execute(
-                f"SELECT e.rid, e.doc FROM entities e WHERE {clause} ORDER BY e.rid LIMIT ? OFFSET ?",
-                (*page_params, query.limit, query.offset),
+                f"SELECT e.rid, e.doc FROM entities e WHERE {clause} ORDER BY {order + ', ' if order else ''}e.rid "
+                "LIMIT ? OFFSET ?",
+                (*page_params, *order_params, query.limit, query.offset),
             ).fetchall()
         count = None
         if query.count:
             count = self.conn.execute(
                 f"SELECT count(*) FROM entities e WHERE {' AND '.join(where) or '1'}", tuple(params)
             ).fetchone()[0]
-        next_cursor = encode_cursor(rows[-1][0]) if rows and len(rows) == query.limit else None
+        # Cursors follow creation order only; an ordered query pages with offset.
+        next_cursor = encode_cursor(rows[-1][0]) if rows and len(rows) == query.limit and not query.order_by else None
         return QueryPage([orjson.loads(doc) for _, doc in rows], count, next_cursor)
 
     def types(self) -> list[TypeInfo]:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import functools
 import re
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +36,7 @@ from territoires.ngsild.query import (
     Exists,
     InRange,
     Or,
+    OrderKey,
     Pattern,
     QExpr,
     QTerm,
@@ -45,6 +46,7 @@ from territoires.ngsild.query import (
     TypeName,
     Value,
 )
+from territoires.store.port import NotSupported
 
 Sql = tuple[str, list[Any]]
 
@@ -348,6 +350,101 @@ def compile_type_expr(expr: TypeExpr) -> Sql:
 
 def _has_type(iris: list[str]) -> Sql:
     return _cat("EXISTS (SELECT 1 FROM json_each(s.types) AS t WHERE t.value IN (", _marks(iris), "))")
+
+
+# ---- orderBy ------------------------------------------------------------------------------------
+
+# The member holding an instance's content, by attribute type (after "CASE <type>").
+_CONTENT_WHEN = (
+    "".join(f" WHEN '{kind}' THEN '.{member}'" for kind, member in MAIN_MEMBER.items() if member != "value")
+    + " ELSE '.value' END"
+)
+# Rank of a value's kind (clause 4.23.2): numbers, strings, objects, arrays, booleans, Time,
+# Date, DateTime (typed literals), then JSON null (8) and no value at all (9).
+_KIND_RANK = (
+    "CASE json_type(j) WHEN 'integer' THEN 0 WHEN 'real' THEN 0 WHEN 'text' THEN 1"
+    " WHEN 'object' THEN CASE j ->> '$.\"@type\"' WHEN 'Time' THEN 5 WHEN 'Date' THEN 6"
+    " WHEN 'DateTime' THEN 7 ELSE 2 END"
+    " WHEN 'array' THEN 3 WHEN 'true' THEN 4 WHEN 'false' THEN 4 WHEN 'null' THEN 8 ELSE 9 END"
+)
+# The value compared within a kind: times and dateTimes as instants, the rest as SQLite reads
+# the JSON (numbers, text, false < true, objects and arrays by their JSON text).
+_KIND_VALUE = (
+    "CASE j ->> '$.\"@type\"' WHEN 'DateTime' THEN julianday(j ->> '$.\"@value\"')"
+    " WHEN 'Time' THEN julianday(j ->> '$.\"@value\"') WHEN 'Date' THEN j ->> '$.\"@value\"'"
+    " ELSE j ->> '$' END"
+)
+
+
+def compile_order_by(keys: Sequence[OrderKey], collation: str | None = None) -> Sql:
+    """The ``ORDER BY`` terms (without the keywords) over entity row ``e`` ordering by ``keys``
+    as ``EntityQuery.order_by`` documents (clause 4.23); the caller appends its own final
+    tie-break (``e.rid``). Empty text for no keys. Strings compare by code point: another
+    ``collation``, like sorting by distance, raises ``NotSupported``."""
+    if keys and collation is not None:
+        raise NotSupported(f"collation {collation}: this broker orders strings by Unicode code point only")
+    pieces: list[str | Sql] = []
+    for i, key in enumerate(keys):
+        if key.by_distance:
+            raise NotSupported("sorting by distance (dist-asc, dist-desc) is not supported by this broker")
+        pieces.extend([", "] if i else [])
+        pieces.append(_order_terms(key))
+    return _cat(*pieces)
+
+
+def _order_terms(key: OrderKey) -> Sql:
+    way = " DESC" if key.descending else ""
+    target = key.target
+    if target == "id":
+        return (f"e.id{way}", [])
+    if target in ("createdAt", "modifiedAt"):
+        return (f"json_extract(e.doc, '$.{target}'){way}", [])
+    if target == "type":  # a shape lists its types sorted: the first is the smallest
+        return (f"(SELECT s.types ->> '$[0]' FROM shapes s WHERE s.shape = e.shape){way}", [])
+    if target == "scope":
+        smallest = "(SELECT min(sc.value) FROM json_each(e.doc, '$.scope') AS sc)"
+        return (f"{smallest} IS NULL, {smallest}{way}", [])
+    assert isinstance(target, AttrPath)
+    if target.member is not None:
+        return _order_member_terms(target, way)
+    # Each term reads the document once: derived tables are not flattened into several copies.
+    value = _order_value(target)
+    # Null (8) and no value (9) stay last whichever the direction.
+    rank = f"CASE WHEN r >= 8 THEN r ELSE {'7 - r' if key.descending else 'r'} END"
+    return _cat(
+        f"(SELECT {rank} FROM (SELECT {_KIND_RANK} AS r FROM ", value, ")), ",
+        f"(SELECT {_KIND_VALUE} FROM ", value, f"){way}",
+    )
+
+
+def _instance_path(path: AttrPath) -> str:
+    """The JSON path of the (sub-)attribute instance ``path`` reads: the first instance."""
+    return "$.attrs" + _key(path.attr) + "[0]" + "".join(".attrs" + _key(s) for s in path.sub)
+
+
+# A dateTime member (validated ``YYYY-MM-DDThh:mm:ss[.ffffff]Z``) as text with six fraction
+# digits, so that text order is time order ("…:00Z" and "…:00.5Z" differ in length).
+_INSTANT_TEXT = (
+    "substr(t, 1, 19) || substr(CASE WHEN rtrim(substr(t, 20), 'Z') = '' THEN '.'"
+    " ELSE rtrim(substr(t, 20), 'Z') END || '000000', 1, 7)"
+)
+
+
+def _order_member_terms(path: AttrPath, way: str) -> Sql:
+    """Terms for a member of an instance (``name.observedAt``): strings, absent last."""
+    member = _cat("json_extract(e.doc, ", _P(f"{_instance_path(path)}.{path.member}"), ")")
+    text = _INSTANT_TEXT if path.member in ("observedAt", "createdAt", "modifiedAt") else "t"
+    return _cat(member, " IS NULL, ", f"(SELECT {text} FROM (SELECT ", member, f" AS t)){way}")
+
+
+def _order_value(path: AttrPath) -> Sql:
+    """A derived table of one row, column ``j``: the JSON text of the value ``path`` reaches
+    in the first instance of its attribute, or NULL when there is none."""
+    keys = "".join(_key(k) for k in path.keys)
+    return _cat(
+        "(SELECT i -> ('$' || CASE i ->> '$.type'", _CONTENT_WHEN, " || ", _P(keys), ") AS j FROM (SELECT e.doc -> ",
+        _P(_instance_path(path)), " AS i))",
+    )
 
 
 # ---- SQL functions -----------------------------------------------------------------------------

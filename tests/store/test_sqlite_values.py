@@ -1,0 +1,91 @@
+"""The value index narrows q queries without changing their answers."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from territoires.ngsild.query import parse_q
+from territoires.store.port import DEFAULT_TENANT, EntityQuery
+from territoires.store.sqlite import SqliteStore
+from territoires.store.sqlite_values import SELECTIVE_ROWS
+
+from .test_sqlite_filters import CASES, ENTITIES, expand
+
+
+@pytest.fixture(scope="module")
+def stores(tmp_path_factory: pytest.TempPathFactory):
+    """The same entities in a store that uses the value index and in one that only scans."""
+    made = []
+    for use_index in (True, False):
+        store = SqliteStore(Path(tmp_path_factory.mktemp("values")), use_value_index=use_index)
+        with store.session(DEFAULT_TENANT, write=True) as session:
+            session.insert(ENTITIES)
+        made.append(store)
+    yield made
+    for store in made:
+        store.close()
+
+
+def answer(store: SqliteStore, q: str) -> list[str]:
+    with store.session(DEFAULT_TENANT) as session:
+        page = session.query(EntityQuery(q=parse_q(q, expand), limit=5000, count=True))
+    assert page.count == len(page.entities)
+    return [e["id"] for e in page.entities]
+
+
+@pytest.mark.parametrize("q", [case[0] for case in CASES])
+def test_the_value_index_gives_the_answers_of_a_scan(stores, q: str) -> None:
+    indexed, scanned = stores
+    assert answer(indexed, q) == answer(scanned, q)
+
+
+def test_the_value_index_follows_updates_and_deletes(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path)
+    light = next(e for e in ENTITIES if e["id"].endswith("Streetlight:1"))
+    with store.session(DEFAULT_TENANT, write=True) as session:
+        session.insert([light])
+    name = next(iri for iri in light["attrs"] if iri.endswith("powerState"))
+    changed = {**light, "attrs": {**light["attrs"], name: [{**light["attrs"][name][0], "value": "flashing"}]}}
+    with store.session(DEFAULT_TENANT, write=True) as session:
+        session.replace([changed])
+    assert answer(store, 'powerState=="flashing"') == [light["id"]]
+    assert answer(store, f'powerState=="{light["attrs"][name][0]["value"]}"') == []
+    with store.session(DEFAULT_TENANT, write=True) as session:
+        session.delete([light["id"]])
+    assert answer(store, 'powerState=="flashing"') == []
+    store.close()
+
+
+def test_a_common_value_is_answered_by_scanning_and_a_rare_one_by_the_index(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path)
+    light = next(e for e in ENTITIES if e["id"].endswith("Streetlight:1"))
+    name = next(iri for iri in light["attrs"] if iri.endswith("powerState"))
+    many = [
+        {**light, "id": f"urn:ngsi-ld:Streetlight:bulk-{n}",
+         "attrs": {**light["attrs"], name: [{**light["attrs"][name][0], "value": "rare" if n == 7 else "on"}]}}
+        for n in range(SELECTIVE_ROWS + 10)
+    ]
+    with store.session(DEFAULT_TENANT, write=True) as session:
+        session.insert(many)
+    assert answer(store, 'powerState=="rare"') == ["urn:ngsi-ld:Streetlight:bulk-7"]
+    assert len(answer(store, 'powerState=="on"')) == SELECTIVE_ROWS + 9
+    store.close()
+
+
+def test_a_tenant_file_without_the_value_index_is_upgraded_on_opening(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path)
+    light = next(e for e in ENTITIES if e["id"].endswith("Streetlight:1"))
+    with store.session(DEFAULT_TENANT, write=True) as session:
+        session.insert([light])
+    store.close()
+    older = sqlite3.connect(tmp_path / "default.db")
+    older.execute("DELETE FROM attr_values")
+    older.execute("PRAGMA user_version = 0")
+    older.commit()
+    older.close()
+    reopened = SqliteStore(tmp_path)
+    assert answer(reopened, 'powerState=="on"') == [light["id"]]
+    reopened.close()
