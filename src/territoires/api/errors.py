@@ -12,7 +12,6 @@ from starlette.responses import Response
 
 from territoires.api.http import PROBLEM
 from territoires.ngsild.errors import (
-    ERROR_BASE,
     BadRequestData,
     InternalError,
     InvalidRequest,
@@ -71,5 +70,3 @@ handlers = {
     Unavailable: on_unavailable,
     Exception: on_unexpected,
 }
-
-__all__ = ["ERROR_BASE", "handlers", "problem"]

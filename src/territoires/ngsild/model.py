@@ -51,14 +51,5 @@ MAIN_MEMBER: dict[str, str] = {
 }
 ATTRIBUTE_TYPES = frozenset(MAIN_MEMBER)
 
-# Names that are members of an entity or an attribute, never attribute names (clause 4.6.2).
-ENTITY_MEMBERS = frozenset({"id", "type", "scope", "createdAt", "modifiedAt", "deletedAt", "@context"})
-INSTANCE_MEMBERS = frozenset(
-    {"type", "datasetId", "observedAt", "unitCode", "objectType", "lang", "createdAt", "modifiedAt", "deletedAt",
-     "instanceId", "previousValue", "previousObject", "previousLanguageMap", "previousVocab", "previousJson",
-     "previousValueList", "previousObjectList", "entity"}
-    | set(MAIN_MEMBER.values())
-)
-
 # The NGSI-LD Null (clause 4.5.0): in a merge, this value deletes what it addresses.
 NGSI_LD_NULL = "urn:ngsi-ld:null"
