@@ -89,6 +89,8 @@ def _connect(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
+    # Checkpoint the WAL every ~40 MB rather than 4 MB: fewer fsyncs under bulk writes.
+    conn.execute("PRAGMA wal_autocheckpoint=10000")
     conn.execute("PRAGMA cache_size=-16384")  # 16 MiB of page cache per connection
     conn.execute("PRAGMA temp_store=MEMORY")
     conn.execute("PRAGMA mmap_size=67108864")  # mapped pages count in RSS: keep it modest
