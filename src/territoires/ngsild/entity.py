@@ -27,7 +27,7 @@ from typing import Any
 
 from .context import Context
 from .errors import BadRequestData
-from .geo import GEOMETRY_TYPES, validate_geometry
+from .geo import GEOMETRY_TYPES, plain_point, validate_geometry
 from .model import ATTRIBUTE_TYPES, MAIN_MEMBER, NGSI_LD, NGSI_LD_NULL, Entity, Instance
 
 __all__ = [
@@ -119,6 +119,11 @@ _IRI_NAME = re.compile("[A-Za-z][A-Za-z0-9+.\\-]*:[^" + _invisible() + "<>\"'{}|
 _valid_datetimes: dict[str, str] = {}  # DateTimes already checked (a batch often repeats one)
 _valid_names: dict[str, bool] = {}  # names already checked; bounded below
 _attribute_names: dict[str, bool] = {}  # names already checked as attribute names
+# Per Context, attribute names and entity types already checked -> their IRI (one lookup for
+# the usual names); each dict is bounded by _NAMES_MEMO.
+_known: dict[Context, tuple[dict[str, str], dict[str, str]]] = {}
+_CONTEXTS_MEMO = 64
+_valid_uris: dict[str, bool] = {}  # Relationship objects already checked (batches repeat targets)
 _NAMES_MEMO = 65536
 
 
@@ -213,7 +218,11 @@ def parse_entity(body: Any, ctx: Context, *, now: str, require_type: bool = True
     ``createdAt``/``modifiedAt`` of the entity and of every instance are ``now``; system
     attributes in the input are ignored.  Raises BadRequestData.
     """
-    entity = _Parser(ctx, now, False, False, False).entity(body, "entity", require_id=True)
+    global _entity_parser
+    parser = _entity_parser
+    if parser is None or parser.ctx is not ctx or parser.now != now:  # a batch shares ctx and now
+        parser = _entity_parser = _Parser(ctx, now, False, False, False)
+    entity = parser.entity(body, "entity", True)
     if require_type and not entity["type"]:
         raise BadRequestData(f"The entity {entity['id']} has no type: 'type' is mandatory (clause 4.5.1)")
     return entity
@@ -262,7 +271,9 @@ def parse_attribute(
 
 
 class _Parser:
-    __slots__ = ("ctx", "now", "allow_null", "merge", "partial")
+    """Holds one request's settings; never changed once made, so parse_entity() may reuse it."""
+
+    __slots__ = ("ctx", "now", "allow_null", "merge", "partial", "known", "known_types")
 
     def __init__(self, ctx: Context, now: str, allow_null: bool, merge: bool, partial: bool) -> None:
         self.ctx = ctx
@@ -270,6 +281,8 @@ class _Parser:
         self.allow_null = allow_null
         self.merge = merge
         self.partial = partial
+        # Attribute names and entity types already checked under ctx -> their IRI.
+        self.known, self.known_types = _known.get(ctx) or _known_of(ctx)
 
     # entity level
 
@@ -277,17 +290,24 @@ class _Parser:
         if type(body) is not dict:
             raise BadRequestData(f"An {what} must be a JSON object, got {_kind(body)}")
         now = self.now
-        expand = self.ctx.expand
+        plain = not self.allow_null  # _plain() knows nothing of NGSI-LD Nulls
+        known = self.known
+        known_types = self.known_types
         entity: Entity = {}
         types: list[str] = []
         attrs: dict[str, list[Instance]] = {}
         for key, raw in body.items():
-            if key not in _ENTITY_MEMBERS:
-                # The common case inline: a known-good name, one attribute object.
-                iri = expand(key) if key in _attribute_names else self.attribute_name(key, "attribute")
-                if iri[0] == "@":
-                    self.attribute_name(key, "attribute")  # raises
-                if type(raw) is dict:
+            iri = known.get(key)  # never an entity member: those are reserved names
+            if iri is None and key not in _ENTITY_MEMBERS:
+                iri = self.attribute_name(key, "attribute")
+                if len(known) >= _NAMES_MEMO:
+                    known.clear()
+                known[key] = iri
+            if iri is not None:
+                instance = _plain(iri, key, raw, now) if plain and type(raw) is dict else None
+                if instance is not None:  # the common case: one attribute object of a usual shape
+                    instances = [instance]
+                elif type(raw) is dict:
                     kind = raw.get("type")
                     if type(kind) is str and kind in ATTRIBUTE_TYPES:
                         instances = [self.reified(iri, key, raw, kind, 0, True)]
@@ -302,7 +322,15 @@ class _Parser:
             elif key == "id" or key == "@id":
                 entity["id"] = validate_entity_id(raw)
             elif key == "type" or key == "@type":
-                types = self.types(raw)
+                known_type = known_types.get(raw) if type(raw) is str else None
+                if known_type is not None:
+                    types = [known_type]
+                else:
+                    types = self.types(raw)
+                    if type(raw) is str:
+                        if len(known_types) >= _NAMES_MEMO:
+                            known_types.clear()
+                        known_types[raw] = types[0]
             elif key == "scope":
                 entity["scope"] = self.scopes(raw)
             elif key == "expiresAt":
@@ -629,6 +657,96 @@ class _Parser:
 
 def _leap(year: int) -> bool:
     return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+
+
+def _known_of(ctx: Context) -> tuple[dict[str, str], dict[str, str]]:
+    if len(_known) >= _CONTEXTS_MEMO:
+        _known.clear()
+    known = _known[ctx] = ({}, {})
+    return known
+
+
+_entity_parser: _Parser | None = None  # the last one parse_entity() made
+
+
+def _plain(iri: str, name: str, raw: dict[str, Any], now: str) -> Instance | None:
+    """The common attribute shapes in normalized form (a Property with a scalar or flat value,
+    a Relationship to one entity, a GeoProperty Point; unitCode, observedAt), built exactly as
+    _Parser.reified() would; None for anything else, which reified() then handles (and refuses
+    when it must)."""
+    kind = raw.get("type")
+    if type(kind) is not str:
+        return None
+    if iri in GEO_ATTRIBUTES:
+        if kind != "Property" and kind != "GeoProperty":
+            return None
+        kind = "GeoProperty"
+    # The main member is checked first: whatever the order of members, a doubtful one leaves
+    # the whole attribute to reified(), so that it raises what it would have raised.
+    if kind == "Property":
+        main = "value"
+        value = raw.get("value")
+        if type(value) in _SCALARS:
+            if value == NGSI_LD_NULL:
+                return None
+        elif not _flat(value):
+            return None
+    elif kind == "Relationship":
+        main = "object"
+        value = raw.get("object")
+        if type(value) is not str:
+            return None
+        if value not in _valid_uris:
+            if value == NGSI_LD_NULL or (_ASCII_URI if value.isascii() else _URI).match(value) is None:
+                return None
+            if len(_valid_uris) >= _NAMES_MEMO:
+                _valid_uris.clear()
+            _valid_uris[value] = True
+    elif kind == "GeoProperty":
+        main = "value"
+        value = plain_point(raw.get("value"))
+        if value is None:
+            return None
+    else:
+        return None
+    if len(raw) == 2:  # "type" and the main member
+        return {"type": kind, main: value, "createdAt": now, "modifiedAt": now}
+    instance: Instance = {"type": kind}
+    for key, item in raw.items():
+        if key == main:
+            instance[key] = value
+        elif key == "type" or key in _SYSTEM:
+            continue
+        elif key == "unitCode":
+            if kind == "Relationship" or type(item) is not str or not item:
+                return None
+            instance[key] = item
+        elif key == "observedAt":
+            checked = _valid_datetimes.get(item) if type(item) is str else None
+            # Every member before this one is good: its error is the one reified() would raise.
+            instance[key] = checked if checked is not None else validate_datetime(item, f"{name}.observedAt")
+        else:
+            return None
+    instance["createdAt"] = instance["modifiedAt"] = now
+    return instance
+
+
+def _flat(value: Any) -> bool:
+    """A JSON object or array of scalars (or nulls) that _Parser.json_value() accepts outside merges."""
+    if type(value) is dict:
+        for item in value.values():
+            if type(item) in _SCALARS:
+                if item == NGSI_LD_NULL:
+                    return False
+            elif item is not None:
+                return False
+        return True
+    if type(value) is list:
+        for item in value:
+            if type(item) not in _SCALARS and item is not None:
+                return False
+        return True
+    return False
 
 
 def _is_bare_geometry(value: Any) -> bool:

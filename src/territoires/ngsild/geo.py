@@ -68,12 +68,34 @@ _BOX_SLACK = 1e-9
 # ---- geometries ----------------------------------------------------------------------------
 
 
+def plain_point(value: Any) -> dict[str, Any] | None:
+    """A copy of ``value`` when it is a plain, valid GeoJSON Point (the usual case, checked
+    quickly), else None: ``validate_geometry`` then checks it in full and says what is wrong."""
+    if type(value) is not dict or value.get("type") != "Point" or "bbox" in value:
+        return None
+    position = value.get("coordinates")
+    if type(position) is not list or len(position) < 2:
+        return None
+    for number in position:
+        if type(number) is not float and type(number) is not int:
+            return None
+    # In range implies finite (NaN compares false); only an altitude needs isfinite().
+    if not (-180 <= position[0] <= 180 and -90 <= position[1] <= 90):
+        return None
+    if len(position) > 2 and not all(math.isfinite(number) for number in position[2:]):
+        return None
+    return dict(value)
+
+
 def validate_geometry(value: Any, where: str = "value") -> dict[str, Any]:
     """The GeoJSON geometry ``value`` (a dict, or a string holding its JSON), checked.
 
     Returns a new dict (the parsed one when a string was given).  Raises BadRequestData whose
     detail starts with ``where``, e.g. ``location.value: Polygon ring 0 is not closed``.
     """
+    point = plain_point(value)
+    if point is not None:
+        return point
     if isinstance(value, str):
         try:
             value = orjson.loads(value)
