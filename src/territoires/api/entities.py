@@ -122,8 +122,7 @@ def _page_response(
         # Each Feature carries the @context too, so that it still reads alone (clause 6.3.15).
         features = [{**feature, "@context": body_context(ctx)} for feature in items]
         return json_response(geo.to_feature_collection(features), ctx=ctx, kind=kind, headers=headers)
-    response = json_response(items, ctx=ctx, kind=kind, headers=headers)
-    return response
+    return json_response(items, ctx=ctx, kind=kind, headers=headers)
 
 
 async def purge_entities(request: Request) -> Response:

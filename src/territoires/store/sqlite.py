@@ -300,16 +300,15 @@ class SqliteSession(TenantSession):
         )
         self.conn.executemany("DELETE FROM attr_values WHERE rid = ?", [(rid,) for rid, _ in rids])
 
-    def _existing(self, ids: Sequence[str]) -> dict[str, tuple[int, int]]:
-        """rid and number of geo rows of the stored entities among ids."""
-        found: dict[str, tuple[int, int]] = {}
+    def _by_id(self, columns: str, ids: Sequence[str]) -> Iterator[tuple[Any, ...]]:
+        """(id, *columns) of the stored entities among ``ids``, in statements of bounded size."""
         for part in chunks(ids, BIND_CHUNK):
             marks = ",".join("?" * len(part))
-            for eid, rid, ngeo in self.conn.execute(
-                f"SELECT id, rid, ngeo FROM entities WHERE id IN ({marks})", tuple(part)
-            ):
-                found[eid] = (rid, ngeo)
-        return found
+            yield from self.conn.execute(f"SELECT id, {columns} FROM entities WHERE id IN ({marks})", tuple(part))
+
+    def _existing(self, ids: Sequence[str]) -> dict[str, tuple[int, int]]:
+        """rid and number of geo rows of the stored entities among ids."""
+        return {eid: (rid, ngeo) for eid, rid, ngeo in self._by_id("rid, ngeo", ids)}
 
     def _next_rid(self) -> int:
         return self.conn.execute("SELECT coalesce(max(rid), 0) + 1 FROM entities").fetchone()[0]
@@ -388,21 +387,10 @@ class SqliteSession(TenantSession):
 
     # ---- reading ------------------------------------------------------------------------
     def created_at(self, ids: Sequence[str]) -> dict[str, str]:
-        found: dict[str, str] = {}
-        for part in chunks(ids, BIND_CHUNK):
-            marks = ",".join("?" * len(part))
-            found.update(self.conn.execute(
-                f"SELECT id, json_extract(doc, '$.createdAt') FROM entities WHERE id IN ({marks})", tuple(part)
-            ).fetchall())
-        return found
+        return dict(self._by_id("json_extract(doc, '$.createdAt')", ids))
 
     def get(self, ids: Sequence[str]) -> dict[str, Entity]:
-        found: dict[str, Entity] = {}
-        for part in chunks(ids, BIND_CHUNK):
-            marks = ",".join("?" * len(part))
-            for eid, doc in self.conn.execute(f"SELECT id, doc FROM entities WHERE id IN ({marks})", tuple(part)):
-                found[eid] = orjson.loads(doc)
-        return found
+        return {eid: orjson.loads(doc) for eid, doc in self._by_id("doc", ids)}
 
     def _where(self, query: EntityQuery) -> tuple[list[str], list[Any]]:
         where, params = _where(query)
