@@ -257,9 +257,8 @@ def test_parse_attributes_refuses_entity_members():
 
 @pytest.mark.parametrize("body", [
     {"p": {"type": "Property", "value": NGSI_LD_NULL}},
-    {"p": {"value": None}},
+    {"p": {"value": NGSI_LD_NULL}},
     {"p": NGSI_LD_NULL},
-    {"p": None},
     {"p": {"type": "Relationship", "object": NGSI_LD_NULL}},
     {"p": {"type": "GeoProperty", "value": NGSI_LD_NULL}},
     {"p": {"type": "LanguageProperty", "languageMap": {"@none": NGSI_LD_NULL}}},
@@ -370,7 +369,8 @@ def entity_with(**attrs):
     (entity_with(scope=[]), "at least one Scope"),
     # 4.2.2 / 4.5.2 / 4.5.3 members
     (entity_with(speed={"type": "Property"}), "must have a 'value'"),
-    (entity_with(speed={"type": "Property", "value": None}), "only allowed in update"),
+    (entity_with(speed={"type": "Property", "value": None}), "JSON null is not a value"),
+        (entity_with(speed={"type": "Property", "value": "urn:ngsi-ld:null"}), "only allowed in update"),
     (entity_with(isParked={"type": "Relationship"}), "must have a 'object'"),
     (entity_with(isParked={"type": "Relationship", "object": "not a uri"}), "not an absolute URI"),
     (entity_with(isParked={"type": "Relationship", "object": []}), "empty array"),
@@ -427,7 +427,7 @@ def entity_with(**attrs):
     (entity_with(area={"type": "GeoProperty", "value": {"type": "Point", "coordinates": "x"}}), "Point"),
     # 5.5.4 NGSI-LD Null outside fragments
     (entity_with(speed=NGSI_LD_NULL), "only allowed in update"),
-    (entity_with(speed=None), "only allowed in update"),
+    (entity_with(speed=None), "JSON null is not a value"),
     (entity_with(isParked={"type": "Relationship", "object": NGSI_LD_NULL}), "only allowed in update"),
     (entity_with(speed={"value": 1, "accuracy": {"value": NGSI_LD_NULL}}), "only allowed in update"),
     (entity_with(address={"value": {"street": "x", "city": {"name": NGSI_LD_NULL}}}), "only allowed in merge"),
@@ -514,3 +514,17 @@ def test_any_json_gives_an_entity_or_an_ngsi_ld_error(body, allow_null, merge):
 
 def test_core_location_iri():
     assert NGSI_LD + "location" in GEO_ATTRIBUTES
+
+
+@pytest.mark.parametrize("body", [
+    {"p": None},
+    {"p": {"value": None}},
+    {"p": {"type": "Property", "value": None}},
+    {"p": {"type": "Relationship", "object": None}},
+    {"p": {"type": "LanguageProperty", "languageMap": None}},
+    {"p": {"type": "Property", "value": 1, "observedAt": None}},
+])
+def test_057_03_02_json_null_is_refused_even_where_ngsi_ld_null_is_allowed(body):
+    for allow_null in (True, False):
+        with pytest.raises(BadRequestData):
+            parse_fragment(body, CORE, now=NOW, allow_null=allow_null)

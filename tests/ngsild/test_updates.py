@@ -401,7 +401,6 @@ def test_554_01_04_merge_patches_json_object_values():
     {"type": "GeoProperty", "value": NGSI_LD_NULL},
     {"type": "LanguageProperty", "languageMap": {"@none": NGSI_LD_NULL}},
     NGSI_LD_NULL,
-    None,
 ])
 def test_056_03_merge_null_deletes_the_attribute(null):
     entity = stored(target={"type": "Property", "value": 1}, other=2)

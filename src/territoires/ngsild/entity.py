@@ -13,8 +13,9 @@ with ``valueList``, a ListRelationship with ``objectList``; anything else is a b
 value.  A Property value that is a GeoJSON geometry makes a GeoProperty.  An array whose items
 are all attribute objects holds several instances of the attribute (told apart by datasetId).
 
-NGSI-LD Null (``"urn:ngsi-ld:null"``, or JSON null in concise form) is refused unless the
-caller allows it (partial update and merge fragments, clause 5.5.4).  An accepted Null is kept
+NGSI-LD Null (``"urn:ngsi-ld:null"``) is refused unless the caller allows it (partial update
+and merge fragments, clause 5.5.4). JSON null is refused everywhere: no member admits it
+(clause 5.2.1), and JSON-LD would silently drop it.  An accepted Null is kept
 as the value of the member it stands for: an instance whose main member is ``NGSI_LD_NULL``
 asks for the deletion of that attribute instance, a metadata member equal to it for the
 deletion of that member (see :func:`is_null` and ``updates``).
@@ -422,7 +423,7 @@ class _Parser:
     def bare(self, iri: str, path: str, raw: Any, depth: int) -> Instance:
         """A concise Property given by its value alone."""
         if raw is None or raw == NGSI_LD_NULL:
-            return self.null_instance(path)
+            return self.null_instance(path, raw)
         if type(raw) is list and depth > 0 and raw and all(_looks_like_attribute(item) for item in raw):
             raise BadRequestData(f"{path}: a sub-attribute has a single instance, not an array of them")
         if iri in GEO_ATTRIBUTES or _is_bare_geometry(raw):
@@ -436,10 +437,11 @@ class _Parser:
             del instance["type"]  # a partial fragment keeps the target's type
         return instance
 
-    def null_instance(self, path: str) -> Instance:
+    def null_instance(self, path: str, raw: Any) -> Instance:
+        _refuse_json_null(path, raw)
         if not self.allow_null:
             raise BadRequestData(
-                f"{path}: null and urn:ngsi-ld:null are only allowed in update and merge fragments (clause 5.5.4)"
+                f"{path}: urn:ngsi-ld:null is only allowed in update and merge fragments (clause 5.5.4)"
             )
         return {"type": "Property", "value": NGSI_LD_NULL}
 
@@ -547,7 +549,7 @@ class _Parser:
         internal form says so)."""
         if kind == "Property":
             if value is None or value == NGSI_LD_NULL:
-                return self.null_value(path, "value")
+                return self.null_value(path, "value", value)
             if type(value) in _SCALARS:
                 if iri in GEO_ATTRIBUTES:  # a partial fragment of location & co. (string-encoded geometry)
                     return validate_geometry(value, f"{path}.value")
@@ -558,11 +560,11 @@ class _Parser:
             return value
         if kind == "GeoProperty":
             if value is None or value == NGSI_LD_NULL:
-                return self.null_value(path, "value")
+                return self.null_value(path, "value", value)
             return validate_geometry(value, f"{path}.value")
         if kind == "Relationship":
             if value is None or value == NGSI_LD_NULL:
-                return self.null_value(path, "object")
+                return self.null_value(path, "object", value)
             if type(value) is list:
                 if not value:
                     raise BadRequestData(f"{path}.object: an empty array names no entity")
@@ -572,7 +574,7 @@ class _Parser:
             return self.language_map(path, value)
         if kind == "VocabProperty":
             if value == NGSI_LD_NULL:
-                return self.null_value(path, "vocab")
+                return self.null_value(path, "vocab", value)
             expand = self.ctx.expand_vocab
             if type(value) is list and value and all(type(item) is str and item for item in value):
                 return [expand(item) for item in value]
@@ -581,7 +583,7 @@ class _Parser:
             raise BadRequestData(f"{path}.vocab: a term or IRI, or an array of them, is expected, got {_show(value)}")
         if kind == "JsonProperty":
             if value == NGSI_LD_NULL:
-                return self.null_value(path, "json")
+                return self.null_value(path, "json", value)
             if not (type(value) is dict or (type(value) is list and all(type(item) is dict for item in value))):
                 raise BadRequestData(
                     f"{path}.json: a JSON object or an array of objects is expected, got {_kind(value)}"
@@ -591,8 +593,8 @@ class _Parser:
         if kind == "ListProperty":
             if type(value) is not list:
                 raise BadRequestData(f"{path}.valueList: an array is expected, got {_kind(value)}")
-            if value == [NGSI_LD_NULL] or value == [None]:
-                return self.null_value(path, "valueList")
+            if value == [NGSI_LD_NULL]:
+                return self.null_value(path, "valueList", value)
             self.json_value(value, f"{path}.valueList", 0)
             return value
         # ListRelationship
@@ -600,24 +602,25 @@ class _Parser:
             raise BadRequestData(f"{path}.objectList: an array of URIs is expected, got {_kind(value)}")
         objects = [item["object"] if type(item) is dict and item.keys() == {"object"} else item for item in value]
         if objects == [NGSI_LD_NULL]:
-            return self.null_value(path, "objectList")
+            return self.null_value(path, "objectList", value)
         return [_uri(item, f"{path}.objectList") for item in objects]
 
-    def null_value(self, path: str, member: str) -> str:
+    def null_value(self, path: str, member: str, value: Any) -> str:
+        _refuse_json_null(f"{path}.{member}", value)
         if not self.allow_null:
             raise BadRequestData(
-                f"{path}.{member}: null and urn:ngsi-ld:null are only allowed in update and merge fragments "
+                f"{path}.{member}: urn:ngsi-ld:null is only allowed in update and merge fragments "
                 "(clause 5.5.4)"
             )
         return NGSI_LD_NULL
 
     def language_map(self, path: str, value: Any) -> Any:
         if value is None or value == NGSI_LD_NULL:
-            return self.null_value(path, "languageMap")
+            return self.null_value(path, "languageMap", value)
         if type(value) is not dict or not value:
             raise BadRequestData(f"{path}.languageMap: a non-empty JSON object of language tags is expected")
         if value == {"@none": NGSI_LD_NULL}:
-            return self.null_value(path, "languageMap")
+            return self.null_value(path, "languageMap", value)
         for tag, text in value.items():
             if tag != "@none" and _LANG_TAG.match(tag) is None:
                 raise BadRequestData(f"{path}.languageMap: {_show(tag)} is not a language tag (RFC 5646)")
@@ -761,6 +764,13 @@ def _is_geometry(value: Any) -> bool:
         return False
     kind = value.get("type")
     return type(kind) is str and kind in _GEOMETRY
+
+
+def _refuse_json_null(where: str, value: Any) -> None:
+    if value is None:
+        raise BadRequestData(
+            f"{where}: JSON null is not a value in NGSI-LD (clause 5.2.1); to delete, use \"urn:ngsi-ld:null\""
+        )
 
 
 def _looks_like_attribute(item: Any) -> bool:
