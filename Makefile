@@ -17,11 +17,13 @@ install: $(STAMP)
 run: install
 	$(BIN)/territoires serve
 
+# SQLite always; PostgreSQL + PostGIS too when installed (see scripts/test).
 test: install
-	$(BIN)/python -m pytest
+	scripts/test $(BIN)/python
 
+# Both backends when PostgreSQL + PostGIS are installed; e.g. make bench BENCH_ARGS="--backend sqlite --quick"
 bench: install
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .hypothesis

@@ -1,6 +1,6 @@
-"""Run the broker's benchmarks, print their figures and save them as JSON.
+"""Run the broker's benchmarks on each backend, print their figures side by side and save them as JSON.
 
-    .venv/bin/python -m bench [--only NAME[,NAME]] [--quick]
+    .venv/bin/python -m bench [--backend sqlite|postgres|both] [--only NAME[,NAME]] [--quick]
 
 Figures are printed, never asserted: a missed target is a finding, not a failure. The exit
 status is non-zero only when a benchmark could not be carried out at all.
@@ -21,8 +21,9 @@ from pathlib import Path
 
 import orjson
 
+from bench.backends import Backend, BackendError, make_backend, postgres_installed
 from bench.report import Row, table
-from bench.scenarios import FULL, QUICK, SCENARIOS, Bench
+from bench.scenarios import FULL, QUICK, SCENARIOS, Bench, Run
 from bench.server import BROKER_COMMAND
 
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
@@ -30,6 +31,8 @@ RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--backend", choices=("sqlite", "postgres", "both"),
+                        help="the store(s) to benchmark (default: both when PostgreSQL and PostGIS are installed)")
     parser.add_argument("--only", help=f"comma-separated benchmarks among: {', '.join(SCENARIOS)}")
     parser.add_argument("--quick", action="store_true", help="small sizes and short loads: a smoke run")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
@@ -57,6 +60,42 @@ def _say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+def _backend_names(asked: str | None, notes: list[str]) -> list[str]:
+    if asked is None:
+        if postgres_installed():
+            return ["sqlite", "postgres"]
+        notes.append("PostgreSQL server binaries or PostGIS are not installed (Debian: postgresql-15, "
+                      "postgresql-15-postgis-3): SQLite only")
+        return ["sqlite"]
+    return ["sqlite", "postgres"] if asked == "both" else [asked]
+
+
+def _run_backend(run: Run, backend: Backend, names: list[str], clock: float) -> tuple[list[Row], list[str]]:
+    """Every selected benchmark on one backend: its rows and the names of those that failed."""
+    rows: list[Row] = []
+    failed: list[str] = []
+    try:
+        backend.open()
+    except BackendError as exc:
+        run.notes.append(f"{backend.name}: {exc}")
+        return rows, [f"{backend.name} {name}" for name in names]
+    bench = Bench(run, backend)
+    try:
+        run.check_idle(f"the {backend.name} benchmarks")
+        for name in names:
+            _say(f"[{time.monotonic() - clock:5.0f} s] {backend.name} {name}")
+            try:
+                rows += SCENARIOS[name].run(bench)
+            except Exception as exc:  # One broken benchmark must not hide the others' figures.
+                failed.append(f"{backend.name} {name}")
+                bench.note(f"{name} could not run: {exc}")
+                traceback.print_exc()
+    finally:
+        bench.close()
+        backend.close()
+    return rows, failed
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _arguments(argv)
     names = _selected(args.only)
@@ -64,34 +103,35 @@ def main(argv: list[str] | None = None) -> int:
     if args.work_dir:
         args.work_dir.mkdir(parents=True, exist_ok=True)
     work_dir = Path(tempfile.mkdtemp(prefix="territoires-bench-", dir=args.work_dir))
-    bench = Bench(sizes, args.workers, work_dir, args.broker_cmd, log=_say)
-    rows: list[Row] = []
+    run = Run(sizes, args.workers, work_dir, args.broker_cmd, log=_say)
+    backends = [make_backend(name, work_dir) for name in _backend_names(args.backend, run.notes)]
+    results: dict[str, list[Row]] = {}
+    configurations: dict[str, dict[str, object]] = {}
     failed: list[str] = []
     started = time.monotonic()
-    _say(f"bench: {', '.join(names)}; {args.workers} workers on {os.cpu_count()} cores; work dir {work_dir}")
+    _say(f"bench: {', '.join(names)} on {', '.join(b.name for b in backends)}; "
+         f"{args.workers} workers on {os.cpu_count()} cores; work dir {work_dir}")
     try:
         needs = set().union(*(SCENARIOS[name].bare_needs for name in names))
         if needs:
+            run.check_idle("the bare round trips")
             _say(f"[{time.monotonic() - started:5.0f} s] bare round trips {sorted(needs)}")
-            bench.measure_bare(needs)
-        for name in names:
-            _say(f"[{time.monotonic() - started:5.0f} s] {name}")
-            try:
-                rows += SCENARIOS[name].run(bench)
-            except Exception as exc:  # One broken benchmark must not hide the others' figures.
-                failed.append(name)
-                bench.notes.append(f"{name} could not run: {exc}")
-                traceback.print_exc()
+            run.measure_bare(needs)
+        for backend in backends:
+            results[backend.name], backend_failed = _run_backend(run, backend, names, started)
+            configurations[backend.name] = backend.configuration
+            failed += backend_failed
     finally:
-        bench.close()
         if not args.keep:
             shutil.rmtree(work_dir, ignore_errors=True)
     elapsed = time.monotonic() - started
 
-    print(table(rows))
-    for note in bench.notes:
+    print(table(results))
+    print("\nupsert limits: " + "; ".join(f"{b.name}: {b.raw_limit}" for b in backends))
+    for note in run.notes:
         print(f"\nnote: {note}")
-    print(f"\n{len(rows)} figures in {elapsed:.0f} s" + (f"; failed: {', '.join(failed)}" if failed else ""))
+    count = sum(len(rows) for rows in results.values())
+    print(f"\n{count} figures in {elapsed:.0f} s" + (f"; failed: {', '.join(failed)}" if failed else ""))
     args.results.parent.mkdir(parents=True, exist_ok=True)
     args.results.write_bytes(orjson.dumps({
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -100,10 +140,11 @@ def main(argv: list[str] | None = None) -> int:
         "quick": args.quick,
         "sizes": asdict(sizes),
         "seconds": round(elapsed, 1),
-        "rows": [row.to_json() for row in rows],
+        "backends": configurations,
+        "rows": [dict(row.to_json(), backend=name) for name, rows in results.items() for row in rows],
         "failed": failed,
-        "notes": bench.notes,
-        "runs": bench.runs,
+        "notes": run.notes,
+        "runs": run.runs,
     }, option=orjson.OPT_INDENT_2))
     _say(f"results written to {args.results}")
     return 1 if failed else 0

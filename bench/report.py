@@ -77,21 +77,65 @@ def _target(row: Row) -> str:
     return " and ".join(parts) or "-"
 
 
-def table(rows: list[Row]) -> str:
-    """The rows as an aligned text table."""
-    header = ("benchmark", "figure", "unit", "limit", "ratio", "target", "met?")
-    met_text = {True: "yes", False: "NO", None: "-"}
-    lines = [
-        (r.name, _number(r.figure, r.unit), r.unit, _number(r.limit, r.unit), _ratio(r), _target(r), met_text[r.met])
-        for r in rows
-    ]
-    widths = [max(len(str(line[i])) for line in [header, *lines]) for i in range(len(header))]
-    # Names and units read left-aligned, numbers right-aligned.
-    left = {0, 2, 5, 6}
+_MET = {True: "yes", False: "NO", None: "-"}
+_GROUP = ("figure", "limit", "ratio", "met?")
+
+
+def _merged_names(groups: list[list[Row]]) -> list[str]:
+    """Every row name once, in run order: a name only some groups have comes after the name
+    it follows in them."""
+    names: list[str] = []
+    for rows in groups:
+        previous = -1
+        for row in rows:
+            if row.name not in names:
+                names.insert(previous + 1, row.name)
+            previous = names.index(row.name)
+    return names
+
+
+def _group_cells(row: Row | None) -> tuple[str, ...]:
+    if row is None:
+        return ("-",) * len(_GROUP)
+    return _number(row.figure, row.unit), _number(row.limit, row.unit), _ratio(row), _MET[row.met]
+
+
+def _targets(titles: list[str], rows: list[Row | None]) -> str:
+    """The row's target, or each group's where they differ."""
+    found = [(title, _target(row)) for title, row in zip(titles, rows, strict=True) if row is not None]
+    if len({text for _, text in found}) == 1:
+        return found[0][1]
+    return "; ".join(f"{title}: {text}" for title, text in found)
+
+
+def table(groups: dict[str, list[Row]]) -> str:
+    """The rows of each group (a backend) side by side, matched by name, as an aligned text table:
+    the name and unit, then figure, limit, ratio and met? under each group's title, then the target."""
+    names = _merged_names(list(groups.values()))
+    if not names:
+        return "no figures"
+    titles = list(groups)
+    indexes = [{row.name: row for row in rows} for rows in groups.values()]
+    header = ("benchmark", "unit", *(_GROUP * len(titles)), "target")
+    lines = []
+    for name in names:
+        rows = [index.get(name) for index in indexes]
+        unit = next(row.unit for row in rows if row is not None)
+        lines.append((name, unit, *(cell for row in rows for cell in _group_cells(row)), _targets(titles, rows)))
+    widths = [max(len(line[i]) for line in [header, *lines]) for i in range(len(header))]
+    # Names, units, verdicts and targets read left-aligned, numbers right-aligned.
+    left = {0, 1, len(header) - 1} | {2 + len(_GROUP) * g + 3 for g in range(len(titles))}
 
     def render(cells: tuple[str, ...]) -> str:
         padded = (c.ljust(w) if i in left else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True)))
         return "  ".join(padded).rstrip()
 
+    def title_line() -> str:
+        spans = [" " * (widths[0] + 2 + widths[1])]
+        for g, title in enumerate(titles):
+            span = sum(widths[2 + len(_GROUP) * g: 2 + len(_GROUP) * (g + 1)]) + 2 * (len(_GROUP) - 1)
+            spans.append(f" {title} ".center(span, "-"))
+        return "  ".join(spans)
+
     rule = "  ".join("-" * w for w in widths)
-    return "\n".join([render(header), rule, *(render(line) for line in lines)])
+    return "\n".join([title_line(), render(header), rule, *(render(line) for line in lines)])

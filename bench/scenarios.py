@@ -1,4 +1,5 @@
-"""The six benchmarks, and the limits and loaded brokers they share within one run."""
+"""The six benchmarks, written once for every backend, and what they share: within one run the
+bare round trips and the record of every load, within one backend its limit and loaded brokers."""
 
 from __future__ import annotations
 
@@ -14,11 +15,11 @@ from typing import Any
 import orjson
 
 from bench import data, ngsi
+from bench.backends import Backend
 from bench.load import LoadError, LoadResult, RequestFactory, run_load
 from bench.rawdb import Row as RawRow
-from bench.rawdb import raw_insert_rate
 from bench.report import Row
-from bench.server import BROKER_COMMAND, Server, start_bare, start_broker
+from bench.server import BROKER_COMMAND, Memory, Server, machine_busy, start_bare, start_broker
 
 BATCH = 1000
 # Concurrent clients: few for batch upserts (SQLite has one writer), many for small requests.
@@ -44,16 +45,18 @@ BareNeed = tuple[str, int]
 
 @dataclass
 class Loaded:
-    """A running broker, how its batch load went, and its memory (MB) right after."""
+    """A running broker, how its batch load went, and its memory and the database server's
+    (None for an embedded database) right after."""
 
     server: Server
     load: LoadResult
-    rss_mb: float
-    peak_mb: float
+    memory: Memory
+    database_memory: Memory | None
 
 
-class Bench:
-    """What the scenarios of one run share: sizes, limits, loaded brokers, notes for the reader."""
+class Run:
+    """What the benchmarks of one run share, whatever the backend: sizes, the bare round trips,
+    the record of every load, notes for the reader."""
 
     def __init__(self, sizes: Sizes, workers: int, work_dir: Path, broker_command: str = BROKER_COMMAND,
                  log: Callable[[str], None] = lambda message: None):
@@ -66,10 +69,6 @@ class Bench:
         self.runs: list[dict[str, Any]] = []
         self.bare_results: dict[BareNeed, LoadResult] = {}
         self.bare_rss_mb = float("nan")
-        self.raw_rate = float("nan")
-        self._loaded: dict[str, Loaded] = {}
-        # A load that failed once is not tried again by the next scenario that needs it.
-        self._failed: dict[str, str] = {}
 
     # -- measuring ---------------------------------------------------------------------
 
@@ -110,6 +109,13 @@ class Bench:
             self.notes.append(f"{label}: most responses took 36-52 ms: Nagle's algorithm on the "
                               "server's accepted sockets (TCP_NODELAY off) with delayed ACKs")
 
+    def check_idle(self, before: str) -> None:
+        """Tell the reader when other work shares the machine, with nothing of the bench running."""
+        busy = machine_busy(2.0)
+        if busy > 0.25:
+            self.notes.append(f"before {before}, {busy:.0%} of the machine's CPUs were busy with other work: "
+                              "the figures that follow may be lower than on a quiet machine")
+
     # -- the bare round trip -------------------------------------------------------------
 
     def measure_bare(self, needs: set[BareNeed]) -> None:
@@ -123,12 +129,36 @@ class Bench:
                     factory, expect = ngsi.cycling([ngsi.retrieve_request(data.streetlight_id(0))]), ngsi.FOUND
                 label = f"bare {method}, {clients} client{'s' * (clients > 1)}"
                 self.bare_results[(method, clients)] = self.measure(label, server, factory, clients, expect)
-            self.bare_rss_mb = server.memory_mb()[0]
+            self.bare_rss_mb = server.memory().rss
         finally:
             server.stop()
 
     def bare(self, method: str, clients: int) -> LoadResult:
         return self.bare_results[(method, clients)]
+
+
+class Bench:
+    """One backend's benchmarks within a run: its raw limit and its loaded brokers. Labels and
+    notes are prefixed with the backend's name."""
+
+    def __init__(self, run: Run, backend: Backend):
+        self.run = run
+        self.backend = backend
+        self.sizes = run.sizes
+        self.raw_rate = float("nan")
+        self._loaded: dict[str, Loaded] = {}
+        # A load that failed once is not tried again by the next scenario that needs it.
+        self._failed: dict[str, str] = {}
+
+    def note(self, text: str) -> None:
+        self.run.notes.append(f"{self.backend.name}: {text}")
+
+    def measure(self, label: str, server: Server, factory: RequestFactory, clients: int,
+                expect: frozenset[int]) -> LoadResult:
+        return self.run.measure(f"{self.backend.name} {label}", server, factory, clients, expect)
+
+    def bare(self, method: str, clients: int) -> LoadResult:
+        return self.run.bare(method, clients)
 
     # -- loaded brokers ------------------------------------------------------------------
 
@@ -137,7 +167,7 @@ class Bench:
         if "streetlights" not in self._loaded:
             self._stop("points")
             requests, rows = _streetlight_batches(self.sizes.streetlights)
-            self.raw_rate = raw_insert_rate(self.work_dir / "raw.sqlite", rows)
+            self.raw_rate = self.backend.raw_rate(rows)
             self._load("streetlights", iter(requests).__next__, len(requests),
                        data.streetlight_id(self.sizes.streetlights - 1), self.sizes.streetlights)
         return self._loaded["streetlights"]
@@ -153,20 +183,22 @@ class Bench:
     def _load(self, name: str, batches: RequestFactory, requests: int, last_id: str, count: int) -> None:
         if name in self._failed:
             raise LoadError(f"loading the {name} failed earlier: {self._failed[name]}")
-        server = start_broker(self.work_dir / name, self.workers, self.work_dir, self.broker_command)
-        self.log(f"  loading {count:,} {name} by batch upsert ({BATCH}/request, {UPSERT_CLIENTS} clients)")
+        run, store = self.run, f"{self.backend.name}-{name}"
+        server = start_broker(run.work_dir / store, run.workers, run.work_dir, run.broker_command,
+                              env=self.backend.store_env(name))
+        run.log(f"  loading {count:,} {name} by batch upsert ({BATCH}/request, {UPSERT_CLIENTS} clients)")
         try:
             result = run_load(server.port, batches, concurrency=UPSERT_CLIENTS, total=requests,
                               expect=ngsi.UPSERTED)
-            self.check(f"upsert {name}", UPSERT_CLIENTS, result, server)
-            self.log(f"  {result.ok * BATCH / result.elapsed:,.0f} entities/s")
+            run.check(f"{self.backend.name} upsert {name}", UPSERT_CLIENTS, result, server)
+            run.log(f"  {result.ok * BATCH / result.elapsed:,.0f} entities/s")
             self._verify_loaded(server, last_id, count)
+            self.backend.settle(name)
         except BaseException as exc:
             self._failed[name] = str(exc)
             server.stop()
             raise
-        rss, peak = server.memory_mb()
-        self._loaded[name] = Loaded(server, result, rss, peak)
+        self._loaded[name] = Loaded(server, result, server.memory(), self.backend.server_memory())
 
     def _stop(self, name: str) -> None:
         loaded = self._loaded.pop(name, None)
@@ -177,12 +209,12 @@ class Bench:
         """The figures mean nothing if the entities are not there: check the last one and the count."""
         status, _, _ = http_get(server.port, f"{ngsi.API}/entities/{last_id}")
         if status != 200:
-            self.notes.append(f"after loading, GET {last_id} answered {status}")
+            self.note(f"after loading, GET {last_id} answered {status}")
         status, headers, _ = http_get(server.port, f"{ngsi.API}/entities?type=Streetlight&count=true&limit=0")
         found = headers.get("ngsild-results-count")
         if status != 200 or found != str(count):
-            self.notes.append(f"after loading {count:,} entities, count=true answered {status} "
-                              f"with NGSILD-Results-Count {found}")
+            self.note(f"after loading {count:,} entities, count=true answered {status} "
+                      f"with NGSILD-Results-Count {found}")
 
     def close(self) -> None:
         for name in list(self._loaded):
@@ -242,18 +274,19 @@ def _check_answers(bench: Bench, label: str, port: int, requests: list[bytes], s
         except orjson.JSONDecodeError:
             entities = None
         if not isinstance(entities, list):
-            bench.notes.append(f"{label}: GET {target} answered {status}: {body[:300]!r}")
+            bench.note(f"{label}: GET {target} answered {status}: {body[:300]!r}")
             return
         found += bool(entities)
     if not found:
-        bench.notes.append(f"{label}: all {samples} sampled queries answered an empty list")
+        bench.note(f"{label}: all {samples} sampled queries answered an empty list")
 
 
 def upsert(bench: Bench) -> list[Row]:
     loaded = bench.streetlights()
     rate = loaded.load.ok * BATCH / loaded.load.elapsed
     name = f"upsert {bench.sizes.streetlights:,} streetlights, {BATCH}/request, {UPSERT_CLIENTS} clients"
-    return [Row(name, rate, "entities/s", bench.raw_rate, target=20_000, target_ratio=0.40)]
+    return [Row(name, rate, "entities/s", bench.raw_rate, target=bench.backend.upsert_target,
+                target_ratio=bench.backend.upsert_target_ratio)]
 
 
 def create(bench: Bench) -> list[Row]:
@@ -312,9 +345,14 @@ def geo(bench: Bench) -> list[Row]:
 
 def memory(bench: Bench) -> list[Row]:
     loaded = bench.points()
-    name = f"memory after loading {bench.sizes.points:,} entities"
-    return [Row(name, loaded.rss_mb, "MB", bench.bare_rss_mb, higher_is_better=False, target=400),
-            Row("memory, peak of each process summed", loaded.peak_mb, "MB", higher_is_better=False)]
+    name = f"broker memory after loading {bench.sizes.points:,} entities"
+    rows = [Row(name, loaded.memory.rss, "MB", bench.run.bare_rss_mb, higher_is_better=False, target=400),
+            Row("broker memory, peak of each process summed", loaded.memory.peak, "MB", higher_is_better=False)]
+    database = loaded.database_memory
+    if database is not None:  # a database server: its own processes, beside the broker's
+        rows += [Row("database server memory, RSS summed", database.rss, "MB", higher_is_better=False),
+                 Row("database server memory, PSS summed", database.pss, "MB", higher_is_better=False)]
+    return rows
 
 
 @dataclass(frozen=True)

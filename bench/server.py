@@ -11,6 +11,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -30,6 +31,76 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class Memory:
+    """Memory of a group of processes, summed, in MB. ``rss`` and ``peak`` (VmRSS, VmHWM) count
+    shared pages once per process that touched them; ``pss`` shares them out, so it counts
+    them once in all (what the group costs the machine)."""
+
+    rss: float
+    peak: float
+    pss: float
+
+
+def descendants(root: int) -> list[int]:
+    """``root`` and every process below it (a supervisor and its workers, a postmaster and its backends)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # Fields after the parenthesised command: state, ppid, ...
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo.extend(children.get(pid, []))
+    return found
+
+
+def _kilobytes(text: str, field: str) -> int:
+    for line in text.splitlines():
+        if line.startswith(field):
+            return int(line.split()[1])
+    return 0
+
+
+def process_memory_mb(pids: list[int]) -> Memory:
+    """RSS, peak RSS and PSS of these processes summed; those gone meanwhile count for nothing."""
+    rss = hwm = pss = 0
+    for pid in pids:
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+            rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
+        except OSError:
+            continue
+        rss += _kilobytes(status, "VmRSS:")
+        hwm += _kilobytes(status, "VmHWM:")
+        pss += _kilobytes(rollup, "Pss:")
+    return Memory(rss / 1024, hwm / 1024, pss / 1024)
+
+
+def _cpu_times() -> tuple[int, int]:
+    """(busy, total) jiffies of all CPUs since boot."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle and iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def machine_busy(seconds: float = 1.0) -> float:
+    """Share of the machine's CPUs busy over the next ``seconds``: with nothing of the bench
+    running, the share other work takes."""
+    busy, total = _cpu_times()
+    time.sleep(seconds)
+    busy_after, total_after = _cpu_times()
+    return (busy_after - busy) / max(total_after - total, 1)
 
 
 class Server:
@@ -62,40 +133,9 @@ class Server:
         self.stop()
         raise ServerError(f"{self.name} did not answer GET /health within {timeout:.0f} s:\n{self.log_tail()}")
 
-    def pids(self) -> list[int]:
-        """The server process and all its descendants (uvicorn's supervisor and workers)."""
-        children: dict[int, list[int]] = {}
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            # Fields after the parenthesised command: state, ppid, ...
-            ppid = int(stat.rsplit(")", 1)[1].split()[1])
-            children.setdefault(ppid, []).append(int(entry.name))
-        found, todo = [], [self.process.pid]
-        while todo:
-            pid = todo.pop()
-            found.append(pid)
-            todo.extend(children.get(pid, []))
-        return found
-
-    def memory_mb(self) -> tuple[float, float]:
-        """(current, peak) resident memory summed over the server's processes, in MB."""
-        rss = hwm = 0
-        for pid in self.pids():
-            try:
-                status = Path(f"/proc/{pid}/status").read_text()
-            except OSError:
-                continue
-            for line in status.splitlines():
-                if line.startswith("VmRSS:"):
-                    rss += int(line.split()[1])
-                elif line.startswith("VmHWM:"):
-                    hwm += int(line.split()[1])
-        return rss / 1024, hwm / 1024
+    def memory(self) -> Memory:
+        """Memory of the server's processes (supervisor, workers, resource tracker) summed."""
+        return process_memory_mb(descendants(self.process.pid))
 
     def log_tail(self, lines: int = 30) -> str:
         if not self._log.closed:
@@ -119,12 +159,14 @@ class Server:
         self._log.close()
 
 
-def start_broker(data_dir: Path, workers: int, log_dir: Path, command: str = BROKER_COMMAND) -> Server:
-    """Start the broker on a free port with an embedded store under ``data_dir``."""
+def start_broker(data_dir: Path, workers: int, log_dir: Path, command: str = BROKER_COMMAND,
+                 env: dict[str, str] | None = None) -> Server:
+    """Start the broker on a free port with its files under ``data_dir`` and these environment
+    variables added to ours (they choose its store)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     argv = shlex.split(command.format(host="127.0.0.1", port=port, data_dir=data_dir, workers=workers))
-    server = Server("broker", argv, port, log_dir / f"broker-{data_dir.name}.log")
+    server = Server("broker", argv, port, log_dir / f"broker-{data_dir.name}.log", env=dict(os.environ, **(env or {})))
     server.wait_ready()
     return server
 

@@ -3,42 +3,20 @@
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
-import sys
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests import postgres
+from tests.servers import platform
 
 
-@pytest.fixture
-def server(tmp_path: Path):
-    port = free_port()
-    command = [sys.executable, "-m", "territoires.cli", "serve", "--port", str(port), "--workers", "2",
-               "--data-dir", str(tmp_path / "var")]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(base + "/health", timeout=1)
-            break
-        except OSError:
-            time.sleep(0.2)
-    else:
-        process.kill()
-        pytest.fail("the server did not start: " + (process.stdout.read() if process.stdout else ""))
-    yield base, process
-    process.terminate()
-    process.wait(timeout=10)
+@pytest.fixture(params=postgres.BACKENDS)
+def server(request: pytest.FixtureRequest, tmp_path: Path):
+    env = {"TERRITOIRES_DATABASE_URL": postgres.fresh_database()} if request.param == "postgres" else {}
+    with platform(tmp_path / "var", env=env) as running:
+        yield running
 
 
 def test_serve_prints_where_to_go_and_serves_the_api(server):

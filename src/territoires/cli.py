@@ -28,11 +28,14 @@ def serve(args: argparse.Namespace) -> int:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     # Worker processes rebuild their settings from the environment: hand ours down.
     os.environ["TERRITOIRES_DATA_DIR"] = str(settings.data_dir)
-    open_broker(settings).close()  # create the store's files once, before workers race to
+    # Create the store's files (or apply migrations) once, before the workers race to.
+    open_broker(settings).close()
+    os.environ["TERRITOIRES_DATABASE_UPGRADE"] = "0"
+    where = "PostgreSQL" if settings.database_url else settings.data_dir.resolve()
     print(
         f"Territoires est prêt : http://{settings.host}:{settings.port}/ "
         f"(API NGSI-LD : http://{settings.host}:{settings.port}/ngsi-ld/v1/entities, "
-        f"données : {settings.data_dir.resolve()})",
+        f"données : {where})",
         flush=True,
     )
     serving.run(settings, log_level=args.log_level)
@@ -70,6 +73,54 @@ def contexts(args: argparse.Namespace) -> int:
     return 0
 
 
+def db(args: argparse.Namespace) -> int:
+    from territoires.broker import open_store
+    from territoires.store import backup
+
+    settings = _settings(args)
+    if args.action in ("upgrade", "status"):
+        if not settings.database_url:
+            print("le stockage embarqué (SQLite) se met à jour seul ; "
+                  "TERRITOIRES_DATABASE_URL désigne une base PostgreSQL")
+            return 0
+        return _schema(settings.database_url, upgrade=args.action == "upgrade")
+    store = open_store(settings)
+    try:
+        def progress(tenant: str, count: int) -> None:
+            print(f"\r{tenant or '(défaut)'} : {count} entités", end="", file=sys.stderr, flush=True)
+
+        path = Path(args.file)
+        if args.action == "backup":
+            names = [args.tenant] if args.tenant is not None else ["", *store.tenants()]
+            done = backup.backup(store, path, names, progress)
+        else:
+            done = backup.restore(store, path, args.tenant, progress)
+        print(file=sys.stderr)
+        for tenant, count in done.items():
+            print(f"{tenant or '(défaut)'}\t{count}")
+    finally:
+        store.close()
+    return 0
+
+
+def _schema(url: str, *, upgrade: bool) -> int:
+    import psycopg
+
+    from territoires.store import postgres_schema
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        if upgrade:
+            for migration in postgres_schema.upgrade(conn):
+                print(f"appliquée : {migration.version:04d} {migration.name}")
+        version, latest = postgres_schema.current_version(conn), postgres_schema.latest_version()
+        slow = postgres_schema.functions_not_leakproof(conn) if version else []
+    print(f"schéma à la version {version} (dernière : {latest})")
+    for function in slow:
+        print(f"attention : {function} n'est pas LEAKPROOF, les géo-requêtes n'utiliseront pas leur index "
+              f"(en superutilisateur : ALTER FUNCTION {function} LEAKPROOF)")
+    return 0 if version == latest else 1
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="territoires", description="Plateforme des territoires intelligents")
     top.add_argument("--data-dir", help="dossier des données (défaut : ./var, ou TERRITOIRES_DATA_DIR)")
@@ -99,6 +150,17 @@ def parser() -> argparse.ArgumentParser:
     pin.add_argument("url")
     pin.add_argument("file")
     context.set_defaults(handler=contexts)
+
+    database = commands.add_parser("db", help="base de données : schéma, sauvegarde, restauration")
+    database.add_argument("--data-dir", default=argparse.SUPPRESS, help="dossier des données")
+    db_actions = database.add_subparsers(dest="action", required=True)
+    db_actions.add_parser("upgrade", help="appliquer les migrations de schéma PostgreSQL en attente")
+    db_actions.add_parser("status", help="version du schéma PostgreSQL")
+    for action, verb in (("backup", "sauvegarder"), ("restore", "restaurer")):
+        one = db_actions.add_parser(action, help=f"{verb} un locataire ou tous (fichier JSON lignes, .gz compressé)")
+        one.add_argument("file")
+        one.add_argument("--tenant", help="ce locataire seulement (\"\" : le locataire par défaut)")
+    database.set_defaults(handler=db)
     return top
 
 

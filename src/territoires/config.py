@@ -15,6 +15,12 @@ def _list(value: str) -> tuple[str, ...]:
 class Settings:
     # Where the embedded store keeps its files (one SQLite file per tenant).
     data_dir: Path = Path("var")
+    # postgresql://… selects the PostgreSQL backend instead of the embedded store.
+    database_url: str = ""
+    # Apply pending schema migrations when the platform starts (else: `territoires db upgrade`).
+    database_upgrade: bool = False
+    # Connections each process keeps to PostgreSQL.
+    database_pool_size: int = 4
     host: str = "127.0.0.1"
     port: int = 8080
     workers: int = 1

@@ -11,6 +11,7 @@ from starlette.testclient import TestClient
 
 from territoires.app import create_app
 from territoires.config import Settings
+from tests import postgres
 
 CORE = "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context-v1.8.jsonld"
 SDM_CONTEXT = {
@@ -22,9 +23,11 @@ SDM_CONTEXT = {
 LINK_REL = 'rel="http://www.w3.org/ns/json-ld#context"; type="application/ld+json"'
 
 
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path / "var", max_body_bytes=1_000_000)
+@pytest.fixture(params=postgres.BACKENDS)
+def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    """Settings of a platform with an empty store, on each backend."""
+    url = postgres.fresh_database() if request.param == "postgres" else ""
+    return Settings(data_dir=tmp_path / "var", database_url=url, max_body_bytes=1_000_000)
 
 
 @pytest.fixture

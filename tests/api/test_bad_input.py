@@ -99,3 +99,11 @@ def test_fuzzed_query_parameters_never_give_a_server_error(client, q, type_, att
     params = {"type": type_, "q": q, "attrs": attrs, "georel": georel, "geometry": "Point", "coordinates": coordinates}
     response = client.get(ENTITIES, params=params)
     assert response.status_code < 500, response.text
+
+
+def test_text_holding_the_nul_character_is_refused_on_every_backend(client):
+    body = streetlight(1, status={"type": "Property", "value": "ok\u0000"})
+    assert "U+0000" in assert_problem(client.post(ENTITIES, json=body), 400, "BadRequestData")["detail"]
+    create(client, streetlight(2, status={"type": "Property", "value": "a \\u0000 shown, not a NUL"}))
+    assert_problem(client.get(ENTITIES, params={"type": "Streetlight"}, headers={"NGSILD-Tenant": "a\u0000"}),
+                   404, "NonexistentTenant")

@@ -56,3 +56,32 @@ def test_nothing_of_one_tenant_is_visible_to_another(client):
     assert client.get(ENTITIES, params={"type": "Streetlight"}).json() == []
     # Rennes still has everything.
     assert client.get(f"{ENTITIES}/urn:ngsi-ld:Streetlight:0001", headers=rennes).status_code == 200
+
+
+def test_queries_crafted_to_escape_the_tenant_return_only_its_own_data_or_a_400(client):
+    client.post("/admin/v1/tenants", json={"name": "brest"})
+    brest = {"NGSILD-Tenant": "brest"}
+    create(client, streetlight(1))  # the default tenant
+    create(client, streetlight(2), **brest)
+    escapes = (
+        {"type": "Streetlight", "q": "powerState==\"on\"|tenant!=\"x\""},
+        {"type": "Streetlight", "q": "powerState==\"x') OR true OR ('\""},
+        {"type": "Streetlight", "q": "powerState~=\".*'||(SELECT 1)||'\""},
+        {"type": "Streetlight", "idPattern": ".*' OR tenant <> '"},
+        {"type": "Streetlight", "idPattern": "$$ OR true --"},
+        {"type": "Streetlight", "attrs": "powerState' OR '1'='1,status"},
+        {"type": "Streetlight,Streetlight' OR true --"},
+        {"type": "Streetlight", "scopeQ": "/a') OR true --"},
+        {"type": "Streetlight", "orderBy": "id;DROP TABLE entities"},
+    )
+    for params in escapes:
+        response = client.get(ENTITIES, params={**params, "count": "true"}, headers=brest)
+        assert response.status_code in (200, 400), (params, response.text)
+        if response.status_code == 200:
+            assert {e["id"] for e in response.json()} <= {"urn:ngsi-ld:Streetlight:0002"}, params
+            assert int(response.headers["NGSILD-Results-Count"]) <= 1, params
+    for tenant in ("brest' OR '1'='1", "brest; SET territoires.tenant = ''", "brest\\", "%", "brest\t"):
+        response = client.get(ENTITIES, params={"type": "Streetlight"}, headers={"NGSILD-Tenant": tenant})
+        assert response.status_code in (400, 404), (tenant, response.text)
+    assert client.get(f"{ENTITIES}/urn:ngsi-ld:Streetlight:0001").status_code == 200
+    assert client.get(f"{ENTITIES}/urn:ngsi-ld:Streetlight:0002", headers=brest).status_code == 200

@@ -9,11 +9,15 @@ from typing import Any, Callable
 import pytest
 
 from territoires.store.port import Store
+from territoires.store.postgres import PostgresStore
 from territoires.store.sqlite import SqliteStore
+from tests import postgres
 
-BACKENDS: dict[str, Callable[[Path], Store]] = {
+OPENERS: dict[str, Callable[[Path], Store]] = {
     "sqlite": lambda tmp: SqliteStore(tmp / "data"),
+    "postgres": lambda tmp: PostgresStore(postgres.fresh_database()),
 }
+BACKENDS = {name: OPENERS[name] for name in postgres.BACKENDS}
 
 
 @pytest.fixture(params=sorted(BACKENDS))

@@ -16,6 +16,7 @@ from territoires.api.http import (
     MERGE_PATCH,
     body_context,
     body_context_value,
+    call,
     bool_param,
     json_response,
     link_context,
@@ -68,11 +69,11 @@ def _render(entity: Entity, ctx: Context, opts: RenderOptions, kind: str) -> dic
     return geo.to_feature(rendered, opts.geometry_property) if kind == GEO_JSON else rendered
 
 
-def _render_linked(
+async def _render_linked(
     request: Request, entities: list[Entity], ctx: Context, opts: RenderOptions, kind: str, linked: Join
 ) -> list[dict[str, Any]]:
     """The entities with their linked entities (clause 4.5.23), fetched in one store session."""
-    items = _broker(request).entities.with_linked(
+    items = await call(request, _broker(request).entities.with_linked,
         tenant_of(request),
         lambda fetch: render_linked(
             entities, ctx, fetch, linked, form=opts.form, sys_attrs=opts.sys_attrs, attrs=opts.attrs,
@@ -87,7 +88,7 @@ async def create_entity(request: Request) -> Response:
     body, ctx = await _body_and_context(request)
     if not isinstance(body, dict):
         raise InvalidRequest("an entity to create is a JSON object")
-    entity_id = _broker(request).entities.create(tenant_of(request), strip_context(body), ctx)
+    entity_id = await call(request, _broker(request).entities.create, tenant_of(request), strip_context(body), ctx)
     return Response(status_code=201, headers={"Location": f"{BASE}/entities/{quote(entity_id, safe=':')}"})
 
 
@@ -99,15 +100,15 @@ async def query_entities(request: Request) -> Response:
     if query.attrs and opts.attrs is None:
         opts = RenderOptions(**{**opts.__dict__, "attrs": frozenset(query.attrs)})
     linked = join_options(dict(request.query_params), ctx)
-    page = _broker(request).entities.query(tenant_of(request), query)
-    return _page_response(request, page, ctx, opts, kind, linked)
+    page = await call(request, _broker(request).entities.query, tenant_of(request), query)
+    return await _page_response(request, page, ctx, opts, kind, linked)
 
 
-def _page_response(
+async def _page_response(
     request: Request, page: QueryPage, ctx: Context, opts: RenderOptions, kind: str, linked: Join | None = None
 ) -> Response:
     if linked is not None:
-        items = _render_linked(request, page.entities, ctx, opts, kind, linked)
+        items = await _render_linked(request, page.entities, ctx, opts, kind, linked)
     else:
         # An entity that pick/omit leave empty is not part of the answer.
         items = [item for item in (_render(entity, ctx, opts, kind) for entity in page.entities) if item]
@@ -131,7 +132,7 @@ async def purge_entities(request: Request) -> Response:
     params = request.query_params
     keep = frozenset(parse_attr_list(params["keep"], ctx.expand, param="keep")) if "keep" in params else None
     drop = frozenset(parse_attr_list(params["drop"], ctx.expand, param="drop")) if "drop" in params else None
-    _broker(request).entities.purge(tenant_of(request), query, keep=keep, drop=drop)
+    await call(request, _broker(request).entities.purge, tenant_of(request), query, keep=keep, drop=drop)
     return no_content()
 
 
@@ -140,21 +141,21 @@ async def retrieve_entity(request: Request) -> Response:
     ctx = _get_context(request)
     opts = request_render_options(request, ctx)
     linked = join_options(dict(request.query_params), ctx)
-    entity = _broker(request).entities.retrieve(tenant_of(request), request.path_params["entity_id"], attrs=opts.attrs)
+    entity = await call(request, _broker(request).entities.retrieve, tenant_of(request), request.path_params["entity_id"], attrs=opts.attrs)
     if linked is not None:
-        return _retrieved_with_links(request, entity, ctx, opts, kind, linked)
+        return await _retrieved_with_links(request, entity, ctx, opts, kind, linked)
     rendered = _render(entity, ctx, opts, kind)
     if not rendered:
         raise ResourceNotFound("pick and omit leave nothing of this entity to return")
     return json_response(rendered, ctx=ctx, kind=kind)
 
 
-def _retrieved_with_links(
+async def _retrieved_with_links(
     request: Request, entity: Entity, ctx: Context, opts: RenderOptions, kind: str, linked: Join
 ) -> Response:
     """One entity with its linked entities: inline, the entity; flat, an array of the entity and
     the entities it links to, or the entity alone when none of them is stored (clause 4.5.23)."""
-    items = _render_linked(request, [entity], ctx, opts, kind, linked)
+    items = await _render_linked(request, [entity], ctx, opts, kind, linked)
     if not items[0]:
         raise ResourceNotFound("pick and omit leave nothing of this entity to return")
     if len(items) == 1:
@@ -166,19 +167,19 @@ def _retrieved_with_links(
 
 
 async def delete_entity(request: Request) -> Response:
-    _broker(request).entities.delete(tenant_of(request), request.path_params["entity_id"])
+    await call(request, _broker(request).entities.delete, tenant_of(request), request.path_params["entity_id"])
     return no_content()
 
 
 async def replace_entity(request: Request) -> Response:
     body, ctx = await _body_and_context(request)
-    _broker(request).entities.replace(tenant_of(request), request.path_params["entity_id"], strip_context(body), ctx)
+    await call(request, _broker(request).entities.replace, tenant_of(request), request.path_params["entity_id"], strip_context(body), ctx)
     return no_content()
 
 
 async def merge_entity(request: Request) -> Response:
     body, ctx = await _body_and_context(request, allow=(JSON, JSON_LD, MERGE_PATCH))
-    _broker(request).entities.merge(tenant_of(request), request.path_params["entity_id"], strip_context(body), ctx)
+    await call(request, _broker(request).entities.merge, tenant_of(request), request.path_params["entity_id"], strip_context(body), ctx)
     return no_content()
 
 
@@ -192,7 +193,7 @@ def _update_response(result: dict[str, Any]) -> Response:
 
 async def append_attributes(request: Request) -> Response:
     body, ctx = await _body_and_context(request)
-    result = _broker(request).entities.append_attributes(
+    result = await call(request, _broker(request).entities.append_attributes,
         tenant_of(request), request.path_params["entity_id"], strip_context(body), ctx,
         no_overwrite="noOverwrite" in options(request),
     )
@@ -201,7 +202,7 @@ async def append_attributes(request: Request) -> Response:
 
 async def update_attributes(request: Request) -> Response:
     body, ctx = await _body_and_context(request)
-    result = _broker(request).entities.update_attributes(
+    result = await call(request, _broker(request).entities.update_attributes,
         tenant_of(request), request.path_params["entity_id"], strip_context(body), ctx
     )
     return _update_response(result)
@@ -209,7 +210,7 @@ async def update_attributes(request: Request) -> Response:
 
 async def partial_update_attribute(request: Request) -> Response:
     body, ctx = await _body_and_context(request)
-    _broker(request).entities.partial_update_attribute(
+    await call(request, _broker(request).entities.partial_update_attribute,
         tenant_of(request), request.path_params["entity_id"], request.path_params["attr"], strip_context(body), ctx
     )
     return no_content()
@@ -217,7 +218,7 @@ async def partial_update_attribute(request: Request) -> Response:
 
 async def replace_attribute(request: Request) -> Response:
     body, ctx = await _body_and_context(request)
-    _broker(request).entities.replace_attribute(
+    await call(request, _broker(request).entities.replace_attribute,
         tenant_of(request), request.path_params["entity_id"], request.path_params["attr"], strip_context(body), ctx
     )
     return no_content()
@@ -225,7 +226,7 @@ async def replace_attribute(request: Request) -> Response:
 
 async def delete_attribute(request: Request) -> Response:
     ctx = _get_context(request)
-    _broker(request).entities.delete_attribute(
+    await call(request, _broker(request).entities.delete_attribute,
         tenant_of(request), request.path_params["entity_id"], request.path_params["attr"], ctx,
         dataset_id=request.query_params.get("datasetId"), delete_all=bool_param(request, "deleteAll"),
     )
@@ -280,7 +281,7 @@ def _batch_response(result: BatchResult, *, created_status: bool) -> Response:
 
 async def batch_create(request: Request) -> Response:
     bodies, ctxs = await _batch_input(request)
-    return _batch_response(_broker(request).entities.batch_create(tenant_of(request), bodies, ctxs), created_status=True)
+    return _batch_response(await call(request, _broker(request).entities.batch_create, tenant_of(request), bodies, ctxs), created_status=True)
 
 
 async def batch_upsert(request: Request) -> Response:
@@ -288,7 +289,7 @@ async def batch_upsert(request: Request) -> Response:
     words = options(request)
     if {"replace", "update"} <= words:
         raise BadRequestData("options replace and update exclude each other")
-    result = _broker(request).entities.batch_upsert(
+    result = await call(request, _broker(request).entities.batch_upsert,
         tenant_of(request), bodies, ctxs, mode="update" if "update" in words else "replace"
     )
     return _batch_response(result, created_status=True)
@@ -296,7 +297,7 @@ async def batch_upsert(request: Request) -> Response:
 
 async def batch_update(request: Request) -> Response:
     bodies, ctxs = await _batch_input(request)
-    result = _broker(request).entities.batch_update(
+    result = await call(request, _broker(request).entities.batch_update,
         tenant_of(request), bodies, ctxs, no_overwrite="noOverwrite" in options(request)
     )
     return _batch_response(result, created_status=False)
@@ -304,12 +305,12 @@ async def batch_update(request: Request) -> Response:
 
 async def batch_merge(request: Request) -> Response:
     bodies, ctxs = await _batch_input(request)
-    return _batch_response(_broker(request).entities.batch_merge(tenant_of(request), bodies, ctxs), created_status=False)
+    return _batch_response(await call(request, _broker(request).entities.batch_merge, tenant_of(request), bodies, ctxs), created_status=False)
 
 
 async def batch_delete(request: Request) -> Response:
     body = await _batch_list(request, "entity ids")
-    return _batch_response(_broker(request).entities.batch_delete(tenant_of(request), body), created_status=False)
+    return _batch_response(await call(request, _broker(request).entities.batch_delete, tenant_of(request), body), created_status=False)
 
 
 async def query_post(request: Request) -> Response:
@@ -327,8 +328,8 @@ async def query_post(request: Request) -> Response:
         {**dict(request.query_params), **{k: body[k] for k in ("join", "joinLevel", "containedBy", "pick", "omit") if k in body}},
         ctx,
     )
-    page = _broker(request).entities.query(tenant_of(request), query)
-    return _page_response(request, page, ctx, opts, kind, linked)
+    page = await call(request, _broker(request).entities.query, tenant_of(request), query)
+    return await _page_response(request, page, ctx, opts, kind, linked)
 
 
 routes = [

@@ -8,9 +8,11 @@ response media type is negotiated; this module does exactly that and nothing els
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import orjson
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -37,6 +39,18 @@ _LINK = re.compile(r'<([^>]*)>\s*((?:;\s*[^;,]+)*)')
 def tenant_of(request: Request) -> str:
     """The tenant a request addresses (the default tenant when no header is given)."""
     return request.headers.get(TENANT_HEADER, "")
+
+
+T = TypeVar("T")
+
+
+async def call(request: Request, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run a broker call. When the store waits on a database server, in a worker thread, so
+    that the event loop serves other requests meanwhile; with the embedded store, whose calls
+    keep the processor busy, inline (a thread would only add its own cost)."""
+    if request.app.state.broker.store.waits_on_server:
+        return await run_in_threadpool(function, *args, **kwargs)
+    return function(*args, **kwargs)
 
 
 def media_type(request: Request) -> str:

@@ -25,11 +25,25 @@ class Broker:
         self.store.close()
 
 
-def open_broker(settings: Settings) -> Broker:
-    """Open the configured store and build the services over it."""
+def open_store(settings: Settings, *, upgrade: bool | None = None) -> Store:
+    """The configured backend: PostgreSQL when ``database_url`` is set, else embedded SQLite.
+    ``upgrade`` overrides ``database_upgrade`` (apply pending migrations first)."""
+    if settings.database_url:
+        from territoires.store.postgres import PostgresStore
+
+        return PostgresStore(
+            settings.database_url,
+            upgrade=settings.database_upgrade if upgrade is None else upgrade,
+            pool_size=settings.database_pool_size,
+        )
     from territoires.store.sqlite import SqliteStore
 
-    store = SqliteStore(settings.data_dir)
+    return SqliteStore(settings.data_dir)
+
+
+def open_broker(settings: Settings) -> Broker:
+    """Open the configured store and build the services over it."""
+    store = open_store(settings)
     return Broker(
         settings=settings,
         store=store,

@@ -55,6 +55,7 @@ EARTH_RADIUS = 6_371_008.8  # WGS84 mean radius (IUGG), metres
 
 GEOMETRY_TYPES = ("Point", "MultiPoint", "LineString", "MultiLineString", "Polygon", "MultiPolygon")
 GEORELS = ("near", "within", "contains", "intersects", "equals", "disjoint", "overlaps")
+MAX_GEO_INSTANCES = 256  # GeoProperty instances a store indexes per entity
 
 Box = tuple[float, float, float, float]  # min_x, max_x, min_y, max_y
 WHOLE_WORLD: Box = (-180.0, 180.0, -90.0, 90.0)
@@ -117,7 +118,7 @@ def validate_geometry(value: Any, where: str = "value") -> dict[str, Any]:
     if "bbox" in value:
         _check_bbox(value["bbox"], f"{where}: bbox")
     # A self-intersecting polygon is accepted as GeoJSON allows (RFC 7946 does not forbid it, and
-    # real data has them); geo-queries read it repaired (see _shape).
+    # real data has them); geo-queries read it repaired (see shape_of).
     return dict(value)
 
 
@@ -219,8 +220,9 @@ def _polygon(rings: list[list[list[float]]]) -> shapely.Polygon:
     return shapely.Polygon(_xy(rings[0]), [_xy(ring) for ring in rings[1:]])
 
 
-def _shape(geometry: dict[str, Any]) -> shapely.Geometry:
-    """The 2-D shapely geometry of a structurally checked GeoJSON geometry."""
+def shape_of(geometry: dict[str, Any]) -> shapely.Geometry:
+    """The 2-D shapely geometry of a structurally checked GeoJSON geometry, as the predicate
+    reads it (stores that evaluate geo-queries themselves read it so too)."""
     kind, c = geometry["type"], geometry["coordinates"]
     if kind == "Point":
         return shapely.Point(c[0], c[1])
@@ -354,13 +356,42 @@ def _parse_georel(georel: Any) -> tuple[str, float | None, float | None]:
 def matches(query: GeoQuery, entity_geometry: Any) -> bool:
     """Whether the target geometry ``entity_geometry`` satisfies ``query`` (see the module
     docstring for the semantics).  A value that is not a valid geometry matches nothing."""
-    if not isinstance(entity_geometry, dict) or entity_geometry.get("type") not in GEOMETRY_TYPES:
+    if not _is_target(entity_geometry):
         return False
     try:
-        _check_coordinates(entity_geometry["type"], entity_geometry.get("coordinates"), "value")
         return matcher(query)(entity_geometry)
-    except (BadRequestData, shapely.errors.GEOSException):  # malformed, or a surface GEOS rejects
+    except shapely.errors.GEOSException:  # a surface GEOS rejects
         return False
+
+
+def _is_target(value: Any) -> bool:
+    """Whether a stored GeoProperty value is a geometry the predicate can test."""
+    if plain_point(value) is not None:
+        return True
+    if not isinstance(value, dict) or value.get("type") not in GEOMETRY_TYPES:
+        return False
+    try:
+        _check_coordinates(value["type"], value.get("coordinates"), "value")
+    except BadRequestData:
+        return False
+    return True
+
+
+def geo_instances(entity: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(attribute IRI, geometry) of every GeoProperty instance of an entity in internal form,
+    the way every store indexes them: in attribute then instance order, values that are not
+    geometries (stored before validation existed) left out, as they match no geo-query.
+    Raises BadRequestData beyond MAX_GEO_INSTANCES instances."""
+    found: list[tuple[str, dict[str, Any]]] = []
+    for attr, instances in entity.get("attrs", {}).items():
+        for instance in instances:
+            if instance["type"] != "GeoProperty" or not _is_target(instance.get("value")):
+                continue
+            if len(found) == MAX_GEO_INSTANCES:
+                raise BadRequestData(f"entity {entity.get('id')}: at most {MAX_GEO_INSTANCES} GeoProperty "
+                                     "instances can be stored")
+            found.append((attr, instance["value"]))
+    return found
 
 
 @lru_cache(maxsize=256)
@@ -382,7 +413,7 @@ class Matcher:
     def __init__(self, query: GeoQuery) -> None:
         self.query = query
         self._lock = threading.Lock()
-        self.reference = _shape(query.geometry)
+        self.reference = shape_of(query.geometry)
         shapely.prepare(self.reference)
         ref = query.geometry
         self.point = (ref["coordinates"][0], ref["coordinates"][1]) if ref["type"] == "Point" else None
@@ -418,7 +449,7 @@ class Matcher:
                 return bool(shapely.contains_xy(ref, x, y))
             inside = bool(shapely.intersects_xy(ref, x, y))
             return inside if georel == "intersects" else not inside
-        target = _shape(geometry)
+        target = shape_of(geometry)
         if georel == "within":
             return bool(shapely.contains(ref, target))
         if georel == "contains":
@@ -446,7 +477,7 @@ class Matcher:
             if is_max:
                 return all(self._haversine_term(x, y) <= self.threshold for x, y in _positions(geometry))
             return all(self._haversine_term(x, y) > self.threshold for x, y in _positions(geometry))
-        target = self._project(_shape(geometry))
+        target = self._project(shape_of(geometry))
         if not is_max:
             return not shapely.dwithin(self.projected, target, self.distance)
         if kind in ("Point", "MultiPoint"):

@@ -186,6 +186,10 @@ class TenantSession(ABC):
 class Store(ABC):
     """A storage backend: tenants and sessions on them."""
 
+    # Calls wait on a database server (rather than keep the processor busy): adapters run
+    # them in worker threads, so that one process serves other requests meanwhile.
+    waits_on_server: bool = False
+
     @abstractmethod
     def session(self, tenant: str, *, write: bool = False) -> AbstractContextManager[TenantSession]:
         """A unit of work on ``tenant``. Raises ``NonexistentTenant`` for an unknown tenant."""

@@ -15,7 +15,6 @@ tenants apart by construction and lets tenants write concurrently.
 
 from __future__ import annotations
 
-import base64
 import fcntl
 import os
 import sqlite3
@@ -29,7 +28,10 @@ import orjson
 
 from territoires.ngsild.errors import AlreadyExists, BadRequestData, NonexistentTenant, ResourceNotFound
 from territoires.ngsild.model import Entity
-from territoires.store import sqlite_filters, sqlite_geo, sqlite_values
+from territoires.store import sqlite_checkpoint, sqlite_filters, sqlite_geo, sqlite_values
+from territoires.store.conditions import Compilers, conditions
+from territoires.store.cursors import decode_cursor, encode_cursor
+from territoires.store.records import check_new, document, stored_context
 from territoires.store.port import (
     DEFAULT_TENANT,
     EntityQuery,
@@ -40,6 +42,7 @@ from territoires.store.port import (
     TypeInfo,
     chunks,
 )
+from territoires.store.shapes import ShapeKey, shape_key, shape_record, type_infos
 
 SCHEMA = (
     """
@@ -89,38 +92,13 @@ def _connect(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
-    # Checkpoint the WAL every ~40 MB rather than 4 MB: fewer fsyncs under bulk writes.
-    conn.execute("PRAGMA wal_autocheckpoint=10000")
+    # Checkpoints are the Checkpointer's job; a writer checkpoints only past a large WAL.
+    conn.execute(f"PRAGMA wal_autocheckpoint={sqlite_checkpoint.BACKSTOP_PAGES}")
+    conn.execute(f"PRAGMA journal_size_limit={sqlite_checkpoint.WAL_SIZE_LIMIT}")
     conn.execute("PRAGMA cache_size=-16384")  # 16 MiB of page cache per connection
     conn.execute("PRAGMA temp_store=MEMORY")
     conn.execute("PRAGMA mmap_size=67108864")  # mapped pages count in RSS: keep it modest
     return conn
-
-
-def encode_cursor(rid: int) -> str:
-    return base64.urlsafe_b64encode(f"r{rid}".encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> int:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        if not raw.startswith("r"):
-            raise ValueError
-        return int(raw[1:])
-    except (ValueError, UnicodeDecodeError):
-        raise BadRequestData(f"cursor {cursor!r} is not one this server gave: restart from the first page") from None
-
-
-ShapeKey = tuple[tuple[str, ...], tuple[tuple[str, tuple[str, ...]], ...]]
-
-
-def shape_key(entity: Entity) -> ShapeKey:
-    """The shape of an entity: its sorted types and its attributes with their sorted kinds."""
-    kinds = tuple(
-        (name, tuple(sorted({inst["type"] for inst in insts})) if len(insts) > 1 else (insts[0]["type"],))
-        for name, insts in entity["attrs"].items()
-    )
-    return tuple(sorted(entity["type"])), tuple(sorted(kinds))
 
 
 class _Tenant:
@@ -175,6 +153,7 @@ class SqliteStore(Store):
         self._registry_lock = threading.Lock()
         self._open: dict[str, _Tenant] = {}
         self._open_lock = threading.Lock()
+        self._checkpointer = sqlite_checkpoint.Checkpointer()
 
     # ---- tenants ------------------------------------------------------------------------
     def _file_of(self, tenant: str) -> Path | None:
@@ -246,11 +225,14 @@ class SqliteStore(Store):
                 conn.execute("COMMIT")
                 handle.shapes.update(session.new_shapes)
                 handle.names.update(session.new_names)
+                if write:
+                    self._checkpointer.written(handle.path)
             finally:
                 if write:
                     fcntl.flock(handle.write_lock, fcntl.LOCK_UN)
 
     def close(self) -> None:
+        self._checkpointer.close()
         with self._open_lock:
             for handle in self._open.values():
                 handle.close()
@@ -272,9 +254,7 @@ class SqliteSession(TenantSession):
         known = self.tenant.shapes.get(key) or self.new_shapes.get(key)
         if known is not None:
             return known
-        types, kinds = key
-        attrs = {name: list(k) for name, k in kinds}
-        text = orjson.dumps([types, attrs]).decode()
+        text, types, attrs = shape_record(key)
         self.conn.execute(
             "INSERT OR IGNORE INTO shapes(key, types, attrs) VALUES (?, ?, ?)",
             (text, orjson.dumps(types).decode(), orjson.dumps(attrs).decode()),
@@ -323,7 +303,7 @@ class SqliteSession(TenantSession):
             return names.get(iri) or self._name_id(iri)
 
         for entity in entities:
-            doc = orjson.dumps(entity).decode()
+            doc = document(entity)
             known = existing.get(entity["id"])
             if known is None:
                 rid, next_rid = next_rid, next_rid + 1
@@ -356,13 +336,7 @@ class SqliteSession(TenantSession):
         self.conn.executemany("INSERT OR IGNORE INTO attr_values(name, value, rid) VALUES (?, ?, ?)", value_rows)
 
     def insert(self, entities: Sequence[Entity]) -> None:
-        ids = [e["id"] for e in entities]
-        if len(set(ids)) != len(ids):
-            raise AlreadyExists(f"entity {_first_repeated(ids)} is given twice")
-        existing = self._existing(ids)
-        if existing:
-            first = next(i for i in ids if i in existing)
-            raise AlreadyExists(f"entity {first} already exists")
+        check_new([e["id"] for e in entities], self._existing)
         self._write(entities, {})
 
     def replace(self, entities: Sequence[Entity]) -> None:
@@ -393,7 +367,7 @@ class SqliteSession(TenantSession):
         return {eid: orjson.loads(doc) for eid, doc in self._by_id("doc", ids)}
 
     def _where(self, query: EntityQuery) -> tuple[list[str], list[Any]]:
-        where, params = _where(query)
+        where, params = conditions(query, COMPILERS)
         if query.q is not None and self.use_value_index:
             for condition, args in sqlite_values.prefilters(self.conn, query.q, self.tenant.names):
                 where.append(condition)
@@ -427,20 +401,13 @@ class SqliteSession(TenantSession):
         return QueryPage([orjson.loads(doc) for _, doc in rows], count, next_cursor)
 
     def types(self) -> list[TypeInfo]:
-        merged: dict[str, tuple[int, dict[str, set[str]]]] = {}
-        for types, attrs, count in self.conn.execute(
-            "SELECT s.types, s.attrs, n FROM (SELECT shape, count(*) AS n FROM entities GROUP BY shape) AS c "
-            "JOIN shapes s ON s.shape = c.shape"
-        ):
-            for type_iri in orjson.loads(types):
-                total, known = merged.get(type_iri, (0, {}))
-                for name, kinds in orjson.loads(attrs).items():
-                    known.setdefault(name, set()).update(kinds)
-                merged[type_iri] = (total + count, known)
-        return [
-            TypeInfo(t, n, {a: frozenset(k) for a, k in sorted(attrs.items())})
-            for t, (n, attrs) in sorted(merged.items())
-        ]
+        return type_infos(
+            (orjson.loads(types), orjson.loads(attrs), count)
+            for types, attrs, count in self.conn.execute(
+                "SELECT s.types, s.attrs, n FROM (SELECT shape, count(*) AS n FROM entities GROUP BY shape) AS c "
+                "JOIN shapes s ON s.shape = c.shape"
+            )
+        )
 
     # ---- contexts -----------------------------------------------------------------------
     def put_context(self, context: StoredContext) -> None:
@@ -457,7 +424,7 @@ class SqliteSession(TenantSession):
         row = self.conn.execute(
             "SELECT id, kind, body, created_at, last_usage, hits FROM contexts WHERE id = ?", (context_id,)
         ).fetchone()
-        return _stored_context(row) if row else None
+        return stored_context(row) if row else None
 
     def list_contexts(self, kind: str | None = None) -> list[StoredContext]:
         sql = "SELECT id, kind, body, created_at, last_usage, hits FROM contexts"
@@ -465,7 +432,7 @@ class SqliteSession(TenantSession):
         if kind is not None:
             sql += " WHERE kind = ?"
             params = (kind,)
-        return [_stored_context(row) for row in self.conn.execute(sql + " ORDER BY rowid", params)]
+        return [stored_context(row) for row in self.conn.execute(sql + " ORDER BY rowid", params)]
 
     def delete_context(self, context_id: str) -> bool:
         return self.conn.execute("DELETE FROM contexts WHERE id = ?", (context_id,)).rowcount > 0
@@ -474,50 +441,4 @@ class SqliteSession(TenantSession):
         self.conn.execute("UPDATE contexts SET hits = hits + 1, last_usage = ? WHERE id = ?", (when, context_id))
 
 
-def _first_repeated(ids: Sequence[str]) -> str:
-    seen: set[str] = set()
-    for eid in ids:
-        if eid in seen:
-            return eid
-        seen.add(eid)
-    raise ValueError("no repeated id")
-
-
-def _stored_context(row: tuple) -> StoredContext:
-    cid, kind, body, created_at, last_usage, hits = row
-    return StoredContext(cid, kind, orjson.loads(body), created_at, last_usage, hits)
-
-
-def _where(query: EntityQuery) -> tuple[list[str], list[Any]]:
-    """The conditions of a query as SQL over alias ``e``, with their parameters."""
-    where: list[str] = []
-    params: list[Any] = []
-
-    def add(fragment: tuple[str, list[Any]]) -> None:
-        where.append(fragment[0])
-        params.extend(fragment[1])
-
-    if query.ids:
-        where.append(f"e.id IN ({','.join('?' * len(query.ids))})")
-        params.extend(query.ids)
-    if query.id_pattern is not None:
-        where.append("regexp(?, e.id)")
-        params.append(query.id_pattern)
-    shape_conditions: list[str] = []
-    if query.types is not None:
-        sql, type_params = sqlite_filters.compile_type_expr(query.types)
-        shape_conditions.append(sql)
-        params.extend(type_params)
-    if query.attrs:
-        marks = ",".join("?" * len(query.attrs))
-        shape_conditions.append(f"EXISTS (SELECT 1 FROM json_each(s.attrs) a WHERE a.key IN ({marks}))")
-        params.extend(query.attrs)
-    if shape_conditions:
-        where.append(f"e.shape IN (SELECT s.shape FROM shapes s WHERE {' AND '.join(shape_conditions)})")
-    if query.q is not None:
-        add(sqlite_filters.compile_q(query.q))
-    if query.scope_q is not None:
-        add(sqlite_filters.compile_scope_q(query.scope_q))
-    if query.geo is not None:
-        add(sqlite_geo.compile_geo(query.geo))
-    return where, params
+COMPILERS = Compilers.of(sqlite_filters, sqlite_geo)

@@ -22,82 +22,27 @@ from __future__ import annotations
 import functools
 import re
 import sqlite3
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any
 
-from territoires.ngsild.errors import BadRequestData
 from territoires.ngsild.model import MAIN_MEMBER
-from territoires.ngsild.query import (
-    And,
-    AnyOf,
-    AttrPath,
-    Comparison,
-    Exists,
-    InRange,
-    Or,
-    OrderKey,
-    Pattern,
-    QExpr,
-    QTerm,
-    Scope,
-    ScopeExpr,
-    TypeExpr,
-    TypeName,
-    Value,
-)
+from territoires.ngsild.query import AttrPath, Exists, OrderKey, QExpr, QTerm, Scope, ScopeExpr, TypeExpr, Value
+from territoires.store.filter_common import Param as _P
+from territoires.store.filter_common import (Dialect, Sql, Target, boolean, check_name, concat, is_negated, scope_regex,
+                                             targets_condition, type_condition, wants_text)
 from territoires.store.port import NotSupported
-
-Sql = tuple[str, list[Any]]
-
 
 # ---- fragments ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _P:
-    """A bound parameter inside ``_cat``."""
-
-    value: Any
-
-
 def _cat(*pieces: str | _P | Sql) -> Sql:
-    """Concatenate SQL text, parameters and fragments, keeping parameters in textual order."""
-    text: list[str] = []
-    params: list[Any] = []
-    for piece in pieces:
-        if isinstance(piece, str):
-            text.append(piece)
-        elif isinstance(piece, _P):
-            text.append("?")
-            params.append(piece.value)
-        else:
-            text.append(piece[0])
-            params.extend(piece[1])
-    return "".join(text), params
-
-
-def _join(fragments: Iterable[Sql], sep: str) -> Sql:
-    fragments = list(fragments)
-    if len(fragments) == 1:
-        return fragments[0]
-    pieces: list[str | Sql] = ["("]
-    for i, fragment in enumerate(fragments):
-        if i:
-            pieces.append(sep)
-        pieces.append(fragment)
-    pieces.append(")")
-    return _cat(*pieces)
+    return concat("?", *pieces)
 
 
 def _key(name: str) -> str:
     """``name`` as a quoted JSON path key. SQLite reads a quoted key up to the next ``"`` and
     compares it with the raw JSON text, so keys needing escapes cannot be addressed."""
-    if any(c in '"\\' or c < " " or c == "\x7f" for c in name):
-        raise BadRequestData(
-            f"cannot query {name!r}: an attribute IRI or key may not hold quotes, backslashes or control characters"
-        )
-    return f'."{name}"'
+    return f'."{check_name(name)}"'
 
 
 # ---- q ----------------------------------------------------------------------------------------
@@ -124,7 +69,6 @@ _DATETIME_GLOB = "'[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:*'"
 _DATE_GLOB = "'[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]'"
 _TIME_GLOB = "'[0-9][0-9]:[0-9][0-9]:[0-9][0-9]*'"
 _SQL_OP = {"==": "=", ">": ">", ">=": ">=", "<": "<", "<=": "<="}
-_TEXT_KINDS = frozenset({"string", "uri", "term", "dateTime", "date", "time"})
 
 
 def compile_q(expr: QExpr) -> Sql:
@@ -133,11 +77,7 @@ def compile_q(expr: QExpr) -> Sql:
     target holding an array matches when one element does; a LanguageProperty matches on
     any of its strings, or on one language's with ``attr[lang]``; values of another JSON type
     than the literal's never match; dates, times and dateTimes compare as times."""
-    if isinstance(expr, And):
-        return _join((compile_q(t) for t in expr.terms), " AND ")
-    if isinstance(expr, Or):
-        return _join((compile_q(t) for t in expr.terms), " OR ")
-    return _q_term(expr)
+    return boolean(expr, _q_term)
 
 
 def _q_term(term: QTerm) -> Sql:
@@ -154,143 +94,80 @@ def _q_term(term: QTerm) -> Sql:
     )
 
 
-@dataclass(frozen=True)
-class _Target:
-    """Where, inside an instance ``i``, the values a term compares are, and how to walk them."""
-
-    guard: Sql | None  # condition on the instance for this target to apply
-    location: Sql  # JSON path (an SQL expression) relative to i.value
-    walk: str  # "json_each" (the value, or an array's elements) or "json_tree" (a languageMap)
-    text: str  # SQL for an element's string, NULL for non-strings
-    instance_type: Sql | None  # the instance type, when the target is the content (not a member)
-
-
 def _on_instance(term: QTerm) -> Sql:
     """The condition on one attribute instance ``i`` (a row of json_each over the instances)."""
     path = term.path
     base = "$" + "".join(".attrs" + _key(s) for s in path.sub)
     keys = "".join(_key(k) for k in path.keys)
-    if isinstance(term, Exists):
-        if not path.keys:
-            return _cat("json_type(i.value, ", _P(base + (f".{path.member}" if path.member else "")), ") IS NOT NULL")
-        return _join((_guarded(t, [], _exists_at(t)) for t in _targets(path, base, keys, need_text=True)), " OR ")
-    negated = _is_negated(term)
-    # Only == and != apply to relationships (clause 4.9).
-    no_relationship = isinstance(term, Pattern) or (isinstance(term, Comparison) and term.op not in ("==", "!="))
-    branches = []
-    for target in _targets(path, base, keys, need_text=negated or _wants_text(term)):
-        extra = []
-        if no_relationship and target.instance_type is not None:
-            extra.append(_cat("ifnull(", target.instance_type, ", '') NOT IN ", _RELATIONSHIPS))
-        match = _element_match(term, target)
-        if not negated:
-            condition = _any_element(target, match)
-        elif isinstance(term, Pattern):  # !~= holds on a string target that does not match
-            is_text = _any_element(target, target.text + " IS NOT NULL")
-            condition = _cat(is_text, " AND NOT ", _any_element(target, match))
-        else:  # != holds on a present target none of whose elements is equal
-            condition = _cat(_exists_at(target), " AND NOT ", _any_element(target, match))
-        branches.append(_guarded(target, extra, condition))
-    return _join(branches, " OR ")
-
-
-def _is_negated(term: QTerm) -> bool:
-    if isinstance(term, Comparison):
-        return term.op == "!="
-    return isinstance(term, Pattern | AnyOf | InRange) and term.negated
-
-
-def _guarded(target: _Target, extra: list[Sql], condition: Sql) -> Sql:
-    return _join([*([target.guard] if target.guard else []), *extra, condition], " AND ")
+    if isinstance(term, Exists) and not path.keys:
+        return _cat("json_type(i.value, ", _P(base + (f".{path.member}" if path.member else "")), ") IS NOT NULL")
+    targets = _targets(path, base, keys, need_text=is_negated(term) or wants_text(term))
+    return targets_condition(term, targets, _DIALECT)
 
 
 def _instance_type(base: str) -> Sql:
     return _cat("json_extract(i.value, ", _P(base + ".type"), ")")
 
 
-def _targets(path: AttrPath, base: str, keys: str, need_text: bool) -> list[_Target]:
+def _targets(path: AttrPath, base: str, keys: str, need_text: bool) -> list[Target]:
     if path.member is not None:
-        return [_Target(None, _cat(_P(f"{base}.{path.member}")), "json_each", _ELEMENT_TEXT, None)]
+        return [Target(None, _cat(_P(f"{base}.{path.member}")), False, None)]
     ty = _instance_type(base)
     main = _cat(_P(base), " || CASE ", ty, _MAIN_WHEN, " || ", _P(keys))
-    targets = [
-        _Target(_cat(ty, " IS NOT 'LanguageProperty'"), main, "json_each", _ELEMENT_TEXT, ty),
-    ]
+    targets = [Target(_cat(ty, " IS NOT 'LanguageProperty'"), main, False, ty)]
     # A languageMap holds strings or arrays of strings; [lang] picks one language, [*] any.
     if need_text and len(path.keys) <= 1:
         language = "" if not path.keys or path.keys[0] == "*" else _key(path.keys[0])
-        targets.append(
-            _Target(_cat(ty, " = 'LanguageProperty'"), _cat(_P(f"{base}.languageMap{language}")), "json_tree",
-                    "v.value", None)
-        )
+        targets.append(Target(_cat(ty, " = 'LanguageProperty'"), _cat(_P(f"{base}.languageMap{language}")), True, None))
     return targets
 
 
-def _exists_at(target: _Target) -> Sql:
+def _exists_at(target: Target) -> Sql:
     return _cat("json_type(i.value, ", target.location, ") IS NOT NULL")
 
 
-def _any_element(target: _Target, condition: str | Sql) -> Sql:
+def _text(target: Target) -> str:
+    """SQL for an element's string, NULL for non-strings (a languageMap walk gives strings only)."""
+    return "v.value" if target.language else _ELEMENT_TEXT
+
+
+def _any_element(target: Target, condition: Sql) -> Sql:
     # json_each over a scalar gives the scalar (key NULL), over an array its elements (integer
     # keys); an object's members (text keys) are not elements of the target value, except the
     # @value of a typed literal ({"@type": "DateTime", "@value": "…"}), which is its value.
-    only = "(typeof(v.key) <> 'text' OR v.key = '@value')" if target.walk == "json_each" else "v.type = 'text'"
+    # A languageMap is walked by json_tree, for its strings at any depth.
+    walk = "json_tree" if target.language else "json_each"
+    only = "v.type = 'text'" if target.language else "(typeof(v.key) <> 'text' OR v.key = '@value')"
     return _cat(
-        f"EXISTS (SELECT 1 FROM {target.walk}(i.value, ", target.location, f") AS v WHERE {only} AND ",
+        f"EXISTS (SELECT 1 FROM {walk}(i.value, ", target.location, f") AS v WHERE {only} AND ",
         condition, ")",
     )
 
 
-def _wants_text(term: QTerm) -> bool:
-    """Whether the term can match a string (else a languageMap, all strings, cannot match)."""
-    if isinstance(term, Comparison):
-        return term.value.kind in _TEXT_KINDS
-    if isinstance(term, AnyOf):
-        return any(v.kind in _TEXT_KINDS for v in term.values)
-    if isinstance(term, InRange):
-        return term.low.kind in _TEXT_KINDS
-    return True
+def _pattern(target: Target, regex: str) -> Sql:
+    return _cat(_text(target), " REGEXP ", _P(regex))
 
 
-def _element_match(term: QTerm, target: _Target) -> Sql:
-    """The condition on one element ``v`` of the target; for negated terms, the positive one."""
-    if isinstance(term, Comparison):
-        return _compare(target, "==" if term.op == "!=" else term.op, term.value)
-    if isinstance(term, InRange):
-        return _join([_compare(target, ">=", term.low), _compare(target, "<=", term.high)], " AND ")
-    if isinstance(term, Pattern):
-        return _cat(target.text, " REGEXP ", _P(term.regex))
-    assert isinstance(term, AnyOf)
-    numbers: list[Any] = []
-    plain: list[Any] = []  # strings compared as they are
-    rest: list[Value] = []
-    for v in term.values:
-        if v.kind == "number":
-            numbers.append(v.value)
-        elif v.kind in ("string", "uri", "term") and not _vocab_applies(target, v):
-            plain.append(v.value)
-        else:
-            rest.append(v)
+def _one_of(target: Target, numbers: list[Any], plain: list[str]) -> list[Sql]:
     parts: list[Sql] = []
     if numbers:
         parts.append(_cat("(v.type IN ('integer', 'real') AND v.value IN (", _marks(numbers), "))"))
     if plain:
-        parts.append(_cat(target.text, " IN (", _marks(plain), ")"))
-    parts.extend(_compare(target, "==", v) for v in rest)
-    return _join(parts, " OR ")
+        parts.append(_cat(_text(target), " IN (", _marks(plain), ")"))
+    return parts
 
 
 def _marks(values: list[Any]) -> Sql:
     return ", ".join("?" * len(values)), list(values)
 
 
-def _vocab_applies(target: _Target, value: Value) -> bool:
+def _vocab_applies(target: Target, value: Value) -> bool:
     return target.instance_type is not None and value.vocab is not None
 
 
-def _compare(target: _Target, op: str, value: Value) -> Sql:
+def _compare(target: Target, op: str, value: Value) -> Sql:
     sql_op = _SQL_OP[op]
-    text = target.text
+    text = _text(target)
     kind = value.kind
     if kind == "number":
         return _cat(f"(v.type IN ('integer', 'real') AND v.value {sql_op} ", _P(value.value), ")")
@@ -310,25 +187,32 @@ def _compare(target: _Target, op: str, value: Value) -> Sql:
     return _cat(f"{text} {sql_op} ", _P(value.value))
 
 
+_DIALECT = Dialect(
+    mark="?",
+    some=_any_element,
+    present=_exists_at,
+    is_text=lambda target: (_text(target) + " IS NOT NULL", []),
+    not_relationship=lambda instance_type: _cat("ifnull(", instance_type, ", '') NOT IN ", _RELATIONSHIPS),
+    compare=_compare,
+    pattern=_pattern,
+    one_of=_one_of,
+)
+
+
 # ---- scopeQ -------------------------------------------------------------------------------------
 
 
 def compile_scope_q(expr: ScopeExpr) -> Sql:
     """A boolean expression over entity row ``e``: its scopes match ``expr`` (clause 4.19)."""
-    if isinstance(expr, And):
-        return _join((compile_scope_q(t) for t in expr.terms), " AND ")
-    if isinstance(expr, Or):
-        return _join((compile_scope_q(t) for t in expr.terms), " OR ")
-    return _cat("EXISTS (SELECT 1 FROM json_each(e.doc, '$.scope') AS sc WHERE ", _scope_match(expr), ")")
+    return boolean(expr, lambda scope: _cat(
+        "EXISTS (SELECT 1 FROM json_each(e.doc, '$.scope') AS sc WHERE ", _scope_match(scope), ")"))
 
 
 def _scope_match(scope: Scope) -> Sql:
     if not scope.levels:  # "/#": any scope at all
         return ("1", [])
     if "+" in scope.levels:
-        levels = "/".join("[^/]+" if level == "+" else re.escape(level) for level in scope.levels)
-        tail = "(?:/.*)?" if scope.descendants else ""
-        return _cat("sc.value REGEXP ", _P(rf"\A/{levels}{tail}\Z"))
+        return _cat("sc.value REGEXP ", _P(scope_regex(scope)))
     exact = "/" + "/".join(scope.levels)
     if not scope.descendants:
         return _cat("sc.value = ", _P(exact))
@@ -338,14 +222,25 @@ def _scope_match(scope: Scope) -> Sql:
 # ---- type expressions ---------------------------------------------------------------------------
 
 
+def compile_ids(ids: Sequence[str]) -> Sql:
+    """A boolean expression over entity row ``e``: its id is one of ``ids``."""
+    return f"e.id IN ({','.join('?' * len(ids))})", list(ids)
+
+
+def compile_id_pattern(pattern: str) -> Sql:
+    """A boolean expression over entity row ``e``: its id matches the regular expression
+    (searched, not anchored; ``register_functions`` installs ``regexp``)."""
+    return "regexp(?, e.id)", [pattern]
+
+
+def compile_attrs(attrs: Sequence[str]) -> Sql:
+    """A boolean expression over shapes row ``s``: the shape has at least one of ``attrs``."""
+    return f"EXISTS (SELECT 1 FROM json_each(s.attrs) a WHERE a.key IN ({','.join('?' * len(attrs))}))", list(attrs)
+
+
 def compile_type_expr(expr: TypeExpr) -> Sql:
     """A boolean expression over shapes row ``s``: its types satisfy ``expr`` (clause 4.17)."""
-    if isinstance(expr, TypeName):
-        return _has_type([expr.iri])
-    if isinstance(expr, Or) and all(isinstance(t, TypeName) for t in expr.terms):
-        return _has_type([t.iri for t in expr.terms])  # type: ignore[union-attr]
-    sep = " AND " if isinstance(expr, And) else " OR "
-    return _join((compile_type_expr(t) for t in expr.terms), sep)
+    return type_condition(expr, _has_type)
 
 
 def _has_type(iris: list[str]) -> Sql:

@@ -25,14 +25,21 @@ from typing import Any
 
 import orjson
 
-from territoires.ngsild.errors import BadRequestData
-from territoires.ngsild.geo import GeoQuery, Matcher, bounding_box, geometry_box, matcher
+from territoires.ngsild.geo import (
+    MAX_GEO_INSTANCES,
+    GeoQuery,
+    Matcher,
+    bounding_box,
+    geo_instances,
+    geometry_box,
+    matcher,
+)
 from territoires.ngsild.model import Entity
 
 GEO_SCHEMA = ("CREATE VIRTUAL TABLE IF NOT EXISTS geo USING rtree("
               "gid, min_x, max_x, min_y, max_y, +rid INTEGER, +attr TEXT, +geometry TEXT)")
 
-MAX_INSTANCES = 256  # GeoProperty instances indexed per entity: gid = rid * 256 + k
+MAX_INSTANCES = MAX_GEO_INSTANCES  # gid = rid * MAX_INSTANCES + k
 
 _REGISTRY_SIZE = 1024
 _registry: OrderedDict[str, Matcher] = OrderedDict()
@@ -86,21 +93,10 @@ def compile_geo(query: GeoQuery) -> tuple[str, list[Any]]:
 
 
 def geo_rows(rid: int, entity: Entity) -> list[tuple[int, float, float, float, float, int, str, str]]:
-    """The R*Tree rows of an entity in internal form: one per instance of every GeoProperty.
-    Values were validated when the entity was parsed; a value that is not a geometry (stored
-    before validation existed) is not indexed and matches no geo-query."""
+    """The R*Tree rows of an entity in internal form: one per GeoProperty instance that
+    ``geo_instances`` indexes."""
     rows = []
-    for attr, instances in entity.get("attrs", {}).items():
-        for instance in instances:
-            if instance["type"] != "GeoProperty":
-                continue
-            geometry = instance.get("value")
-            if not isinstance(geometry, dict) or not isinstance(geometry.get("coordinates"), list):
-                continue
-            if len(rows) == MAX_INSTANCES:
-                raise BadRequestData(f"entity {entity.get('id')}: at most {MAX_INSTANCES} GeoProperty "
-                                     "instances can be stored")
-            min_x, max_x, min_y, max_y = geometry_box(geometry)
-            rows.append((rid * MAX_INSTANCES + len(rows), min_x, max_x, min_y, max_y, rid, attr,
-                         orjson.dumps(geometry).decode()))
+    for k, (attr, geometry) in enumerate(geo_instances(entity)):
+        min_x, max_x, min_y, max_y = geometry_box(geometry)
+        rows.append((rid * MAX_INSTANCES + k, min_x, max_x, min_y, max_y, rid, attr, orjson.dumps(geometry).decode()))
     return rows
