@@ -54,3 +54,26 @@ def test_writing_into_another_tenant_is_refused_by_the_database(two_tenants):
         assert rows(conn, "a", "UPDATE entities SET doc = '{}' WHERE tenant = 'b' RETURNING id") == []
         assert rows(conn, "a", "DELETE FROM entities RETURNING tenant") != []  # its own rows only
         assert rows(conn, "b", "SELECT count(*) FROM entities") == [(5,)]
+
+
+def test_two_thousand_tenants_live_side_by_side_in_one_database():
+    from territoires.store.port import EntityQuery
+    from territoires.store.postgres import PostgresStore
+
+    store = PostgresStore(postgres.fresh_database())
+    try:
+        names = [f"commune-{n:04d}" for n in range(2000)]
+        for name in names:
+            store.create_tenant(name)
+        assert store.tenants() == names
+        for name in (names[0], names[-1]):
+            with store.session(name, write=True) as session:
+                session.insert([streetlight(1)])
+        with store.session(names[1000]) as session:
+            assert session.query(EntityQuery(count=True)).count == 0
+        with store.session(names[-1]) as session:
+            assert [e["id"] for e in session.query(EntityQuery()).entities] == [streetlight(1)["id"]]
+        store.delete_tenant(names[0])
+        assert len(store.tenants()) == 1999
+    finally:
+        store.close()
