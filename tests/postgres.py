@@ -25,7 +25,7 @@ def fresh_database() -> str:
         PostgresStore(URL, upgrade=True).close()
         _migrated = True
     with psycopg.connect(URL, autocommit=True) as conn:
-        conn.execute("TRUNCATE geometries, entities, shapes, contexts, tenants")
+        conn.execute("TRUNCATE geometries, attr_values, entities, shapes, contexts, tenants")
         conn.execute("INSERT INTO tenants (name) VALUES ('')")
     return URL
 

@@ -7,10 +7,13 @@ import pytest
 
 from territoires.cli import main
 from territoires.store import postgres_schema
+from territoires.ngsild.query import parse_q
 from territoires.store.port import EntityQuery
 from territoires.store.postgres import PostgresStore
+from territoires.store.shapes import shape_key, shape_record
 from tests import postgres
 from tests.contract.conftest import streetlight
+from tests.contract.test_store_contract import vocab
 
 pytestmark = pytest.mark.skipif(not postgres.URL, reason="PostgreSQL not available")
 
@@ -20,7 +23,7 @@ def empty_database():
     """The test database with no schema at all (put back afterwards)."""
     postgres.fresh_database()
     with psycopg.connect(postgres.URL, autocommit=True) as conn:
-        conn.execute("DROP TABLE geometries, entities, shapes, contexts, tenants, schema_migrations")
+        conn.execute("DROP TABLE IF EXISTS geometries, attr_values, entities, shapes, contexts, tenants, schema_migrations")
     yield postgres.URL
     postgres.forget_schema()
     postgres.fresh_database()
@@ -41,7 +44,7 @@ def test_db_upgrade_applies_every_migration_once_and_reports_the_version(empty_d
     assert main(["db", "status"]) == 1
     assert main(["db", "upgrade"]) == 0
     out = capsys.readouterr().out
-    assert "appliquée : 0001 entities" in out
+    assert "appliquée : 0001 entities" in out and "appliquée : 0002 values" in out
     assert f"schéma à la version {postgres_schema.latest_version()}" in out
     assert main(["db", "upgrade"]) == 0
     assert "appliquée" not in capsys.readouterr().out
@@ -58,13 +61,19 @@ def test_an_older_database_is_upgraded_without_losing_its_data(empty_database):
     # Data written at version 1, with the raw layout of version 1.
     with psycopg.connect(empty_database, autocommit=True) as conn, conn.transaction():
         conn.execute("SELECT set_config('territoires.tenant', '', true)")
-        shape = conn.execute("INSERT INTO shapes (key, types, attrs) VALUES ('k', %s, '{}') RETURNING shape",
-                             ([streetlight(1)["type"][0]],)).fetchone()[0]
+        key, types, attrs = shape_record(shape_key(streetlight(1)))
+        shape = conn.execute("INSERT INTO shapes (key, types, attrs) VALUES (%s, %s, %s) RETURNING shape",
+                             (key, list(types), psycopg.types.json.Jsonb(attrs))).fetchone()[0]
         conn.execute("INSERT INTO entities (id, shape, doc) VALUES (%s, %s, %s)",
                      (streetlight(1)["id"], shape, psycopg.types.json.Jsonb(streetlight(1))))
     store = PostgresStore(empty_database, upgrade=True)
     try:
         with store.session("") as session:
             assert [e["id"] for e in session.query(EntityQuery()).entities] == [streetlight(1)["id"]]
+            # Indexed by the upgrade: a selective q (answered through the value index) finds it.
+            for q in ('powerState=="on"', "dimmingLevel==50", "dimmingLevel>49"):
+                found = session.query(EntityQuery(q=parse_q(q, vocab)))
+                assert [e["id"] for e in found.entities] == [streetlight(1)["id"]], q
+            assert session.query(EntityQuery(q=parse_q('powerState=="off"', vocab))).entities == []
     finally:
         store.close()

@@ -26,6 +26,7 @@ import logging
 import time
 import weakref
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -35,7 +36,7 @@ from psycopg.types.json import set_json_loads
 
 from territoires.ngsild.errors import AlreadyExists, BadRequestData, NonexistentTenant, ResourceNotFound
 from territoires.ngsild.model import Entity
-from territoires.store import postgres_filters, postgres_geo, postgres_schema
+from territoires.store import postgres_filters, postgres_geo, postgres_schema, postgres_values
 from territoires.store.conditions import Compilers, conditions
 from territoires.store.cursors import decode_cursor, encode_cursor
 from territoires.store.port import (
@@ -54,7 +55,7 @@ from territoires.store.shapes import ShapeKey, shape_key, shape_record, type_inf
 log = logging.getLogger("territoires.store")
 
 # Rows of a tenant's tables, emptied when the tenant is deleted (children first).
-_TENANT_TABLES = ("geometries", "entities", "shapes", "contexts")
+_TENANT_TABLES = ("geometries", "attr_values", "entities", "shapes", "contexts")
 # Seconds a tenant seen alive is taken as alive by reads on a connection already naming it.
 TENANT_RECHECK = 1.0
 # From this many entities, a write goes through COPY (measured: a single row costs 0.5 ms in
@@ -66,6 +67,8 @@ _STAGING = (
     "CREATE TEMPORARY TABLE IF NOT EXISTS staged_entities "
     "(rid bigint, id text, shape bigint, doc jsonb, fresh boolean) ON COMMIT DELETE ROWS;"
     "CREATE TEMPORARY TABLE IF NOT EXISTS staged_geometries (rid bigint, attr text, geojson text) "
+    "ON COMMIT DELETE ROWS;"
+    "CREATE TEMPORARY TABLE IF NOT EXISTS staged_values (rid bigint, name text, value text, number float8) "
     "ON COMMIT DELETE ROWS"
 )
 
@@ -271,7 +274,8 @@ class PostgresSession(TenantSession):
     def _write(self, entities: Sequence[Entity], existing: dict[str, int], reserved: Iterator[int]) -> None:
         """Write whole entities; those in ``existing`` keep their rid (creation order), new
         ones take the ``reserved`` rids in turn."""
-        entity_rows, geometry_rows, replaced = [], [], []
+        rows = _Rows()
+        replaced = []
         for entity in entities:
             eid = entity["id"]
             rid = existing.get(eid)
@@ -280,43 +284,54 @@ class PostgresSession(TenantSession):
                 rid = existing[eid] = next(reserved)
             else:
                 replaced.append(rid)
-            entity_rows.append((rid, eid, self._shape_id(entity), document(entity), fresh_row))
-            geometry_rows.extend((rid, attr, text) for attr, text in postgres_geo.geometry_rows(entity))
+            rows.entities.append((rid, eid, self._shape_id(entity), document(entity), fresh_row))
+            rows.geometries.extend((rid, attr, text) for attr, text in postgres_geo.geometry_rows(entity))
+            rows.values.extend(postgres_values.value_rows(rid, entity))
         if replaced:
-            self.conn.execute("DELETE FROM geometries WHERE rid = ANY(%s)", (replaced,))
-        if len(entity_rows) >= BULK_ROWS:
-            self._write_bulk(entity_rows, geometry_rows)
+            self._forget_rows(replaced)
+        if len(rows.entities) >= BULK_ROWS:
+            self._write_bulk(rows)
         else:
-            self._write_few(entity_rows, geometry_rows)
+            self._write_few(rows)
 
-    def _write_few(self, entity_rows: list[tuple[Any, ...]], geometry_rows: list[tuple[int, str, str]]) -> None:
+    def _forget_rows(self, rids: list[int]) -> None:
+        """Remove the index rows (geometries, values) of these entities."""
+        with self.conn.pipeline():
+            self.conn.execute("DELETE FROM geometries WHERE rid = ANY(%s)", (rids,))
+            self.conn.execute("DELETE FROM attr_values WHERE rid = ANY(%s)", (rids,))
+
+    def _write_few(self, rows: _Rows) -> None:
         cur = self.conn.cursor()
         with self.conn.pipeline():  # the statements travel together: one round trip
             cur.executemany("INSERT INTO entities (rid, id, shape, doc) VALUES (%s, %s, %s, %s::jsonb)",
-                            [row[:4] for row in entity_rows if row[4]])
+                            [row[:4] for row in rows.entities if row[4]])
             cur.executemany("UPDATE entities SET shape = %s, doc = %s::jsonb WHERE rid = %s",
-                            [(shape, doc, rid) for rid, _, shape, doc, fresh in entity_rows if not fresh])
+                            [(shape, doc, rid) for rid, _, shape, doc, fresh in rows.entities if not fresh])
             cur.executemany(
                 f"INSERT INTO geometries (rid, attr, geom) SELECT rid, attr, {postgres_geo.stored_geometry('geojson')} "
                 "FROM (VALUES (%s::bigint, %s::text, %s::text)) AS x(rid, attr, geojson)",
-                geometry_rows,
+                rows.geometries,
             )
+            cur.executemany("INSERT INTO attr_values (rid, name, value, number) VALUES (%s, %s, %s, %s)", rows.values)
 
-    def _write_bulk(self, entity_rows: list[tuple[Any, ...]], geometry_rows: list[tuple[int, str, str]]) -> None:
+    def _write_bulk(self, rows: _Rows) -> None:
         cur = self.conn.cursor()
-        _copy(cur, "staged_entities (rid, id, shape, doc, fresh)", entity_rows)
+        _copy(cur, "staged_entities (rid, id, shape, doc, fresh)", rows.entities)
         cur.execute("UPDATE entities e SET shape = s.shape, doc = s.doc FROM staged_entities s "
                     "WHERE e.rid = s.rid AND NOT s.fresh")
         cur.execute("INSERT INTO entities (rid, id, shape, doc) SELECT rid, id, shape, doc FROM staged_entities "
                     "WHERE fresh")
-        if geometry_rows:
-            _copy(cur, "staged_geometries (rid, attr, geojson)", geometry_rows)
+        if rows.geometries:
+            _copy(cur, "staged_geometries (rid, attr, geojson)", rows.geometries)
             cur.execute(
                 f"INSERT INTO geometries (rid, attr, geom) SELECT rid, attr, {postgres_geo.stored_geometry('geojson')} "
                 "FROM staged_geometries"
             )
+        if rows.values:
+            _copy(cur, "staged_values (rid, name, value, number)", rows.values)
+            cur.execute("INSERT INTO attr_values (rid, name, value, number) SELECT * FROM staged_values")
         # Emptied at commit too; now as well, since a session may write again before it ends.
-        cur.execute("DELETE FROM staged_entities; DELETE FROM staged_geometries")
+        cur.execute("DELETE FROM staged_entities; DELETE FROM staged_geometries; DELETE FROM staged_values")
 
     def insert(self, entities: Sequence[Entity]) -> None:
         ids = [e["id"] for e in entities]
@@ -330,14 +345,14 @@ class PostgresSession(TenantSession):
     def _delete_rows(self, where: str, params: Sequence[Any]) -> list[str]:
         rows = self.conn.execute(f"DELETE FROM entities e WHERE {where} RETURNING e.id, e.rid", params).fetchall()
         if rows:
-            self.conn.execute("DELETE FROM geometries WHERE rid = ANY(%s)", ([rid for _, rid in rows],))
+            self._forget_rows([rid for _, rid in rows])
         return [eid for eid, _ in rows]
 
     def delete(self, ids: Sequence[str]) -> set[str]:
         return set(self._delete_rows("e.id = ANY(%s)", (list(ids),)))
 
     def delete_matching(self, query: EntityQuery) -> int:
-        where, params = conditions(query, COMPILERS)
+        where, params = self._where(query)
         return len(self._delete_rows(" AND ".join(where) or "true", params))
 
     # ---- reading ------------------------------------------------------------------------
@@ -349,8 +364,16 @@ class PostgresSession(TenantSession):
     def get(self, ids: Sequence[str]) -> dict[str, Entity]:
         return dict(self.conn.execute("SELECT id, doc FROM entities WHERE id = ANY(%s)", (list(ids),)).fetchall())
 
-    def query(self, query: EntityQuery) -> QueryPage:
+    def _where(self, query: EntityQuery) -> tuple[list[str], list[Any]]:
         where, params = conditions(query, COMPILERS)
+        if query.q is not None:
+            for condition, args in postgres_values.prefilters(self.conn, query.q):
+                where.append(condition)
+                params.extend(args)
+        return where, params
+
+    def query(self, query: EntityQuery) -> QueryPage:
+        where, params = self._where(query)
         page_where, page_params = list(where), list(params)
         if query.after is not None:
             if query.order_by:
@@ -409,6 +432,15 @@ class PostgresSession(TenantSession):
 
     def touch_context(self, context_id: str, when: str) -> None:
         self.conn.execute("UPDATE contexts SET hits = hits + 1, last_usage = %s WHERE id = %s", (when, context_id))
+
+
+@dataclass
+class _Rows:
+    """The rows a write sends to each table."""
+
+    entities: list[tuple[Any, ...]] = field(default_factory=list)  # rid, id, shape, doc, fresh
+    geometries: list[tuple[int, str, str]] = field(default_factory=list)  # rid, attr, GeoJSON text
+    values: list[tuple[int, str, str | None, float | None]] = field(default_factory=list)
 
 
 def _copy(cur: psycopg.Cursor, target: str, rows: Sequence[tuple[Any, ...]]) -> None:

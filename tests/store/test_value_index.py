@@ -1,4 +1,4 @@
-"""The value index narrows q queries without changing their answers."""
+"""The value index narrows q queries without changing their answers, on every backend."""
 
 from __future__ import annotations
 
@@ -8,9 +8,11 @@ from pathlib import Path
 import pytest
 
 from territoires.ngsild.query import parse_q
-from territoires.store.port import DEFAULT_TENANT, EntityQuery
+from territoires.store.port import DEFAULT_TENANT, EntityQuery, Store
 from territoires.store.sqlite import SqliteStore
-from territoires.store.sqlite_values import SELECTIVE_ROWS
+from territoires.store.value_index import SELECTIVE_ROWS
+
+from tests import postgres
 
 from .test_sqlite_filters import CASES, ENTITIES, expand
 
@@ -29,7 +31,19 @@ def stores(tmp_path_factory: pytest.TempPathFactory):
         store.close()
 
 
-def answer(store: SqliteStore, q: str) -> list[str]:
+@pytest.fixture(params=postgres.BACKENDS)
+def empty_store(request: pytest.FixtureRequest, tmp_path: Path):
+    if request.param == "postgres":
+        from territoires.store.postgres import PostgresStore
+
+        store = PostgresStore(postgres.fresh_database())
+    else:
+        store = SqliteStore(tmp_path)
+    yield store
+    store.close()
+
+
+def answer(store: Store, q: str) -> list[str]:
     with store.session(DEFAULT_TENANT) as session:
         page = session.query(EntityQuery(q=parse_q(q, expand), limit=5000, count=True))
     assert page.count == len(page.entities)
@@ -42,8 +56,8 @@ def test_the_value_index_gives_the_answers_of_a_scan(stores, q: str) -> None:
     assert answer(indexed, q) == answer(scanned, q)
 
 
-def test_the_value_index_follows_updates_and_deletes(tmp_path: Path) -> None:
-    store = SqliteStore(tmp_path)
+def test_the_value_index_follows_updates_and_deletes(empty_store: Store) -> None:
+    store = empty_store
     light = next(e for e in ENTITIES if e["id"].endswith("Streetlight:1"))
     with store.session(DEFAULT_TENANT, write=True) as session:
         session.insert([light])
@@ -56,11 +70,10 @@ def test_the_value_index_follows_updates_and_deletes(tmp_path: Path) -> None:
     with store.session(DEFAULT_TENANT, write=True) as session:
         session.delete([light["id"]])
     assert answer(store, 'powerState=="flashing"') == []
-    store.close()
 
 
-def test_a_common_value_is_answered_by_scanning_and_a_rare_one_by_the_index(tmp_path: Path) -> None:
-    store = SqliteStore(tmp_path)
+def test_a_common_value_is_answered_by_scanning_and_a_rare_one_by_the_index(empty_store: Store) -> None:
+    store = empty_store
     light = next(e for e in ENTITIES if e["id"].endswith("Streetlight:1"))
     name = next(iri for iri in light["attrs"] if iri.endswith("powerState"))
     many = [
@@ -72,7 +85,6 @@ def test_a_common_value_is_answered_by_scanning_and_a_rare_one_by_the_index(tmp_
         session.insert(many)
     assert answer(store, 'powerState=="rare"') == ["urn:ngsi-ld:Streetlight:bulk-7"]
     assert len(answer(store, 'powerState=="on"')) == SELECTIVE_ROWS + 9
-    store.close()
 
 
 def test_a_tenant_file_without_the_value_index_is_upgraded_on_opening(tmp_path: Path) -> None:

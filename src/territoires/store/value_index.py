@@ -1,0 +1,98 @@
+"""What a value index holds and which q terms it can narrow, the same for every backend.
+
+A value index keeps, for each top-level attribute instance, every scalar a q comparison may
+look at. A query term that compares a top-level attribute with literals (``a==v``,
+``a==v1,v2``, ``a==lo..hi``, ``a>v``…) can first be answered from the index. The index only
+narrows: the exact condition still applies to each candidate, so it must hold a superset of
+what can match. It pays only when few entities match, so backends first count (bounded) the
+rows of a term and narrow only below ``SELECTIVE_ROWS``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from territoires.ngsild.model import Entity
+from territoires.ngsild.query import AnyOf, AttrPath, Comparison, InRange, QExpr, Value
+
+# Above this many candidate rows, scanning in creation order is cheaper than narrowing.
+SELECTIVE_ROWS = 2000
+
+_INDEXED_KINDS = frozenset({"string", "uri", "term", "number", "boolean"})
+ORDERED_OPS = frozenset({">", ">=", "<", "<="})
+
+
+def scalars(content: Any) -> Iterator[Any]:
+    """The scalars a q comparison may look at in an attribute's content."""
+    items = content if isinstance(content, list) else (content,)
+    for item in items:
+        if isinstance(item, dict):
+            item = item.get("@value", item.get("object"))  # typed values, ListRelationship entries
+        if isinstance(item, (str, int, float)) and not (isinstance(item, float) and item != item):
+            yield item
+
+
+def instance_scalars(instance: dict[str, Any]) -> Iterator[Any]:
+    for member in ("value", "object", "vocab", "json", "valueList", "objectList"):
+        if member in instance:
+            yield from scalars(instance[member])
+    language_map = instance.get("languageMap")
+    if isinstance(language_map, dict):
+        for text in language_map.values():
+            yield from scalars(text)
+
+
+def entity_scalars(entity: Entity) -> Iterator[tuple[str, Any]]:
+    """(attribute IRI, scalar) for every scalar of the entity's attributes; may repeat."""
+    for iri, instances in entity["attrs"].items():
+        for instance in instances:
+            kind = instance["type"]
+            if kind == "GeoProperty":
+                continue
+            # The common cases first: one scalar value or one object URI.
+            content = instance.get("value") if kind == "Property" else instance.get("object")
+            if kind in ("Property", "Relationship") and type(content) in (str, int, float, bool):
+                yield iri, content
+            else:
+                for scalar in instance_scalars(instance):
+                    yield iri, scalar
+
+
+@dataclass(frozen=True)
+class Narrowing:
+    """What a term asks of the index: rows of ``attr`` whose value is one of ``values``
+    (``op`` "in"), compares with ``values[0]`` (``op`` one of ``ORDERED_OPS``), or lies between
+    ``values[0]`` and ``values[1]`` (``op`` "between")."""
+
+    attr: str
+    op: str
+    values: tuple[Any, ...]
+
+
+def narrowing(term: QExpr) -> Narrowing | None:
+    """The narrowing of a term the index can serve, or None."""
+    path: AttrPath | None = getattr(term, "path", None)
+    if path is None or path.sub or path.member is not None or path.keys:
+        return None
+    if isinstance(term, Comparison) and term.value.kind in _INDEXED_KINDS:
+        if term.op == "==":
+            return Narrowing(path.attr, "in", _candidates([term.value]))
+        if term.op in ORDERED_OPS and term.value.vocab is None:
+            return Narrowing(path.attr, term.op, (term.value.value,))
+    if isinstance(term, AnyOf) and not term.negated and all(v.kind in _INDEXED_KINDS for v in term.values):
+        return Narrowing(path.attr, "in", _candidates(list(term.values)))
+    if (isinstance(term, InRange) and not term.negated and term.low.vocab is None and term.high.vocab is None
+            and term.low.kind in _INDEXED_KINDS and term.high.kind in _INDEXED_KINDS):
+        return Narrowing(path.attr, "between", (term.low.value, term.high.value))
+    return None
+
+
+def _candidates(values: list[Value]) -> tuple[Any, ...]:
+    found: list[Any] = []
+    for value in values:
+        found.append(value.value)
+        if value.vocab is not None:
+            found.append(value.vocab)
+    return tuple(found)
