@@ -54,4 +54,9 @@ def _condition(narrow: Narrowing) -> Sql:
     values = [v for v in narrow.values if not (isinstance(v, str) and "\x00" in v)]  # never stored
     texts = [v for v in values if isinstance(v, str)]
     numbers = [float(v) for v in values if not isinstance(v, str)]
+    # One column when the literals are of one kind (the usual case): its index then serves.
+    if not numbers:
+        return "value = ANY(%s::text[])", [texts]
+    if not texts:
+        return "number = ANY(%s::float8[])", [numbers]
     return "(value = ANY(%s::text[]) OR number = ANY(%s::float8[]))", [texts, numbers]
