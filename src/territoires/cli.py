@@ -104,21 +104,16 @@ def db(args: argparse.Namespace) -> int:
 
 
 def _schema(url: str, *, upgrade: bool) -> int:
-    import psycopg
-
     from territoires.store import postgres_schema
 
-    with psycopg.connect(url, autocommit=True) as conn:
-        if upgrade:
-            for migration in postgres_schema.upgrade(conn):
-                print(f"appliquée : {migration.version:04d} {migration.name}")
-        version, latest = postgres_schema.current_version(conn), postgres_schema.latest_version()
-        slow = postgres_schema.functions_not_leakproof(conn) if version else []
-    print(f"schéma à la version {version} (dernière : {latest})")
-    for function in slow:
+    report = postgres_schema.status(url, apply=upgrade)
+    for migration in report.applied:
+        print(f"appliquée : {migration.version:04d} {migration.name}")
+    print(f"schéma à la version {report.version} (dernière : {report.latest})")
+    for function in report.not_leakproof:
         print(f"attention : {function} n'est pas LEAKPROOF, les géo-requêtes n'utiliseront pas leur index "
               f"(en superutilisateur : ALTER FUNCTION {function} LEAKPROOF)")
-    return 0 if version == latest else 1
+    return 0 if report.version == report.latest else 1
 
 
 def parser() -> argparse.ArgumentParser:

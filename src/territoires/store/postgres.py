@@ -38,7 +38,7 @@ from territoires.ngsild.errors import AlreadyExists, BadRequestData, Nonexistent
 from territoires.ngsild.model import Entity
 from territoires.store import postgres_filters, postgres_geo, postgres_schema, postgres_values
 from territoires.store.conditions import Compilers, conditions
-from territoires.store.cursors import decode_cursor, encode_cursor
+from territoires.store.cursors import after_rid, page
 from territoires.store.port import (
     DEFAULT_TENANT,
     EntityQuery,
@@ -375,11 +375,10 @@ class PostgresSession(TenantSession):
     def query(self, query: EntityQuery) -> QueryPage:
         where, params = self._where(query)
         page_where, page_params = list(where), list(params)
-        if query.after is not None:
-            if query.order_by:
-                raise BadRequestData("after (a page cursor) cannot be used with orderBy: page with offset and limit")
+        after = after_rid(query)
+        if after is not None:
             page_where.append("e.rid > %s")
-            page_params.append(decode_cursor(query.after))
+            page_params.append(after)
         order, order_params = postgres_filters.compile_order_by(query.order_by, query.collation, query.order_from)
         rows = []
         if query.limit > 0:
@@ -393,9 +392,7 @@ class PostgresSession(TenantSession):
             count = self.conn.execute(
                 f"SELECT count(*) FROM entities e WHERE {' AND '.join(where) or 'true'}", params
             ).fetchone()[0]
-        # Cursors follow creation order only; an ordered query pages with offset.
-        next_cursor = encode_cursor(rows[-1][0]) if rows and len(rows) == query.limit and not query.order_by else None
-        return QueryPage([doc for _, doc in rows], count, next_cursor)
+        return page(rows, count, query)
 
     def types(self) -> list[TypeInfo]:
         return type_infos(self.conn.execute(

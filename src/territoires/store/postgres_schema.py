@@ -36,6 +36,24 @@ def migrations() -> list[Migration]:
     return sorted(found, key=lambda m: m.version)
 
 
+@dataclass(frozen=True)
+class Status:
+    """What ``territoires db upgrade|status`` reports."""
+
+    applied: list[Migration]
+    version: int
+    latest: int
+    not_leakproof: list[str]
+
+
+def status(url: str, *, apply: bool) -> Status:
+    """Connect to ``url``, apply the pending migrations if ``apply``, and report."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        applied = upgrade(conn) if apply else []
+        version = current_version(conn)
+        return Status(applied, version, latest_version(), functions_not_leakproof(conn) if version else [])
+
+
 def latest_version() -> int:
     return migrations()[-1].version
 

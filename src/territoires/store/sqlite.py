@@ -30,7 +30,7 @@ from territoires.ngsild.errors import AlreadyExists, BadRequestData, Nonexistent
 from territoires.ngsild.model import Entity
 from territoires.store import sqlite_checkpoint, sqlite_filters, sqlite_geo, sqlite_values
 from territoires.store.conditions import Compilers, conditions
-from territoires.store.cursors import decode_cursor, encode_cursor
+from territoires.store.cursors import after_rid, page
 from territoires.store.records import check_new, document, stored_context
 from territoires.store.port import (
     DEFAULT_TENANT,
@@ -377,11 +377,10 @@ class SqliteSession(TenantSession):
     def query(self, query: EntityQuery) -> QueryPage:
         where, params = self._where(query)
         page_where, page_params = list(where), list(params)
-        if query.after is not None:
-            if query.order_by:
-                raise BadRequestData("after (a page cursor) cannot be used with orderBy: page with offset and limit")
+        after = after_rid(query)
+        if after is not None:
             page_where.append("e.rid > ?")
-            page_params.append(decode_cursor(query.after))
+            page_params.append(after)
         clause = " AND ".join(page_where) or "1"
         order, order_params = sqlite_filters.compile_order_by(query.order_by, query.collation)
         rows = []
@@ -396,9 +395,7 @@ class SqliteSession(TenantSession):
             count = self.conn.execute(
                 f"SELECT count(*) FROM entities e WHERE {' AND '.join(where) or '1'}", tuple(params)
             ).fetchone()[0]
-        # Cursors follow creation order only; an ordered query pages with offset.
-        next_cursor = encode_cursor(rows[-1][0]) if rows and len(rows) == query.limit and not query.order_by else None
-        return QueryPage([orjson.loads(doc) for _, doc in rows], count, next_cursor)
+        return page(rows, count, query, orjson.loads)
 
     def types(self) -> list[TypeInfo]:
         return type_infos(
