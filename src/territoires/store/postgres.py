@@ -448,7 +448,7 @@ def _copy(cur: psycopg.Cursor, target: str, rows: Sequence[tuple[Any, ...]]) -> 
 
 def _safe(url: str) -> str:
     """A connection URL without its password, for messages."""
-    return psycopg.conninfo.make_conninfo(url, password="***") if "password" in url or "@" in url else url
+    return psycopg.conninfo.make_conninfo(url, password="***")
 
 
 COMPILERS = Compilers.of(postgres_filters, postgres_geo)
