@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from territoires.broker.changes import ChangeFeed
 from territoires.broker.contexts import ContextService
 from territoires.broker.discovery import DiscoveryService
 from territoires.broker.entities import EntityService
@@ -16,6 +17,7 @@ from territoires.store.port import Store
 class Broker:
     settings: Settings
     store: Store
+    feed: ChangeFeed
     entities: EntityService
     discovery: DiscoveryService
     contexts: ContextService
@@ -44,10 +46,12 @@ def open_store(settings: Settings, *, upgrade: bool | None = None) -> Store:
 def open_broker(settings: Settings) -> Broker:
     """Open the configured store and build the services over it."""
     store = open_store(settings)
+    feed = ChangeFeed()
     return Broker(
         settings=settings,
         store=store,
-        entities=EntityService(store),
+        feed=feed,
+        entities=EntityService(store, feed),
         discovery=DiscoveryService(store),
         contexts=ContextService(store, settings),
         tenants=TenantService(store),

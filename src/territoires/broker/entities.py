@@ -12,13 +12,14 @@ from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from territoires import clock
+from territoires.broker.changes import Change, ChangeFeed
 from territoires.ngsild import entity as parse
 from territoires.ngsild import updates
 from territoires.ngsild.context import Context
 from territoires.ngsild.errors import AlreadyExists, BadRequestData, NgsiLdError, ResourceNotFound
 from territoires.ngsild.join import Fetch
 from territoires.ngsild.model import Entity
-from territoires.store.port import EntityQuery, QueryPage, Store
+from territoires.store.port import EntityQuery, QueryPage, Store, TenantSession
 
 UpdateResult = dict[str, Any]
 T = TypeVar("T")
@@ -37,14 +38,18 @@ class BatchResult:
 
 
 class EntityService:
-    def __init__(self, store: Store) -> None:
+    """Every write publishes what it changed to ``feed`` inside its write session."""
+
+    def __init__(self, store: Store, feed: ChangeFeed | None = None) -> None:
         self.store = store
+        self.feed = feed or ChangeFeed()
 
     # ---- single entities ----------------------------------------------------------------
     def create(self, tenant: str, body: Any, ctx: Context) -> str:
         entity = parse.parse_entity(body, ctx, now=clock.now())
         with self.store.session(tenant, write=True) as session:
             session.insert([entity])
+            self.feed.publish(tenant, session, [Change(None, entity, entity["modifiedAt"])])
         return entity["id"]
 
     def retrieve(self, tenant: str, entity_id: str, *, attrs: frozenset[str] | None = None) -> Entity:
@@ -74,14 +79,21 @@ class EntityService:
         ``drop`` only some attributes of each."""
         if keep is not None and drop is not None:
             raise BadRequestData("keep and drop cannot be used together")
+        now = clock.now()
         with self.store.session(tenant, write=True) as session:
-            if keep is None and drop is None:
+            if keep is None and drop is None and not self.feed.observers:
                 session.delete_matching(query)
                 return
-            now = clock.now()
             page = session.query(replace(query, limit=1000, offset=0, count=False))
             while page.entities:
-                session.replace([updates.keep_attributes(e, keep, drop, now=now) for e in page.entities])
+                if keep is None and drop is None:
+                    session.delete([e["id"] for e in page.entities])
+                    changes = [Change(e, None, now) for e in page.entities]
+                else:
+                    kept = [updates.keep_attributes(e, keep, drop, now=now) for e in page.entities]
+                    session.replace(kept)
+                    changes = [Change(old, new, now) for old, new in zip(page.entities, kept, strict=True)]
+                self.feed.publish(tenant, session, changes)
                 if page.next_cursor is None:
                     break
                 page = session.query(replace(query, limit=1000, offset=0, count=False, after=page.next_cursor))
@@ -89,8 +101,18 @@ class EntityService:
     def delete(self, tenant: str, entity_id: str) -> None:
         parse.validate_entity_id(entity_id)
         with self.store.session(tenant, write=True) as session:
-            if not session.delete([entity_id]):
+            if not self._delete(tenant, session, [entity_id]):
                 raise ResourceNotFound(f"entity {entity_id} does not exist")
+
+    def _delete(self, tenant: str, session: TenantSession, ids: Sequence[str]) -> set[str]:
+        """Delete these entities and publish their deletion; returns the ids that existed."""
+        if not self.feed.observers:
+            return session.delete(ids)
+        gone = session.get(ids)
+        deleted = session.delete(ids)
+        now = clock.now()
+        self.feed.publish(tenant, session, [Change(gone[i], None, now) for i in deleted])
+        return deleted
 
     def _change(self, tenant: str, entity_id: str, change: Callable[[Entity], tuple[Entity, Any]]) -> Any:
         """Apply ``change`` to the stored entity atomically; returns what ``change`` reports."""
@@ -101,6 +123,7 @@ class EntityService:
                 raise ResourceNotFound(f"entity {entity_id} does not exist")
             changed, report = change(current)
             session.replace([changed])
+            self.feed.publish(tenant, session, [Change(current, changed, changed["modifiedAt"])])
         return report
 
     def replace(self, tenant: str, entity_id: str, body: Any, ctx: Context) -> None:
@@ -164,6 +187,7 @@ class EntityService:
                     stored[entity["id"]] = entity
                     fresh.append(entity)
             session.insert(fresh)
+            self.feed.publish(tenant, session, [Change(None, e, e["modifiedAt"]) for e in fresh])
         result.success = result.created = [e["id"] for e in fresh]
         return result
 
@@ -172,7 +196,7 @@ class EntityService:
         now = clock.now()
         ids = [e["id"] for e in parsed]
         with self.store.session(tenant, write=True) as session:
-            if mode == "update":
+            if mode == "update" or self.feed.needs_previous(tenant, session):
                 stored = session.get(ids)
             else:  # a replacement keeps only the creation instant of what it replaces
                 stored = {eid: {"id": eid, "createdAt": at} for eid, at in session.created_at(ids).items()}
@@ -188,6 +212,7 @@ class EntityService:
                     written[entity["id"]] = updates.replace_entity(old, entity, now=now)
                 result.success.append(entity["id"])
             session.replace(list(written.values()))
+            self.feed.publish(tenant, session, [Change(stored.get(i), e, now) for i, e in written.items()])
         return result
 
     def batch_update(self, tenant: str, bodies: Sequence[Any], contexts: Sequence[Context | NgsiLdError], *, no_overwrite: bool) -> BatchResult:
@@ -210,7 +235,7 @@ class EntityService:
             except NgsiLdError as error:
                 result.fail(str(raw), error)
         with self.store.session(tenant, write=True) as session:
-            deleted = session.delete(valid)
+            deleted = self._delete(tenant, session, valid)
         for entity_id in valid:  # an id given twice is deleted once, then not found
             if entity_id in deleted:
                 deleted.discard(entity_id)
@@ -246,6 +271,7 @@ class EntityService:
                 else:
                     result.success.append(entity["id"])
             session.replace(list(changed.values()))
+            self.feed.publish(tenant, session, [Change(current[i], e, now) for i, e in changed.items()])
         return result
 
     @staticmethod

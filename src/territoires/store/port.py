@@ -182,6 +182,10 @@ class TenantSession(ABC):
     def touch_context(self, context_id: str, when: str) -> None:
         """Record one use of a stored context (hits and last usage)."""
 
+    # ---- temporal evolution (clauses 5.6.11 – 5.6.19, 5.7.3, 5.7.4) -------------------------
+
+    # ---- subscriptions and their notification outbox (clauses 5.8, 5.11) ------------------
+
 
 class Store(ABC):
     """A storage backend: tenants and sessions on them."""
@@ -206,6 +210,10 @@ class Store(ABC):
     @abstractmethod
     def tenants(self) -> list[str]:
         """Names of the tenants, the default tenant (``""``) excluded, sorted."""
+
+    # ---- notification delivery, across tenants --------------------------------------------
+
+    # ---- LoRaWAN devices and ingestion (platform-wide: a DevEUI names its tenant) ----------
 
     @abstractmethod
     def close(self) -> None:
