@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 run: install
-	$(BIN)/territoires serve
+	scripts/demo $(BIN)
 
 # SQLite always; PostgreSQL + PostGIS too when installed (see scripts/test).
 test: install

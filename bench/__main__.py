@@ -23,7 +23,8 @@ import orjson
 
 from bench.backends import Backend, BackendError, make_backend, postgres_installed
 from bench.report import Row, table
-from bench.scenarios import FULL, QUICK, SCENARIOS, Bench, Run
+from bench.catalog import SCENARIOS
+from bench.scenarios import FULL, QUICK, Bench, Run
 from bench.server import BROKER_COMMAND
 
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"

@@ -367,7 +367,7 @@ class Scenario:
 
 _GETS = frozenset(("GET", clients) for clients in QUERY_CLIENTS)
 # In the order they run: the streetlight broker first, then the one with the points.
-SCENARIOS: dict[str, Scenario] = {
+CORE_SCENARIOS: dict[str, Scenario] = {
     "upsert": Scenario(upsert, frozenset()),
     "retrieve": Scenario(retrieve, frozenset({("GET", MANY_CLIENTS)})),
     "query": Scenario(query, _GETS),

@@ -11,3 +11,6 @@ from hypothesis import settings
 settings.register_profile("ci", derandomize=True)
 if os.environ.get("CI"):
     settings.load_profile("ci")
+
+# Fixtures every test module may ask for by name.
+pytest_plugins = ["tests.mosquitto"]

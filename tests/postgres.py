@@ -4,9 +4,12 @@ names a database (``make test`` starts a throwaway cluster when PostgreSQL is in
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import psycopg
 
+from territoires.store import postgres_schema
 from territoires.store.postgres import PostgresStore
 
 URL = os.environ.get("TERRITOIRES_TEST_DATABASE_URL", "")
@@ -25,7 +28,7 @@ def fresh_database() -> str:
         PostgresStore(URL, upgrade=True).close()
         _migrated = True
     with psycopg.connect(URL, autocommit=True) as conn:
-        conn.execute("TRUNCATE geometries, attr_values, entities, shapes, contexts, tenants")
+        conn.execute("TRUNCATE history, history_series, history_kept, geometries, attr_values, entities, shapes, contexts, frames, devices, quarantine, ingestion, subscriptions, subscription_versions, outbox, notification_status, outbox_tenants, tenants")
         conn.execute("INSERT INTO tenants (name) VALUES ('')")
     return URL
 
@@ -34,3 +37,22 @@ def forget_schema() -> None:
     """Let the next ``fresh_database`` apply the migrations again (after a test dropped them)."""
     global _migrated
     _migrated = False
+
+
+@contextmanager
+def database_at(version: int) -> Iterator[str]:
+    """The test database with its schema at migration ``version`` (0: none of our objects), as
+    an older release left it; the latest schema is put back afterwards."""
+    fresh_database()
+    with psycopg.connect(URL, autocommit=True) as conn:
+        # Extensions (PostGIS) belong to the superuser who created them and stay.
+        conn.execute("DROP OWNED BY CURRENT_USER")
+        if version:
+            postgres_schema.upgrade(conn, target=version)
+    try:
+        yield URL
+    finally:
+        with psycopg.connect(URL, autocommit=True) as conn:
+            conn.execute("DROP OWNED BY CURRENT_USER")
+        forget_schema()
+        fresh_database()

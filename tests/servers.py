@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -10,7 +11,7 @@ import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 CLUSTER_SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "pg-test-cluster"
@@ -24,12 +25,14 @@ def free_port() -> int:
 
 @contextmanager
 def platform(data_dir: Path, *, workers: int = 2, env: dict[str, str] | None = None) -> Iterator[tuple[str, subprocess.Popen]]:
-    """`territoires serve` on a free port; yields its base URL and process once it answers."""
+    """`territoires serve` on a free port; yields its base URL and process once it answers.
+    The server leads a process group of its own (its workers and bridge with it), which a test
+    may kill whole, as a crash would: ``os.killpg(process.pid, signal.SIGKILL)``."""
     port = free_port()
     command = [sys.executable, "-m", "territoires.cli", "serve", "--port", str(port), "--workers", str(workers),
                "--data-dir", str(data_dir)]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               env={**os.environ, **(env or {})})
+                               env={**os.environ, **(env or {})}, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
@@ -44,8 +47,9 @@ def platform(data_dir: Path, *, workers: int = 2, env: dict[str, str] | None = N
                 time.sleep(0.2)
         yield base, process
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        with suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=20)
 
 
 def can_start_postgres() -> bool:

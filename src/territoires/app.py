@@ -9,8 +9,9 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from territoires.api import admin, contexts, discovery, entities, errors, openapi
+from territoires.api import admin, contexts, devices, discovery, entities, errors, openapi, subscriptions, temporal
 from territoires.broker import Broker, open_broker
+from territoires.broker.notifier import Notifier
 from territoires.config import Settings
 
 
@@ -27,7 +28,7 @@ async def home(request: Request) -> Response:
 <h1>Territoires</h1>
 <p>Plateforme ouverte des territoires intelligents.</p>
 <ul>
-<li><a href="/ngsi-ld/v1/entities?limit=20">API NGSI-LD</a> (ETSI GS CIM 009)</li>
+<li><a href="/ngsi-ld/v1/entities?local=true&amp;limit=20">API NGSI-LD</a> (ETSI GS CIM 009)</li>
 <li><a href="/openapi.json">Description OpenAPI</a></li>
 <li><a href="/admin/v1/tenants">Locataires (collectivités membres)</a></li>
 </ul>
@@ -49,7 +50,12 @@ def create_app(settings: Settings | None = None, broker: Broker | None = None) -
 
     @asynccontextmanager
     async def lifespan(app: Starlette):
+        notifier = Notifier.of(app.state.broker) if app.state.settings.notifications else None
+        if notifier is not None:
+            notifier.start()
         yield
+        if notifier is not None:
+            await notifier.stop()
         if own_broker:
             app.state.broker.close()
 
@@ -58,9 +64,12 @@ def create_app(settings: Settings | None = None, broker: Broker | None = None) -
         Route("/", home, methods=["GET"]),
         Route("/health", health, methods=["GET"]),
         *entities.routes,
+        *temporal.routes,
         *discovery.routes,
         *contexts.routes,
+        *subscriptions.routes,
         *admin.routes,
+        *devices.routes,
     ]
     routes.append(Route("/openapi.json", openapi.endpoint(routes), methods=["GET"]))
     app = Starlette(routes=routes + _slashed(routes), exception_handlers=errors.handlers, lifespan=lifespan)

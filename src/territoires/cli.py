@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
+
+import orjson
 
 from territoires.config import Settings
 from territoires.ngsild.errors import NgsiLdError
@@ -38,8 +42,86 @@ def serve(args: argparse.Namespace) -> int:
         f"données : {where})",
         flush=True,
     )
-    serving.run(settings, log_level=args.log_level)
+    bridge = _start_bridge(settings)
+    try:
+        serving.run(settings, log_level=args.log_level)
+    finally:
+        if bridge is not None:
+            bridge.terminate()
+            bridge.wait(timeout=30)
     return 0
+
+
+def _start_bridge(settings: Settings) -> subprocess.Popen[bytes] | None:
+    """The LoRaWAN bridge in ONE child process, beside the API workers, when MQTT is configured."""
+    if not settings.mqtt_url:
+        return None
+    print("pont LoRaWAN démarré (TERRITOIRES_MQTT_URL)", flush=True)
+    return subprocess.Popen([sys.executable, "-m", "territoires.cli", "ingest", "--parent", str(os.getpid())])
+
+
+def ingest(args: argparse.Namespace) -> int:
+    import logging
+
+    from territoires.ingest.bridge import serve_forever
+    from territoires.ingest.mqtt import Broker as MqttBroker
+
+    settings = _settings(args)
+    if args.mqtt:
+        settings = replace(settings, mqtt_url=args.mqtt)
+    if not settings.mqtt_url:
+        print("erreur : donnez le serveur MQTT (--mqtt mqtt://hôte:port ou TERRITOIRES_MQTT_URL)", file=sys.stderr)
+        return 2
+    try:
+        MqttBroker.from_url(settings.mqtt_url)
+    except ValueError as error:
+        print(f"erreur : {error}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    serve_forever(settings, parent=args.parent)
+    return 0
+
+
+def devices(args: argparse.Namespace) -> int:
+    from territoires.broker.devices import device_json
+    from territoires.ingest.bridge import decoder_types
+
+    broker = _broker(args)
+    try:
+        if args.action == "add":
+            body = {"devEui": args.dev_eui, "tenant": args.tenant, "entityId": args.entity_id,
+                    "decoder": args.decoder, "entityType": args.entity_type, "name": args.name}
+            device = broker.devices.register({k: v for k, v in body.items() if v is not None}, decoder_types())
+            print(f"appareil {device.dev_eui} enregistré : {device.entity_id} ({device.decoder}), "
+                  f"locataire {device.tenant or '(défaut)'}")
+        elif args.action == "import":
+            bodies = orjson.loads(Path(args.file).read_bytes())
+            if not isinstance(bodies, list):
+                print("erreur : le fichier doit contenir une liste JSON d'appareils", file=sys.stderr)
+                return 1
+            for body in bodies:
+                broker.devices.register(body, decoder_types())
+            print(f"{len(bodies)} appareils enregistrés")
+        elif args.action == "delete":
+            broker.devices.delete(args.dev_eui)
+            print(f"appareil {args.dev_eui.upper()} supprimé")
+        else:
+            found, total = broker.devices.list(tenant=args.tenant, limit=args.limit)
+            for device in found:
+                row = device_json(device)
+                print("\t".join((row["devEui"], row["tenant"] or "(défaut)", row["decoder"], row["entityId"],
+                                 row["name"])))
+            if total > len(found):
+                print(f"… {total - len(found)} de plus (--limit)", file=sys.stderr)
+    finally:
+        broker.close()
+    return 0
+
+
+def simulate(args: argparse.Namespace) -> int:
+    from territoires.ingest import simulator
+
+    return simulator.command(args)
 
 
 def _broker(args: argparse.Namespace):
@@ -156,6 +238,39 @@ def parser() -> argparse.ArgumentParser:
         one.add_argument("file")
         one.add_argument("--tenant", help="ce locataire seulement (\"\" : le locataire par défaut)")
     database.set_defaults(handler=db)
+
+    bridge = commands.add_parser("ingest", help="pont LoRaWAN : recevoir les remontées MQTT (ChirpStack, TTS)")
+    bridge.add_argument("--data-dir", default=argparse.SUPPRESS, help="dossier des données")
+    bridge.add_argument("--mqtt", help="serveur MQTT, mqtt://hôte:port (défaut : TERRITOIRES_MQTT_URL)")
+    bridge.add_argument("--log-level", default="warning")
+    bridge.add_argument("--parent", type=int, help=argparse.SUPPRESS)  # stop when this process is gone
+    bridge.set_defaults(handler=ingest)
+
+    device = commands.add_parser("devices", help="registre des appareils LoRaWAN (DevEUI → entité)")
+    device.add_argument("--data-dir", default=argparse.SUPPRESS, help="dossier des données")
+    device_actions = device.add_subparsers(dest="action", required=True)
+    add = device_actions.add_parser("add", help="enregistrer un appareil")
+    add.add_argument("dev_eui", help="DevEUI, 16 chiffres hexadécimaux")
+    add.add_argument("--tenant", help="locataire (défaut : le locataire par défaut)")
+    add.add_argument("--entity-id", required=True, help="entité mise à jour, ex. urn:ngsi-ld:Streetlight:0042")
+    add.add_argument("--decoder", required=True, help="décodeur des trames, ex. streetlight")
+    add.add_argument("--entity-type", help="type de l'entité, IRI complète (défaut : celui du décodeur)")
+    add.add_argument("--name", help="libellé")
+    imported = device_actions.add_parser("import", help="enregistrer les appareils d'un fichier JSON (liste)")
+    imported.add_argument("file")
+    listed = device_actions.add_parser("list", help="lister les appareils")
+    listed.add_argument("--tenant", help="ceux de ce locataire seulement")
+    listed.add_argument("--limit", type=int, default=1000)
+    removed = device_actions.add_parser("delete", help="supprimer un appareil du registre")
+    removed.add_argument("dev_eui")
+    device.set_defaults(handler=devices)
+
+    from territoires.ingest.simulator import add_arguments as simulate_arguments
+
+    simulation = commands.add_parser("simulate", help="publier sur MQTT des remontées LoRaWAN simulées "
+                                                      "(éclairage, eau, déchets, stationnement, air, électricité)")
+    simulate_arguments(simulation)
+    simulation.set_defaults(handler=simulate)
     return top
 
 

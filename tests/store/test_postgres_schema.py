@@ -21,12 +21,8 @@ pytestmark = pytest.mark.skipif(not postgres.URL, reason="PostgreSQL not availab
 @pytest.fixture
 def empty_database():
     """The test database with no schema at all (put back afterwards)."""
-    postgres.fresh_database()
-    with psycopg.connect(postgres.URL, autocommit=True) as conn:
-        conn.execute("DROP TABLE IF EXISTS geometries, attr_values, entities, shapes, contexts, tenants, schema_migrations")
-    yield postgres.URL
-    postgres.forget_schema()
-    postgres.fresh_database()
+    with postgres.database_at(0) as url:
+        yield url
 
 
 def test_migrations_are_numbered_without_gaps():

@@ -15,7 +15,7 @@ BASE = "/ngsi-ld/v1/jsonldContexts"
 
 
 def _url(request: Request, stored: StoredContext) -> str:
-    if stored.kind == "Hosted":
+    if stored.kind in ("Hosted", "ImplicitlyCreated"):  # served by this broker (clause 5.13)
         return str(request.base_url).rstrip("/") + f"{BASE}/{stored.id}"
     return stored.id
 

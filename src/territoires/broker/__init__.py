@@ -5,9 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from territoires.broker.changes import ChangeFeed
+from territoires.broker.history import HistoryRecorder
 from territoires.broker.contexts import ContextService
+from territoires.broker.devices import DeviceService
 from territoires.broker.discovery import DiscoveryService
 from territoires.broker.entities import EntityService
+from territoires.broker.matching import NotificationMatcher
+from territoires.broker.subscriptions import SubscriptionService
+from territoires.broker.temporal import TemporalService
 from territoires.broker.tenants import TenantService
 from territoires.config import Settings
 from territoires.store.port import Store
@@ -22,6 +27,10 @@ class Broker:
     discovery: DiscoveryService
     contexts: ContextService
     tenants: TenantService
+    subscriptions: SubscriptionService
+    devices: DeviceService
+    temporal: TemporalService
+    matcher: NotificationMatcher
 
     def close(self) -> None:
         self.store.close()
@@ -47,12 +56,21 @@ def open_broker(settings: Settings) -> Broker:
     """Open the configured store and build the services over it."""
     store = open_store(settings)
     feed = ChangeFeed()
+    feed.add(HistoryRecorder(keep_deleted=settings.keep_deleted_history))
+    contexts = ContextService(store, settings)
+    subscriptions = SubscriptionService(store, contexts, lambda session, ids: session.delivery_status(ids))
+    matcher = NotificationMatcher(subscriptions)
+    feed.add(matcher)
     return Broker(
         settings=settings,
         store=store,
         feed=feed,
         entities=EntityService(store, feed),
         discovery=DiscoveryService(store),
-        contexts=ContextService(store, settings),
+        contexts=contexts,
         tenants=TenantService(store),
+        subscriptions=subscriptions,
+        devices=DeviceService(store),
+        temporal=TemporalService(store, feed),
+        matcher=matcher,
     )

@@ -19,7 +19,7 @@ from territoires.ngsild.context import Context
 from territoires.ngsild.errors import AlreadyExists, BadRequestData, NgsiLdError, ResourceNotFound
 from territoires.ngsild.join import Fetch
 from territoires.ngsild.model import Entity
-from territoires.store.port import EntityQuery, QueryPage, Store, TenantSession
+from territoires.store.port import EntityQuery, Frame, QueryPage, Store, TenantSession
 
 UpdateResult = dict[str, Any]
 T = TypeVar("T")
@@ -298,6 +298,46 @@ class EntityService:
                 entity_id = body.get("id") if isinstance(body, dict) else None
                 result.fail(entity_id if isinstance(entity_id, str) else "", error)
         return result, parsed
+
+    # ---- ingestion -------------------------------------------------------------------------
+    def apply_measurements(self, tenant: str, fragments: Sequence[Entity], frames: Sequence[Frame]) -> list[bool]:
+        """Merge measures into entities, once per uplink frame, in one write session.
+
+        ``fragments[i]`` (internal form: ``id``, ``type``, ``attrs`` whose instances carry their
+        ``observedAt``) is what the uplink ``frames[i]`` measured. Frames recorded before (a
+        redelivered or duplicated uplink) are skipped; the others are recorded in the same
+        transaction as the updates, so an uplink is applied exactly once even across a crash.
+        An entity that does not exist is created with the fragment's id and type. Returns, for
+        each fragment, whether it was applied (False: a duplicate)."""
+        with self.store.session(tenant, write=True) as session:
+            fresh = session.record_frames(frames)
+            pending = [fragment for fragment, new in zip(fragments, fresh, strict=True) if new]
+            current = session.get(list({fragment["id"] for fragment in pending}))
+            now = ""
+            while pending:
+                # An entity measured several times changes once per round, each round at an
+                # instant of its own, so that every measure is a change of its own.
+                previous, now = now, clock.now()
+                while now <= previous:
+                    now = clock.now()
+                taken: set[str] = set()
+                later: list[Entity] = []
+                changes: list[Change] = []
+                for fragment in pending:
+                    entity_id = fragment["id"]
+                    if entity_id in taken:
+                        later.append(fragment)
+                        continue
+                    taken.add(entity_id)
+                    old = current.get(entity_id)
+                    base = old or {"id": entity_id, "type": list(fragment["type"]), "createdAt": now,
+                                   "modifiedAt": now, "attrs": {}}
+                    current[entity_id] = updates.merge_entity(base, fragment, now=now)[0]
+                    changes.append(Change(old, current[entity_id], now))
+                session.replace([change.new for change in changes])
+                self.feed.publish(tenant, session, changes)
+                pending = later
+        return fresh
 
 
 def _fragment(body: Any, entity_id: str, ctx: Context, now: str, *, allow_null: bool = False, merge: bool = False) -> Entity:

@@ -15,15 +15,16 @@ The contract suite ``tests/contract/`` runs unchanged on every backend.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
 from territoires.ngsild.errors import ERROR_BASE, OperationNotSupported
 from territoires.ngsild.geo import GeoQuery
-from territoires.ngsild.model import Entity
+from territoires.ngsild.model import Entity, Instance
 from territoires.ngsild.query import OrderKey, QExpr, ScopeExpr, TypeExpr
+from territoires.ngsild.subscription import Subscription
 
 DEFAULT_TENANT = ""
 
@@ -119,6 +120,277 @@ class StoredContext:
     number_of_hits: int = 0
 
 
+# ---- LoRaWAN devices and ingestion ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Device:
+    """A LoRaWAN device of the registry: its uplinks update one entity of one tenant."""
+
+    dev_eui: str  # 16 upper-case hexadecimal digits, the registry's key across the platform
+    tenant: str
+    entity_id: str  # the entity its measures update (created at its first uplink if absent)
+    entity_type: str  # expanded type IRI of that entity (a Smart Data Models type)
+    decoder: str  # name of its payload decoder (territoires.ingest.decoders.DECODERS)
+    name: str = ""  # a label for people
+    created_at: str = ""
+    modified_at: str = ""
+
+
+@dataclass(frozen=True)
+class QuarantinedUplink:
+    """An uplink the bridge could not store, kept with why. ``kind``: ``malformed`` (not an
+    uplink of a known format), ``unknown-device`` (DevEUI not registered), ``undecodable``
+    (its decoder refused the payload) or ``rejected`` (the store refused the update)."""
+
+    received_at: str  # when the bridge received it
+    topic: str
+    kind: str
+    reason: str
+    body: bytes  # the MQTT message as received
+    dev_eui: str | None = None
+    tenant: str | None = None
+    seq: int = 0  # assigned by the store: increasing in the order they were quarantined
+
+
+@dataclass(frozen=True)
+class QuarantineQuery:
+    """Which quarantined uplinks to list, newest first; every filter given must hold."""
+
+    dev_eui: str | None = None
+    tenant: str | None = None
+    kind: str | None = None
+    offset: int = 0
+    limit: int = 20
+
+
+@dataclass(frozen=True)
+class IngestionCounters:
+    """What one ingestion bridge (named by its MQTT client id) did since it started."""
+
+    bridge: str
+    started_at: str
+    updated_at: str
+    received: int = 0  # MQTT messages received
+    stored: int = 0  # uplinks applied to entities
+    duplicates: int = 0  # uplinks skipped as already applied
+    quarantined: int = 0
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One uplink frame of a device, as deduplication sees it."""
+
+    dev_eui: str
+    f_cnt: int
+    at: str  # the network server's uplink time, ISO 8601 UTC
+
+
+# Frames of one device with the same counter are duplicates when their uplink times are at most
+# this far apart. A redelivered MQTT message or a frame heard by several gateways carries the
+# same counter and (nearly) the same time; a device that rejoined counts from 0 again, later.
+FRAME_WINDOW_SECONDS = 60
+
+
+# ---- temporal ----------------------------------------------------------------------------
+# The temporal evolution of attributes (clauses 4.5.7, 4.5.19, 5.6.11 – 5.6.19, 5.7.3, 5.7.4).
+
+TIME_PROPERTIES = ("observedAt", "createdAt", "modifiedAt", "deletedAt")
+AGGREGATION_METHODS = ("totalCount", "distinctCount", "sum", "avg", "min", "max", "stddev", "sumsq")
+
+
+@dataclass(frozen=True)
+class HistoryInstance:
+    """One recorded instance of an attribute: the attribute as it was at one moment.
+
+    - ``instance``: the attribute instance in internal form (``ngsild.model``), with its
+      ``datasetId``, ``observedAt``, ``unitCode``, sub-attributes, ``createdAt`` and
+      ``modifiedAt``; no ``instanceId`` inside (it is ``instance_id``).
+    - ``modified_at``: when it was recorded (normally ``instance["modifiedAt"]``).
+    - ``deleted_at``: set when this instance records the attribute's deletion (its value is
+      then the NGSI-LD Null ``"urn:ngsi-ld:null"``).
+    - ``instance_id``: a URI unique in the tenant, assigned by the store: leave it None when
+      appending; every instance read back carries it.
+    """
+
+    entity_id: str
+    attr: str  # expanded attribute name
+    instance: Instance
+    modified_at: str
+    deleted_at: str | None = None
+    instance_id: str | None = None
+
+
+@dataclass(frozen=True)
+class TimeRange:
+    """Which instances of a series are selected, by one of their times (clause 4.11).
+
+    ``timeproperty`` is one of ``TIME_PROPERTIES``. An instance's ``observedAt`` time is its
+    ``observedAt`` member, or its ``modifiedAt`` when it has none (so such instances keep their
+    place in the series); ``deletedAt`` selects deletion instances only.
+    ``timerel`` None selects every instance; ``"before"``: time < ``time_at``; ``"after"``:
+    time >= ``time_at``; ``"between"``: ``time_at`` <= time < ``end_time_at``. Times are ISO
+    8601 instants (UTC, ``Z``); the caller has checked them."""
+
+    timeproperty: str = "observedAt"
+    timerel: str | None = None
+    time_at: str | None = None
+    end_time_at: str | None = None
+
+
+@dataclass(frozen=True)
+class Aggregation:
+    """The aggregated temporal representation (clause 4.5.19): each series is cut into
+    consecutive periods of ``period`` (an ISO 8601 duration such as PT15M, PT1H, P1D, P1W,
+    P1M, P1Y, or a combination; None, PT0S or P0D: one period covering the whole range) and
+    each period with at least one instance gives one ``Bucket`` with ``methods`` applied
+    (each of ``AGGREGATION_METHODS``; the caller has checked them and the duration)."""
+
+    methods: tuple[str, ...]
+    period: str | None = None
+
+
+@dataclass(frozen=True)
+class TemporalQuery:
+    """A temporal query (clauses 5.7.3, 5.7.4).
+
+    - ``entities``: which entities, as for ``TenantSession.query`` (filters on the entities'
+      current state; entities are paged by its ``offset``/``limit``/``after``/``count``).
+      Entities deleted while their history was kept (``keep_deleted_entities``) are selected
+      too when ``entities.ids`` names them and its type expression, if any, holds; other
+      filters never select them (they have no current state).
+    - ``attrs``: whose history (expanded names); empty: every attribute.
+    - ``time``: which instances of each series.
+    - ``last_n``: per series (attribute + datasetId), only the last N instances of the range.
+    - ``instance_limit``: most instances per series (temporal pagination, clause 6.3.10).
+    - ``aggregation``: buckets instead of instances (``instance_limit``/``last_n`` ignored).
+    """
+
+    entities: EntityQuery
+    attrs: tuple[str, ...] = ()
+    time: TimeRange = TimeRange()
+    last_n: int | None = None
+    instance_limit: int = 1000
+    aggregation: Aggregation | None = None
+
+
+@dataclass(frozen=True)
+class Bucket:
+    """One aggregation period ``[start, end)`` and the value of each method over the
+    instances it holds (``None`` where the method does not apply to them)."""
+
+    start: str
+    end: str
+    values: dict[str, Any]
+
+
+@dataclass
+class Series:
+    """The history of one attribute instance (attribute + datasetId): ``instances`` ascending
+    by the query's time property (insertion order breaking ties), or ``buckets`` ascending
+    under an aggregation."""
+
+    attr: str
+    dataset_id: str | None
+    instances: list[HistoryInstance] = field(default_factory=list)
+    buckets: list[Bucket] = field(default_factory=list)
+
+
+@dataclass
+class TemporalEntity:
+    """A selected entity and the series of its history that have something in the range
+    (sorted by attribute, then datasetId, the default instance first)."""
+
+    id: str
+    types: list[str]
+    scope: list[str] | None
+    created_at: str
+    modified_at: str
+    series: list[Series] = field(default_factory=list)
+
+
+@dataclass
+class TemporalPage:
+    """``range``: set when ``instance_limit`` cut at least one series: the interval
+    ``(start, end)`` (times of the query's property) that every returned series covers
+    completely; the caller asks for the rest from there (clause 6.3.10)."""
+
+    entities: list[TemporalEntity]
+    count: int | None = None
+    next_cursor: str | None = None
+    range: tuple[str, str] | None = None
+
+
+# ---- notification outbox ------------------------------------------------------------------
+# What the subscription matcher leaves, inside the write that made a change, for the delivery
+# worker (clauses 5.8.6, 5.11). Times the worker schedules by are epoch seconds (floats).
+
+NOTIFICATION_ID_PREFIX = "urn:ngsi-ld:Notification:"
+
+
+@dataclass(frozen=True)
+class PendingNotification:
+    """One notification to deliver, as the matcher decided it.
+
+    - ``id``: ``urn:ngsi-ld:Notification:<uuid>``, the same at every attempt: delivery is at
+      least once, and a receiver recognises a notification it was given twice by its id.
+    - ``subscription_id``: whose notification. The worker reads the subscription when it
+      sends (endpoint, format, @context); a subscription gone by then drops it.
+    - ``endpoint``: scheme and authority of the endpoint when enqueued (``http://host:port``):
+      the worker spreads its work by endpoint with it.
+    - ``trigger``: the triggerReason (``attributeUpdated``…); empty for periodic notifications.
+    - ``data``: the notified entities as JSON documents of ``ngsild.notification`` (internal
+      form with the marks of what changed); the store keeps them as given.
+    - ``created_at``: when it was enqueued (ISO 8601, UTC).
+    """
+
+    id: str
+    subscription_id: str
+    endpoint: str
+    trigger: str
+    data: list[dict[str, Any]]
+    created_at: str
+
+
+@dataclass(frozen=True)
+class OutboxEntry:
+    """A notification in a tenant's outbox, as a claim or the list of dead letters gives it.
+    ``seq`` orders the outbox (per subscription, delivery follows it); ``attempts`` counts the
+    attempts already made; ``state`` is ``pending`` or ``dead`` (given up, kept for people).
+    ``tenant`` is empty in what a session lists: its caller knows the tenant."""
+
+    tenant: str
+    seq: int
+    notification: PendingNotification
+    attempts: int = 0
+    last_error: str | None = None
+    state: str = "pending"
+
+
+# What became of one attempt (DeliveryOutcome.result).
+SENT, FAILED, DROPPED = "sent", "failed", "dropped"
+
+
+@dataclass(frozen=True)
+class DeliveryOutcome:
+    """What became of one claimed notification (``tenant`` and ``seq`` name it).
+
+    - ``sent``: the endpoint took it; it leaves the outbox.
+    - ``failed``: the attempt failed (``error`` says why); it is due again at ``retry_at``
+      (epoch seconds), or with ``retry_at`` None it becomes a dead letter.
+    - ``dropped``: its subscription is gone; it leaves the outbox and counts for nothing.
+    ``at`` is when the attempt was made (ISO 8601): the subscription's lastNotification,
+    lastSuccess or lastFailure."""
+
+    tenant: str
+    seq: int
+    subscription_id: str
+    result: str
+    at: str
+    error: str | None = None
+    retry_at: float | None = None
+
+
 class TenantSession(ABC):
     """A unit of work on one tenant. Writes become visible together when the session commits
     (leaving its ``with`` block without an exception); an exception rolls all of them back.
@@ -182,9 +454,153 @@ class TenantSession(ABC):
     def touch_context(self, context_id: str, when: str) -> None:
         """Record one use of a stored context (hits and last usage)."""
 
+    # ---- LoRaWAN frames seen (deduplication of uplinks) ------------------------------------
+    @abstractmethod
+    def record_frames(self, frames: Sequence[Frame]) -> list[bool]:
+        """Record these frames and say, for each, whether it is new. A frame is not new when a
+        frame of the same device with the same counter and an uplink time at most
+        ``FRAME_WINDOW_SECONDS`` away was recorded before, by an earlier session or earlier in
+        ``frames``. Recorded in the session: a write that rolls back forgets them too, so a
+        redelivered uplink is applied exactly once, crash or not."""
+
+    @abstractmethod
+    def forget_frames(self, before: str) -> int:
+        """Forget the frames whose uplink time is before this instant; returns how many."""
+
     # ---- temporal evolution (clauses 5.6.11 – 5.6.19, 5.7.3, 5.7.4) -------------------------
+    @abstractmethod
+    def append_history(self, instances: Sequence[HistoryInstance]) -> None:
+        """Record attribute instances (their ``instance_id`` is ignored: the store assigns
+        one). Batched: one call may carry tens of thousands of instances. A write."""
+
+    @abstractmethod
+    def temporal_query(self, query: TemporalQuery) -> TemporalPage:
+        """The temporal evolution of the selected entities (see ``TemporalQuery``), in the
+        order of ``query`` on entities, every selected entity present even without history.
+
+        Instances: for each series, those of ``query.time`` ascending by its time property.
+        With ``last_n``, the last N of them (still ascending). When a series has more than
+        ``instance_limit``, it is cut (after the first ones; with ``last_n`` before the last
+        ones), every series is trimmed to the interval all of them cover and
+        ``TemporalPage.range`` names that interval.
+
+        Aggregation runs in the database. Buckets start at ``time_at`` for ``after`` and
+        ``between``, else at the first selected instance of the page (so the buckets of
+        every series and entity line up); the k-th bucket is ``[start + k·period, start +
+        (k+1)·period)``, calendar parts (years, months) added on the calendar with the day
+        clamped to the month's end. Only buckets holding at least one instance are given.
+        Methods: ``totalCount`` (instances) and ``distinctCount`` (distinct values) apply to
+        every value; ``sum``, ``avg``, ``stddev`` (population), ``sumsq`` to numbers and
+        booleans (true 1, false 0); ``min``/``max`` to numbers and booleans (booleans
+        answered as booleans when the bucket holds only booleans), else to strings (Unicode
+        code point order). A method with no value it applies to gives ``None``. Deletion
+        instances (NGSI-LD Null) are counted by ``totalCount`` only."""
+
+    @abstractmethod
+    def delete_history(
+        self, entity_id: str, attr: str | None = None, dataset_id: str | None = None, all_datasets: bool = False
+    ) -> int:
+        """Delete recorded instances; returns how many. ``attr`` None: the entity's whole
+        history (and its ``keep_deleted_entities`` record); else that attribute's default
+        instance series, or its ``dataset_id`` series, or with ``all_datasets`` every series
+        of the attribute. A write."""
+
+    @abstractmethod
+    def replace_instance(self, entity_id: str, attr: str, instance_id: str, instance: Instance) -> bool:
+        """Replace one recorded instance's content (its times taken from ``instance``; it
+        keeps its id, series and deletion mark); False if the entity's attribute has no such
+        instance. A write."""
+
+    @abstractmethod
+    def delete_instance(self, entity_id: str, attr: str, instance_id: str) -> bool:
+        """Delete one recorded instance; False if the entity's attribute has no such instance.
+        A write."""
+
+    @abstractmethod
+    def keep_deleted_entities(self, entities: Sequence[Entity], deleted_at: str) -> None:
+        """Remember the identity (id, types, scope, createdAt; modifiedAt set to
+        ``deleted_at``) of entities deleted while their history is kept, so that temporal
+        queries naming them still answer (see ``TemporalQuery``). Recreating an entity of
+        that id makes its current state the answer again. A write."""
+
 
     # ---- subscriptions and their notification outbox (clauses 5.8, 5.11) ------------------
+    # Subscriptions are kept whole, in the internal form of ``territoires.ngsild.subscription``.
+    @abstractmethod
+    def put_subscription(self, subscription: Subscription) -> None:
+        """Store a new subscription; raises ``AlreadyExists`` if its id is taken. A write."""
+
+    @abstractmethod
+    def get_subscription(self, subscription_id: str) -> Subscription | None:
+        """The stored subscription, or None."""
+
+    @abstractmethod
+    def query_subscriptions(self, offset: int = 0, limit: int = 20) -> tuple[list[Subscription], int]:
+        """A page of the subscriptions in creation order, and how many there are in all."""
+
+    @abstractmethod
+    def replace_subscription(self, subscription: Subscription) -> None:
+        """Store ``subscription`` in place of the stored one with its id, keeping its creation
+        order; ``ResourceNotFound`` if none is stored. A write."""
+
+    @abstractmethod
+    def delete_subscription(self, subscription_id: str) -> bool:
+        """Delete a subscription; True if it existed. A write."""
+
+    @abstractmethod
+    def active_subscriptions(self, now: str) -> list[Subscription]:
+        """The subscriptions that may notify at ``now`` (a ``clock.now()`` instant): isActive,
+        and no expiresAt or one after ``now``; in creation order."""
+
+    @abstractmethod
+    def subscriptions_version(self) -> str:
+        """A token that changes with every write of the tenant's subscriptions (put, replace,
+        delete) and only then: a process may cache what it derived from them (see
+        ``active_subscriptions``) for as long as the token stays the same. Tokens are never
+        reused, so a tenant deleted and created again does not find an old token."""
+
+    # Notification outbox and delivery status. The matcher writes through the write session of
+    # the change (a notification exists if and only if its change does); the worker claims and
+    # settles through the Store methods below.
+    @abstractmethod
+    def enqueue_notifications(
+        self, notifications: Sequence[PendingNotification], *, now: float, throttled: Sequence[str] = ()
+    ) -> None:
+        """Add notifications to the outbox, due at once, after everything already there (``seq``
+        increasing in this order). ``throttled``: subscriptions whose latest enqueue instant
+        becomes ``now`` (see ``last_enqueued``). A write."""
+
+    @abstractmethod
+    def last_enqueued(self, subscription_ids: Sequence[str]) -> dict[str, float]:
+        """The instant (epoch seconds) each of these subscriptions last had a notification
+        enqueued as ``throttled``; absent: never."""
+
+    @abstractmethod
+    def start_period(self, subscription_id: str, now: float, interval: float) -> bool:
+        """For a periodic subscription (timeInterval): whether a period starts at ``now``,
+        that is none started yet or the last one at least ``interval`` seconds before; if so
+        ``now`` becomes the start of its current period, so that of several processes one
+        only notifies each period. A write."""
+
+    @abstractmethod
+    def delivery_status(self, subscription_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The delivery status of these subscriptions (NotificationParams, clause 5.2.14), as
+        the members ``timesSent`` (attempts), ``timesFailed``, ``lastNotification`` (last
+        attempt), ``lastSuccess``, ``lastFailure`` and ``status`` (``ok`` or ``failed``: how
+        the last attempt went); a member without a value yet is absent, a subscription never
+        notified is absent."""
+
+    @abstractmethod
+    def dead_notifications(
+        self, subscription_id: str | None = None, *, offset: int = 0, limit: int = 100
+    ) -> tuple[list[OutboxEntry], int]:
+        """Dead letters (notifications given up after their last attempt), of one subscription
+        or all, oldest first: a page and how many in all."""
+
+    @abstractmethod
+    def forget_notifications(self, subscription_id: str) -> int:
+        """Drop everything of a deleted subscription: its outbox (pending and dead) and its
+        delivery status; returns how many notifications were dropped. A write."""
 
 
 class Store(ABC):
@@ -212,8 +628,74 @@ class Store(ABC):
         """Names of the tenants, the default tenant (``""``) excluded, sorted."""
 
     # ---- notification delivery, across tenants --------------------------------------------
+    # Called (from any thread) once a session that enqueued notifications has committed: the
+    # delivery worker of this process sets it, to claim at once rather than at its next poll.
+    on_enqueued: Callable[[], None] | None = None
+
+    @abstractmethod
+    def claim_notifications(
+        self, owner: str, now: float, *, limit: int, lease: float, busy_endpoints: Collection[str] = (),
+        sweep: bool = False, settle: Sequence[DeliveryOutcome] = (),
+    ) -> list[OutboxEntry]:
+        """Claim for ``owner`` up to ``limit`` notifications due at ``now`` (epoch seconds),
+        across tenants, each for ``lease`` seconds, by due time then ``seq``.
+
+        - Per subscription, only its oldest pending notification, and only when no other of
+          its notifications is claimed under a living lease: delivery keeps each
+          subscription's order, one notification at a time.
+        - Due: its retry time has come. A claim whose lease ran out (its worker died) is due
+          again, so every notification is delivered at least once; several processes claim
+          side by side, never the same notification under living leases.
+        - Notifications enqueued for one of ``busy_endpoints`` are left for later.
+        - ``sweep``: also look in tenants not known to have work (notifications left behind
+          by a process that crashed); slower: the worker sweeps at start, then now and then.
+        - ``settle``: outcomes recorded first, as ``settle_notifications`` records them, in the
+          same transaction as the claim of their tenant (a round of the worker is one write
+          per tenant)."""
+
+    @abstractmethod
+    def settle_notifications(self, outcomes: Sequence[DeliveryOutcome]) -> None:
+        """Record what became of claimed notifications (see ``DeliveryOutcome``) and update the
+        delivery status of their subscriptions. Outcomes of a tenant deleted meanwhile are
+        ignored."""
+
 
     # ---- LoRaWAN devices and ingestion (platform-wide: a DevEUI names its tenant) ----------
+    @abstractmethod
+    def put_device(self, device: Device) -> None:
+        """Register a device. ``AlreadyExists`` if its DevEUI is registered."""
+
+    @abstractmethod
+    def replace_device(self, device: Device) -> bool:
+        """Replace the registered device of that DevEUI (``created_at`` is kept); False if none."""
+
+    @abstractmethod
+    def get_devices(self, dev_euis: Sequence[str]) -> dict[str, Device]:
+        """The registered devices among these DevEUIs, by DevEUI (unknown ones are absent)."""
+
+    @abstractmethod
+    def list_devices(self, *, tenant: str | None = None, offset: int = 0, limit: int = 20) -> tuple[list[Device], int]:
+        """Registered devices by DevEUI, optionally of one tenant: a page and how many in all."""
+
+    @abstractmethod
+    def delete_device(self, dev_eui: str) -> bool:
+        """Unregister a device; True if it was registered. Deleting a tenant unregisters its devices."""
+
+    @abstractmethod
+    def quarantine(self, uplinks: Sequence[QuarantinedUplink]) -> None:
+        """Keep these uplinks (their ``seq`` is ignored: the store numbers them)."""
+
+    @abstractmethod
+    def list_quarantine(self, query: QuarantineQuery) -> tuple[list[QuarantinedUplink], int]:
+        """Quarantined uplinks selected by ``query``, newest first: a page and how many in all."""
+
+    @abstractmethod
+    def put_ingestion_counters(self, counters: IngestionCounters) -> None:
+        """Save the counters of one bridge, replacing those it saved before."""
+
+    @abstractmethod
+    def ingestion_counters(self) -> list[IngestionCounters]:
+        """The counters every bridge saved, by bridge name."""
 
     @abstractmethod
     def close(self) -> None:

@@ -36,9 +36,12 @@ from psycopg.types.json import set_json_loads
 
 from territoires.ngsild.errors import AlreadyExists, BadRequestData, NonexistentTenant, ResourceNotFound
 from territoires.ngsild.model import Entity
-from territoires.store import postgres_filters, postgres_geo, postgres_schema, postgres_values
+from territoires.store import postgres_devices, postgres_filters, postgres_geo, postgres_schema, postgres_values
 from territoires.store.conditions import Compilers, conditions
 from territoires.store.cursors import after_rid, page
+from territoires.store.postgres_outbox import PostgresOutbox, PostgresOutboxDelivery
+from territoires.store.postgres_subscriptions import PostgresSubscriptions
+from territoires.store.postgres_temporal import PostgresTemporal
 from territoires.store.port import (
     DEFAULT_TENANT,
     EntityQuery,
@@ -55,7 +58,9 @@ from territoires.store.shapes import ShapeKey, shape_key, shape_record, type_inf
 log = logging.getLogger("territoires.store")
 
 # Rows of a tenant's tables, emptied when the tenant is deleted (children first).
-_TENANT_TABLES = ("geometries", "attr_values", "entities", "shapes", "contexts")
+_TENANT_TABLES = ("history", "history_series", "history_kept",
+                  "geometries", "attr_values", "entities", "shapes", "contexts", "frames",
+                  "subscriptions", "subscription_versions", "outbox", "notification_status")
 # Seconds a tenant seen alive is taken as alive by reads on a connection already naming it.
 TENANT_RECHECK = 1.0
 # From this many entities, a write goes through COPY (measured: a single row costs 0.5 ms in
@@ -81,7 +86,7 @@ def _configure(conn: psycopg.Connection) -> None:
     conn.execute(_STAGING)
 
 
-class PostgresStore(Store):
+class PostgresStore(postgres_devices.PostgresDeviceRegistry, PostgresOutboxDelivery, Store):
     waits_on_server = True
 
     def __init__(self, url: str, *, upgrade: bool = False, pool_size: int = 4, timeout: float = 5.0) -> None:
@@ -233,12 +238,14 @@ class PostgresStore(Store):
             session = PostgresSession(conn, shapes)
             yield session
         shapes.update(session.new_shapes)
+        self._outbox_committed(tenant, session)
 
     def close(self) -> None:
         self._pool.close()
 
 
-class PostgresSession(TenantSession):
+class PostgresSession(PostgresTemporal, postgres_devices.PostgresFrames, PostgresSubscriptions, PostgresOutbox,
+                      TenantSession):
     def __init__(self, conn: psycopg.Connection, shapes: dict[ShapeKey, int]) -> None:
         self.conn = conn
         self.shapes = shapes

@@ -28,10 +28,13 @@ import orjson
 
 from territoires.ngsild.errors import AlreadyExists, BadRequestData, NonexistentTenant, ResourceNotFound
 from territoires.ngsild.model import Entity
-from territoires.store import sqlite_checkpoint, sqlite_filters, sqlite_geo, sqlite_values
+from territoires.store import sqlite_checkpoint, sqlite_devices, sqlite_filters, sqlite_geo, sqlite_values
 from territoires.store.conditions import Compilers, conditions
 from territoires.store.cursors import after_rid, page
 from territoires.store.records import check_new, document, stored_context
+from territoires.store.sqlite_outbox import OUTBOX_SCHEMA, DueTenants, SqliteOutbox, SqliteOutboxDelivery
+from territoires.store.sqlite_subscriptions import SUBSCRIPTIONS_SCHEMA, SqliteSubscriptions
+from territoires.store.sqlite_temporal import HISTORY_SCHEMA, SqliteTemporal
 from territoires.store.port import (
     DEFAULT_TENANT,
     EntityQuery,
@@ -72,6 +75,10 @@ CREATE TABLE IF NOT EXISTS contexts(
     + sqlite_geo.GEO_SCHEMA
     + ";"
     + sqlite_values.VALUES_SCHEMA
+    + sqlite_devices.FRAMES_SCHEMA
+    + SUBSCRIPTIONS_SCHEMA
+    + OUTBOX_SCHEMA
+    + HISTORY_SCHEMA
 )
 
 REGISTRY_SCHEMA = """
@@ -142,18 +149,19 @@ class _Tenant:
         self.write_lock.close()
 
 
-class SqliteStore(Store):
+class SqliteStore(sqlite_devices.SqliteDeviceRegistry, SqliteOutboxDelivery, Store):
     def __init__(self, data_dir: Path | str, *, use_value_index: bool = True) -> None:
         # ``use_value_index=False`` answers q by scanning only: the tests compare both ways.
         self.use_value_index = use_value_index
         self.data_dir = Path(data_dir)
         (self.data_dir / "tenants").mkdir(parents=True, exist_ok=True)
         self._registry = _connect(self.data_dir / "territoires.db")
-        self._registry.executescript(REGISTRY_SCHEMA)
+        self._registry.executescript(REGISTRY_SCHEMA + sqlite_devices.REGISTRY_SCHEMA)
         self._registry_lock = threading.Lock()
         self._open: dict[str, _Tenant] = {}
         self._open_lock = threading.Lock()
         self._checkpointer = sqlite_checkpoint.Checkpointer()
+        self._due_tenants = DueTenants()
 
     # ---- tenants ------------------------------------------------------------------------
     def _file_of(self, tenant: str) -> Path | None:
@@ -168,6 +176,9 @@ class SqliteStore(Store):
         if handle is not None and (tenant == DEFAULT_TENANT or handle.alive()):
             return handle
         with self._open_lock:
+            handle = self._open.get(tenant)  # another thread may have opened it meanwhile
+            if handle is not None and (tenant == DEFAULT_TENANT or handle.alive()):
+                return handle
             stale = self._open.pop(tenant, None)
             if stale is not None:
                 stale.close()
@@ -195,6 +206,7 @@ class SqliteStore(Store):
             raise ResourceNotFound(f"tenant {tenant!r} does not exist")
         with self._registry_lock:
             self._registry.execute("DELETE FROM tenants WHERE name = ?", (tenant,))
+            self._forget_devices_of(tenant)
         with self._open_lock:
             handle = self._open.pop(tenant, None)
             if handle is not None:
@@ -223,6 +235,7 @@ class SqliteStore(Store):
                     conn.execute("ROLLBACK")
                     raise
                 conn.execute("COMMIT")
+                self._outbox_committed(tenant, session)
                 handle.shapes.update(session.new_shapes)
                 handle.names.update(session.new_names)
                 if write:
@@ -240,7 +253,7 @@ class SqliteStore(Store):
         self._registry.close()
 
 
-class SqliteSession(TenantSession):
+class SqliteSession(SqliteTemporal, sqlite_devices.SqliteFrames, SqliteSubscriptions, SqliteOutbox, TenantSession):
     def __init__(self, tenant: _Tenant, use_value_index: bool = True) -> None:
         self.use_value_index = use_value_index
         self.tenant = tenant

@@ -1,0 +1,83 @@
+"""The temporal evolution recorder: every attribute change becomes a history instance,
+written through the change's own write session so that it commits with the change.
+
+What an operation touched is what it stamped: an attribute instance of the new entity whose
+``modifiedAt`` is the operation's instant. An attribute instance present before and absent
+after is recorded as deleted (value NGSI-LD Null, ``deletedAt`` the operation's instant); this
+needs the whole previous entity, which every operation gives except a replacing upsert (the
+recorder does not ask for it: ``needs_previous`` is False, to spare batch upserts a read), so
+an attribute that a replacing upsert drops gets no deletion instance.
+
+Deleting an entity deletes its history, unless the broker is configured to keep it
+(``keep_deleted_history``): then its identity is kept too, and temporal queries naming its id
+still answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from territoires.broker.changes import Change
+from territoires.ngsild.model import MAIN_MEMBER, NGSI_LD_NULL, Entity, Instance
+from territoires.store.port import HistoryInstance, TenantSession
+
+
+class HistoryRecorder:
+    """A ChangeObserver (``broker.changes``) writing the history of every change."""
+
+    def __init__(self, keep_deleted: bool = False) -> None:
+        self.keep_deleted = keep_deleted
+
+    def needs_previous(self, tenant: str, session: TenantSession) -> bool:
+        return False
+
+    def observe(self, tenant: str, session: TenantSession, changes: Sequence[Change]) -> None:
+        recorded: list[HistoryInstance] = []
+        gone: list[Entity] = []
+        for change in changes:
+            if change.new is None:
+                if change.old is not None:
+                    gone.append(change.old)
+                continue
+            recorded.extend(touched(change.new, change.at))
+            if change.old is not None and "attrs" in change.old:
+                recorded.extend(dropped(change.old, change.new, change.at))
+        if gone:
+            if self.keep_deleted:
+                session.keep_deleted_entities(gone, changes[0].at)
+            else:
+                for entity in gone:
+                    session.delete_history(entity["id"])
+        session.append_history(recorded)
+
+
+def touched(entity: Entity, at: str) -> list[HistoryInstance]:
+    """The attribute instances an operation at ``at`` wrote (those it stamped)."""
+    return [
+        HistoryInstance(entity["id"], attr, instance, at)
+        for attr, instances in entity.get("attrs", {}).items()
+        for instance in instances
+        if instance.get("modifiedAt") == at
+    ]
+
+
+def dropped(old: Entity, new: Entity, at: str) -> list[HistoryInstance]:
+    """Deletion instances of the attribute instances of ``old`` that ``new`` no longer has."""
+    kept = {(attr, i.get("datasetId")) for attr, instances in new.get("attrs", {}).items() for i in instances}
+    return [
+        HistoryInstance(old["id"], attr, deletion(instance, at), at, deleted_at=at)
+        for attr, instances in old["attrs"].items()
+        for instance in instances
+        if (attr, instance.get("datasetId")) not in kept
+    ]
+
+
+def deletion(instance: Instance, at: str) -> Instance:
+    """What records an attribute instance's deletion: its type and datasetId, NGSI-LD Null."""
+    kind = instance.get("type", "Property")
+    record: Instance = {"type": kind, MAIN_MEMBER.get(kind, "value"): NGSI_LD_NULL}
+    if "datasetId" in instance:
+        record["datasetId"] = instance["datasetId"]
+    record["createdAt"] = instance.get("createdAt", at)
+    record["modifiedAt"] = at
+    return record

@@ -1,0 +1,187 @@
+"""How a rendered notification reaches its endpoint: the HTTP and MQTT bindings (ETSI GS CIM 009
+v1.8, clauses 6.3.x and 7.3 / the MQTT notification binding).
+
+- HTTP(S): a POST of the notification to the endpoint URI, ``Content-Type`` the endpoint's
+  ``accept``; with ``application/json`` the @context goes in a ``Link`` header; the tenant, if
+  not the default one, in ``NGSILD-Tenant``; each ``receiverInfo`` pair as a header. Any 2xx
+  answer is a success; another status, a refused connection or the timeout is a failure.
+- MQTT(S): a PUBLISH to the topic named by the URI's path, on the broker of its host and port
+  (credentials from its user information), with ``notifierInfo`` ``MQTT-Version`` (mqtt3.1.1 by
+  default, or mqtt5.0) and ``MQTT-QoS`` (0 by default, 1 or 2). The payload is
+  ``{"metadata": {...}, "body": notification}``, the metadata holding what HTTP sends as
+  headers (Content-Type, Link, NGSILD-Tenant, receiverInfo); with MQTT 5 the same pairs are also
+  user properties. A success is the broker's acknowledgement (QoS 1, 2) or the message written
+  (QoS 0). Connections to a broker are kept and shared by the notifications going there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import threading
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import orjson
+import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from territoires.broker.http_client import HttpClient, HttpError
+from territoires.ngsild.subscription import Endpoint
+
+JSON = "application/json"
+TENANT_HEADER = "NGSILD-Tenant"
+
+
+class DeliveryFailed(Exception):
+    """The endpoint did not take the notification; the message says why, for people."""
+
+
+@dataclass(frozen=True)
+class Message:
+    """A notification ready to leave: its body and the metadata every binding carries."""
+
+    body: dict[str, Any]  # the Notification, with its @context for JSON-LD
+    content_type: str
+    link: str | None  # Link header value naming the @context (JSON only)
+    tenant: str  # "" for the default tenant
+
+    def metadata(self, endpoint: Endpoint) -> list[tuple[str, str]]:
+        """The headers (HTTP) or metadata pairs (MQTT) of this message to ``endpoint``."""
+        pairs = [("Content-Type", self.content_type)]
+        if self.link is not None:
+            pairs.append(("Link", self.link))
+        if self.tenant:
+            pairs.append((TENANT_HEADER, self.tenant))
+        return pairs + list(endpoint.receiver_info)
+
+
+class HttpTransport:
+    """POSTs notifications, keeping connections alive per endpoint origin."""
+
+    def __init__(self, *, per_endpoint: int) -> None:
+        self._client = HttpClient(per_origin=per_endpoint)
+
+    async def send(self, endpoint: Endpoint, message: Message, timeout: float) -> None:
+        try:
+            status = await self._client.post(endpoint.uri, orjson.dumps(message.body), message.metadata(endpoint),
+                                             timeout)
+        except TimeoutError:
+            raise DeliveryFailed(f"no answer from {endpoint.uri} within {timeout:g} s") from None
+        except HttpError as error:
+            raise DeliveryFailed(f"{endpoint.uri}: {error}") from None
+        if not 200 <= status < 300:
+            raise DeliveryFailed(f"{endpoint.uri} answered HTTP {status}")
+
+    async def close(self) -> None:
+        await self._client.close()
+
+
+@dataclass(frozen=True)
+class _Broker:
+    """What an MQTT connection is made for (those of one key are shared)."""
+
+    host: str
+    port: int
+    tls: bool
+    username: str | None
+    password: str | None
+    version: int
+
+
+class _Connection:
+    """A paho client connected to one MQTT broker, its network loop in paho's own thread."""
+
+    def __init__(self, broker: _Broker, timeout: float) -> None:
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"territoires-{uuid.uuid4().hex[:12]}",
+                                  protocol=broker.version)
+        if broker.username is not None:
+            self.client.username_pw_set(broker.username, broker.password)
+        if broker.tls:
+            self.client.tls_set_context(ssl.create_default_context())
+        connected = threading.Event()
+        self.refused: str | None = None
+
+        def on_connect(client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
+            if reason.is_failure:
+                self.refused = str(reason)
+            connected.set()
+
+        self.client.on_connect = on_connect
+        self.client.connect(broker.host, broker.port, keepalive=60)
+        self.client.loop_start()
+        if not connected.wait(timeout) or self.refused is not None:
+            self.close()
+            raise DeliveryFailed(f"the MQTT broker {broker.host}:{broker.port} refused the connection: "
+                                 f"{self.refused or 'no answer'}")
+
+    def publish(self, topic: str, payload: bytes, qos: int, properties: Properties | None, timeout: float) -> None:
+        info = self.client.publish(topic, payload, qos=qos, properties=properties)
+        try:
+            info.wait_for_publish(timeout)
+        except (RuntimeError, ValueError) as error:
+            raise DeliveryFailed(f"publishing to {topic} failed: {error}") from None
+        if not info.is_published():
+            raise DeliveryFailed(f"the MQTT broker did not acknowledge the notification on {topic} within {timeout:g} s")
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+class MqttTransport:
+    """Publishes notifications, one shared connection per MQTT broker and credentials."""
+
+    def __init__(self) -> None:
+        self._connections: dict[_Broker, _Connection] = {}
+        # One lock per broker: a broker slow to answer delays only its own notifications.
+        self._locks: dict[_Broker, asyncio.Lock] = {}
+
+    async def _connection(self, broker: _Broker, timeout: float) -> _Connection:
+        async with self._locks.setdefault(broker, asyncio.Lock()):
+            found = self._connections.get(broker)
+            if found is None:
+                try:
+                    found = await asyncio.to_thread(_Connection, broker, timeout)
+                except OSError as error:
+                    raise DeliveryFailed(f"the MQTT broker {broker.host}:{broker.port} could not be reached: "
+                                         f"{error}") from None
+                self._connections[broker] = found
+            return found
+
+    async def send(self, endpoint: Endpoint, message: Message, timeout: float) -> None:
+        parts = urlsplit(endpoint.uri)
+        tls = parts.scheme.lower() == "mqtts"
+        version = mqtt.MQTTv5 if endpoint.notifier_setting("MQTT-Version") == "mqtt5.0" else mqtt.MQTTv311
+        broker = _Broker(parts.hostname or "", parts.port or (8883 if tls else 1883), tls,
+                         unquote(parts.username) if parts.username else None,
+                         unquote(parts.password) if parts.password else None, version)
+        pairs = message.metadata(endpoint)
+        payload = orjson.dumps({"metadata": dict(pairs), "body": message.body})
+        properties = _user_properties(pairs, message.content_type) if version == mqtt.MQTTv5 else None
+        qos = int(endpoint.notifier_setting("MQTT-QoS") or 0)
+        connection = await self._connection(broker, timeout)
+        try:
+            await asyncio.to_thread(connection.publish, unquote(parts.path.lstrip("/")), payload, qos, properties,
+                                    timeout)
+        except DeliveryFailed:
+            if not connection.client.is_connected() and self._connections.get(broker) is connection:
+                del self._connections[broker]  # start afresh next time
+                await asyncio.to_thread(connection.close)
+            raise
+
+    async def close(self) -> None:
+        connections, self._connections = list(self._connections.values()), {}
+        for connection in connections:
+            await asyncio.to_thread(connection.close)
+
+
+def _user_properties(pairs: Sequence[tuple[str, str]], content_type: str) -> Properties:
+    properties = Properties(PacketTypes.PUBLISH)
+    properties.ContentType = content_type
+    properties.UserProperty = list(pairs)
+    return properties

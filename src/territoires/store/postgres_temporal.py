@@ -1,0 +1,231 @@
+"""The temporal evolution in the PostgreSQL backend (tables of migration 0003: series,
+time-partitioned history rows, kept entities; all under the tenant's row-level security).
+
+Writes go in the entity write's transaction: a few rows in one pipelined ``executemany``,
+a batch through ``COPY`` into a per-connection staging table and one ``INSERT … SELECT``
+(row-level security forbids ``COPY`` into the protected table). Instance numbers come from
+the table's sequence. Reads take each series by its (tenant, sid, ts) index in a LATERAL
+subquery; aggregation is one ``GROUP BY`` over (series, period number), the period number
+computed from the integer times (``width_bucket`` over the bounds for calendar periods).
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+import psycopg
+
+from territoires.ngsild.model import Entity, Instance
+from territoires.store.port import (
+    EntityQuery,
+    HistoryInstance,
+    QueryPage,
+    TemporalPage,
+    TemporalQuery,
+    TimeRange,
+)
+from territoires.store.temporal_common import (
+    ROW_COLUMNS,
+    Buckets,
+    Row,
+    SeriesKey,
+    aggregate_sql,
+    dataset_key,
+    instance_number,
+    kept_identity,
+    replacement_row,
+    run_temporal_query,
+    time_column,
+    time_filter,
+    to_row,
+)
+
+# From this many instances, a write goes through COPY (as entity writes do).
+BULK_ROWS = 64
+_COLUMNS = "sid, ts, num, kind, modified, created, deleted, txt, doc"
+_STAGING = (
+    "CREATE TEMPORARY TABLE IF NOT EXISTS staged_history (sid bigint, ts bigint, num float8, kind smallint, "
+    "modified bigint, created bigint, deleted bigint, txt text, doc jsonb) ON COMMIT DELETE ROWS"
+)
+_staged: weakref.WeakSet[psycopg.Connection] = weakref.WeakSet()
+
+
+class PostgresTemporal:
+    """The temporal part of ``PostgresSession`` (which provides ``conn`` and ``query``)."""
+
+    conn: psycopg.Connection
+
+    def query(self, query: EntityQuery) -> QueryPage:  # provided by the session
+        raise NotImplementedError
+
+    # ---- writing ------------------------------------------------------------------------
+    def _sids(self, keys: Sequence[tuple[str, str, str]]) -> dict[tuple[str, str, str], int]:
+        """The series numbers of (entity, attr, dataset) keys, creating missing series."""
+        columns = [list(part) for part in zip(*keys, strict=True)]
+        select = (
+            "SELECT s.sid, s.entity, s.attr, s.dataset FROM history_series s "
+            "JOIN unnest(%s::text[], %s::text[], %s::text[]) AS k(entity, attr, dataset) "
+            "ON s.entity = k.entity AND s.attr = k.attr AND s.dataset = k.dataset"
+        )
+        found = {(e, a, d): sid for sid, e, a, d in self.conn.execute(select, columns).fetchall()}
+        missing = [key for key in keys if key not in found]
+        if missing:
+            created = self.conn.execute(
+                "INSERT INTO history_series (entity, attr, dataset) "
+                "SELECT * FROM unnest(%s::text[], %s::text[], %s::text[]) RETURNING sid, entity, attr, dataset",
+                [list(part) for part in zip(*missing, strict=True)],
+            ).fetchall()
+            found.update(((e, a, d), sid) for sid, e, a, d in created)
+        return found
+
+    def append_history(self, instances: Sequence[HistoryInstance]) -> None:
+        if not instances:
+            return
+        keys = [(i.entity_id, i.attr, dataset_key(i.instance.get("datasetId"))) for i in instances]
+        sids = self._sids(list(dict.fromkeys(keys)))
+        rows = []
+        for item, key in zip(instances, keys, strict=True):
+            row = to_row(item)
+            rows.append((sids[key], row.ts, row.num, row.kind, row.modified, row.created, row.deleted, row.txt,
+                         row.doc))
+        cur = self.conn.cursor()
+        if len(rows) < BULK_ROWS:
+            with self.conn.pipeline():
+                cur.executemany(
+                    f"INSERT INTO history ({_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb)", rows
+                )
+            return
+        if self.conn not in _staged:
+            cur.execute(_STAGING)
+            _staged.add(self.conn)
+        with cur.copy(f"COPY staged_history ({_COLUMNS}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        cur.execute(f"INSERT INTO history ({_COLUMNS}) SELECT {_COLUMNS} FROM staged_history")
+        cur.execute("DELETE FROM staged_history")  # a session may write again before it commits
+
+    def delete_history(
+        self, entity_id: str, attr: str | None = None, dataset_id: str | None = None, all_datasets: bool = False
+    ) -> int:
+        where, params = "entity = %s", [entity_id]
+        if attr is not None:
+            where += " AND attr = %s"
+            params.append(attr)
+            if not all_datasets:
+                where += " AND dataset = %s"
+                params.append(dataset_key(dataset_id))
+        else:
+            self.conn.execute("DELETE FROM history_kept WHERE id = %s", (entity_id,))
+        sids = [sid for (sid,) in self.conn.execute(
+            f"DELETE FROM history_series WHERE {where} RETURNING sid", params
+        ).fetchall()]
+        if not sids:
+            return 0
+        return self.conn.execute("DELETE FROM history WHERE sid = ANY(%s)", (sids,)).rowcount
+
+    def _find(self, entity_id: str, attr: str, instance_id: str) -> tuple[int, int, int | None] | None:
+        """(sid, iid, deleted) of an instance of the entity's attribute."""
+        iid = instance_number(instance_id)
+        if iid is None:
+            return None
+        return self.conn.execute(
+            "SELECT h.sid, h.iid, h.deleted FROM history_series s JOIN history h ON h.sid = s.sid "
+            "WHERE s.entity = %s AND s.attr = %s AND h.iid = %s",
+            (entity_id, attr, iid),
+        ).fetchone()
+
+    def replace_instance(self, entity_id: str, attr: str, instance_id: str, instance: Instance) -> bool:
+        found = self._find(entity_id, attr, instance_id)
+        if found is None:
+            return False
+        sid, iid, deleted = found
+        row = replacement_row(entity_id, attr, instance, deleted)
+        self.conn.execute(
+            "UPDATE history SET ts = %s, num = %s, kind = %s, modified = %s, created = %s, txt = %s, "
+            "doc = %s::jsonb WHERE sid = %s AND iid = %s",
+            (row.ts, row.num, row.kind, row.modified, row.created, row.txt, row.doc, sid, iid),
+        )
+        return True
+
+    def delete_instance(self, entity_id: str, attr: str, instance_id: str) -> bool:
+        found = self._find(entity_id, attr, instance_id)
+        if found is None:
+            return False
+        self.conn.execute("DELETE FROM history WHERE sid = %s AND iid = %s", found[:2])
+        return True
+
+    def keep_deleted_entities(self, entities: Sequence[Entity], deleted_at: str) -> None:
+        if entities:
+            self.conn.cursor().executemany(
+                "INSERT INTO history_kept (id, doc) VALUES (%s, %s::jsonb) "
+                "ON CONFLICT (tenant, id) DO UPDATE SET doc = excluded.doc",
+                [(e["id"], orjson.dumps(kept_identity(e, deleted_at)).decode()) for e in entities],
+            )
+
+    # ---- reading ------------------------------------------------------------------------
+    def temporal_query(self, query: TemporalQuery) -> TemporalPage:
+        return run_temporal_query(self, query)
+
+    def kept_entities(self, ids: Sequence[str]) -> list[Entity]:
+        found = dict(self.conn.execute("SELECT id, doc FROM history_kept WHERE id = ANY(%s)", (list(ids),)).fetchall())
+        return [found[i] for i in ids if i in found]
+
+    def series_of(self, entity_ids: Sequence[str], attrs: Sequence[str]) -> list[SeriesKey]:
+        sql = "SELECT sid, entity, attr, dataset FROM history_series WHERE entity = ANY(%s)"
+        params: list[Any] = [list(entity_ids)]
+        if attrs:
+            sql += " AND attr = ANY(%s)"
+            params.append(list(attrs))
+        return [SeriesKey(sid, e, a, d or None) for sid, e, a, d in self.conn.execute(sql, params).fetchall()]
+
+    def fetch_instances(
+        self, keys: Sequence[SeriesKey], time: TimeRange, take: int, backwards: bool
+    ) -> dict[int, list[tuple[int, int, Row]]]:
+        column = time_column(time)
+        terms, params = time_filter(time, "%s")
+        direction = "DESC" if backwards else "ASC"
+        rows = self.conn.execute(
+            f"SELECT k.sid, x.* FROM unnest(%s::bigint[]) AS k(sid) CROSS JOIN LATERAL ("
+            f"SELECT h.iid, {column} AS t, {ROW_COLUMNS} FROM history h WHERE h.sid = k.sid"
+            f"{''.join(' AND ' + t for t in terms)} ORDER BY {column} {direction}, h.iid {direction} LIMIT %s) AS x",
+            ([k.sid for k in keys], *params, take),
+        ).fetchall()
+        found: dict[int, list[tuple[int, int, Row]]] = {}
+        for sid, iid, t, *rest in rows:
+            found.setdefault(sid, []).append((iid, t, Row(*rest)))
+        return found
+
+    def time_span(self, keys: Sequence[SeriesKey], time: TimeRange) -> tuple[int | None, int | None]:
+        column = time_column(time)
+        terms, params = time_filter(time, "%s")
+        where = f"h.sid = k.sid{''.join(' AND ' + t for t in terms)}"
+        row = self.conn.execute(
+            f"SELECT min(f.t), max(l.t) FROM unnest(%s::bigint[]) AS k(sid) "
+            f"CROSS JOIN LATERAL (SELECT {column} AS t FROM history h WHERE {where} ORDER BY 1 LIMIT 1) AS f "
+            f"CROSS JOIN LATERAL (SELECT {column} AS t FROM history h WHERE {where} ORDER BY 1 DESC LIMIT 1) AS l",
+            ([k.sid for k in keys], *params, *params),
+        ).fetchone()
+        return row[0], row[1]
+
+    def aggregate(
+        self, keys: Sequence[SeriesKey], time: TimeRange, buckets: Buckets, until: int, names: Sequence[str]
+    ) -> dict[int, list[tuple[Any, ...]]]:
+        column = time_column(time)
+        terms, params = time_filter(time, "%s")
+        if buckets.step:
+            period, period_params = f"({column} - %s) / %s", [buckets.origin, buckets.step]
+        else:
+            period, period_params = f"width_bucket({column}, %s::bigint[]) - 1", [list(buckets.bounds)]
+        rows = self.conn.execute(
+            f"SELECT h.sid, {period} AS k, {aggregate_sql(names, 'sum')} FROM history h "
+            f"WHERE h.sid = ANY(%s) AND {column} >= %s AND {column} <= %s{''.join(' AND ' + t for t in terms)} "
+            "GROUP BY 1, 2 ORDER BY 1, 2",
+            (*period_params, [k.sid for k in keys], buckets.origin, until, *params),
+        ).fetchall()
+        found: dict[int, list[tuple[Any, ...]]] = {}
+        for sid, *rest in rows:
+            found.setdefault(sid, []).append(tuple(rest))
+        return found
