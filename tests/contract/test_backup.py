@@ -10,11 +10,15 @@ import pytest
 from territoires.cli import main
 from territoires.ngsild.errors import BadRequestData
 from territoires.store import backup
-from territoires.store.port import EntityQuery, Store, StoredContext
+from territoires.store.port import Device, EntityQuery, Store, StoredContext
 from territoires.store.sqlite import SqliteStore
 from tests.contract.conftest import NOW, streetlight
+from tests.contract.test_subscriptions_contract import subscription
 
 CONTEXT = StoredContext("urn:ctx:lyon", "Hosted", {"@context": {"lampe": "https://example.org/lampe"}}, NOW)
+LAMP_CONTROLLER = Device("0011223344556677", "lyon", "urn:ngsi-ld:Streetlight:0001",
+                         "https://smartdatamodels.org/dataModel.Streetlighting/Streetlight", "streetlight",
+                         "lampe 1", NOW, NOW)
 
 
 def fill(store: Store) -> None:
@@ -22,13 +26,16 @@ def fill(store: Store) -> None:
     with store.session("lyon", write=True) as session:
         session.insert([streetlight(n) for n in range(2500, 0, -1)])  # creation order != id order
         session.put_context(CONTEXT)
+        session.put_subscription(subscription(1))
+    store.put_device(LAMP_CONTROLLER)
     with store.session("", write=True) as session:
         session.insert([streetlight(9999)])
 
 
-def content(store: Store, tenant: str) -> tuple[list[dict], list[StoredContext]]:
+def content(store: Store, tenant: str) -> tuple[list[dict], list[StoredContext], list, list[Device]]:
     with store.session(tenant) as session:
-        return session.query(EntityQuery(limit=5000)).entities, session.list_contexts()
+        return (session.query(EntityQuery(limit=5000)).entities, session.list_contexts(),
+                session.query_subscriptions()[0], store.list_devices(tenant=tenant)[0])
 
 
 @pytest.mark.parametrize("name", ["all.jsonl", "all.jsonl.gz"])

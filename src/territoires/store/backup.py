@@ -7,10 +7,13 @@ Layout, line by line::
     {"format": "territoires-backup", "version": 1, "created": "…Z"}
     {"tenant": "<name>"}          then that tenant's records:
     {"context": {…}}              its stored @contexts, oldest first
+    {"subscription": {…}}         its subscriptions, in creation order
+    {"device": {…}}               the LoRaWAN devices registered to it
     {"entity": {…}}               its entities (internal form), in creation order
 
 Entities are read page by page with the store's own cursor, so a backup of a large tenant
 holds one page in memory, and written back in batches (``COPY`` on PostgreSQL).
+Not saved: the temporal history, notifications waiting in the outbox and delivery counters.
 """
 
 from __future__ import annotations
@@ -25,7 +28,8 @@ import orjson
 
 from territoires.clock import now
 from territoires.ngsild.errors import BadRequestData
-from territoires.store.port import EntityQuery, Store, StoredContext
+from territoires.ngsild.subscription import Subscription
+from territoires.store.port import Device, EntityQuery, Store, StoredContext
 
 FORMAT = "territoires-backup"
 VERSION = 1
@@ -48,6 +52,10 @@ def backup(store: Store, path: Path, tenants: list[str], progress: Progress | No
             with store.session(tenant) as session:
                 for context in session.list_contexts():
                     out.write(orjson.dumps({"context": asdict(context)}) + b"\n")
+                for subscription in _all(lambda offset: session.query_subscriptions(offset, BATCH)):
+                    out.write(orjson.dumps({"subscription": subscription.to_document()}) + b"\n")
+            for device in _all(lambda offset: store.list_devices(tenant=tenant, offset=offset, limit=BATCH)):
+                out.write(orjson.dumps({"device": asdict(device)}) + b"\n")
             saved[tenant] = 0
             for page in _pages(store, tenant):
                 out.write(b"".join(orjson.dumps({"entity": entity}) + b"\n" for entity in page))
@@ -55,6 +63,17 @@ def backup(store: Store, path: Path, tenants: list[str], progress: Progress | No
                 if progress:
                     progress(tenant, saved[tenant])
     return saved
+
+
+def _all(page: Callable[[int], tuple[list[Any], int]]) -> Iterator[Any]:
+    """Every item of an offset-paged listing."""
+    offset = 0
+    while True:
+        items, total = page(offset)
+        yield from items
+        offset += len(items)
+        if not items or offset >= total:
+            return
 
 
 def _pages(store: Store, tenant: str) -> Iterator[list[dict[str, Any]]]:
@@ -71,7 +90,8 @@ def _pages(store: Store, tenant: str) -> Iterator[list[dict[str, Any]]]:
 
 def restore(store: Store, path: Path, only: str | None = None, progress: Progress | None = None) -> dict[str, int]:
     """Load a backup (all its tenants, or ``only`` that one); tenants are created when missing,
-    entities already present are replaced, contexts already present are kept. Returns the
+    entities, subscriptions and devices already present are replaced, contexts already present
+    are kept. Returns the
     number of entities restored per tenant."""
     restored: dict[str, int] = {}
     with _open(path, "rb") as source:
@@ -83,7 +103,7 @@ def restore(store: Store, path: Path, only: str | None = None, progress: Progres
         batch: list[dict[str, Any]] = []
         for number, line in enumerate(lines, start=2):
             record = _record(line, number)
-            if "tenant" in record or "context" in record:
+            if "entity" not in record:
                 _flush(store, tenant, batch, restored, progress)
             if "tenant" in record:
                 tenant = record["tenant"]
@@ -97,6 +117,12 @@ def restore(store: Store, path: Path, only: str | None = None, progress: Progres
                 continue  # a tenant we were asked to skip
             elif "context" in record:
                 _restore_context(store, tenant, StoredContext(**record["context"]))
+            elif "subscription" in record:
+                _restore_subscription(store, tenant, Subscription.from_document(record["subscription"]))
+            elif "device" in record:
+                device = Device(**{**record["device"], "tenant": tenant})
+                if not store.replace_device(device):
+                    store.put_device(device)
             elif "entity" in record:
                 batch.append(record["entity"])
                 if len(batch) == BATCH:
@@ -121,6 +147,14 @@ def _restore_context(store: Store, tenant: str, context: StoredContext) -> None:
     with store.session(tenant, write=True) as session:
         if session.get_context(context.id) is None:
             session.put_context(context)
+
+
+def _restore_subscription(store: Store, tenant: str, subscription: Subscription) -> None:
+    with store.session(tenant, write=True) as session:
+        if session.get_subscription(subscription.id) is None:
+            session.put_subscription(subscription)
+        else:
+            session.replace_subscription(subscription)
 
 
 def _flush(store: Store, tenant: str | None, batch: list[dict[str, Any]], restored: dict[str, int],
