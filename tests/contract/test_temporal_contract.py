@@ -71,6 +71,16 @@ def buckets(page: TemporalPage, k: int = 0) -> list[tuple[str, str, dict[str, An
     return [(b.start, b.end, b.values) for b in page.entities[0].series[k].buckets]
 
 
+def test_an_observed_instant_reads_back_as_it_was_written(store: Store) -> None:
+    record(store, reading(1, "2024-01-01T00:00:00Z"), reading(2, "2024-01-01T01:00:00.5+00:00"), reading(3, at(120)))
+    page = ask(store)
+    assert [i.instance["observedAt"] for i in page.entities[0].series[0].instances] == [
+        "2024-01-01T00:00:00Z", "2024-01-01T01:00:00.5+00:00", at(120)]
+    # and each is still the instant it names, for time filters
+    later = ask(store, time=TimeRange(timerel="after", time_at="2024-01-01T00:30:00Z"))
+    assert values(later) == [2, 3]
+
+
 def test_020_01_01_retrieve_temporal_entity_gives_instances_as_recorded(store: Store) -> None:
     record(
         store,

@@ -167,8 +167,11 @@ def to_row(item: HistoryInstance) -> Row:
     rest = {k: v for k, v in instance.items() if k not in _TIME_MEMBERS and k != main}
     if rest.get("type") == "Property":
         del rest["type"]
+    ts = to_micros(observed) if observed else modified
+    if observed and from_micros(ts) != observed:  # given in another spelling: read back as given
+        rest["observedAt"] = observed
     return Row(
-        ts=to_micros(observed) if observed else modified,
+        ts=ts,
         modified=modified if observed else None,
         created=to_micros(instance["createdAt"]) if "createdAt" in instance else modified,
         deleted=to_micros(item.deleted_at) if item.deleted_at is not None else None,
@@ -201,7 +204,7 @@ def from_row(entity_id: str, attr: str, dataset: str | None, iid: int, row: Row)
     if dataset is not None:
         instance["datasetId"] = dataset
     modified = row.ts if row.modified is None else row.modified
-    if row.modified is not None:
+    if row.modified is not None and "observedAt" not in instance:
         instance["observedAt"] = from_micros(row.ts)
     instance["createdAt"] = from_micros(row.created)
     instance["modifiedAt"] = from_micros(modified)
