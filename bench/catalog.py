@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+from bench.auth import authorisation
 from bench.ingest import ingest
 from bench.notifications import notifications
+from bench.observatoire import observatoire
 from bench.scenarios import CORE_SCENARIOS, Scenario
 from bench.temporal import temporal
 
@@ -13,4 +15,6 @@ SCENARIOS: dict[str, Scenario] = {
     "temporal": Scenario(temporal, frozenset()),
     "ingest": Scenario(ingest, frozenset()),
     "notifications": Scenario(notifications, frozenset()),
+    "authorisation": Scenario(authorisation, frozenset()),
+    "observatoire": Scenario(observatoire, frozenset()),
 }

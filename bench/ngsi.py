@@ -35,8 +35,8 @@ def create_request(entity: Entity) -> bytes:
     return build_request("POST", f"{API}/entities", body=orjson.dumps(entity), headers=_JSON)
 
 
-def retrieve_request(entity_id: str) -> bytes:
-    return build_request("GET", f"{API}/entities/{quote(entity_id, safe=':')}", headers=_ACCEPT)
+def retrieve_request(entity_id: str, headers: dict[str, str] | None = None) -> bytes:
+    return build_request("GET", f"{API}/entities/{quote(entity_id, safe=':')}", headers={**_ACCEPT, **(headers or {})})
 
 
 def query_request(params: dict[str, str]) -> bytes:

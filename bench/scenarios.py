@@ -52,6 +52,8 @@ class Loaded:
     load: LoadResult
     memory: Memory
     database_memory: Memory | None
+    data_dir: Path
+    env: dict[str, str]  # what points a broker at this store
 
 
 class Run:
@@ -184,8 +186,8 @@ class Bench:
         if name in self._failed:
             raise LoadError(f"loading the {name} failed earlier: {self._failed[name]}")
         run, store = self.run, f"{self.backend.name}-{name}"
-        server = start_broker(run.work_dir / store, run.workers, run.work_dir, run.broker_command,
-                              env=self.backend.store_env(name))
+        env = self.backend.store_env(name)
+        server = start_broker(run.work_dir / store, run.workers, run.work_dir, run.broker_command, env=env)
         run.log(f"  loading {count:,} {name} by batch upsert ({BATCH}/request, {UPSERT_CLIENTS} clients)")
         try:
             result = run_load(server.port, batches, concurrency=UPSERT_CLIENTS, total=requests,
@@ -198,7 +200,8 @@ class Bench:
             self._failed[name] = str(exc)
             server.stop()
             raise
-        self._loaded[name] = Loaded(server, result, server.memory(), self.backend.server_memory())
+        self._loaded[name] = Loaded(server, result, server.memory(), self.backend.server_memory(),
+                                    run.work_dir / store, env)
 
     def _stop(self, name: str) -> None:
         loaded = self._loaded.pop(name, None)
@@ -296,11 +299,16 @@ def create(bench: Bench) -> list[Row]:
     return _throughput_rows(f"create, {MANY_CLIENTS} clients", result, bare, target=1_500)
 
 
-def retrieve(bench: Bench) -> list[Row]:
-    server = bench.streetlights().server
+def retrieve_requests(bench: Bench, headers: dict[str, str] | None = None) -> list[bytes]:
+    """10,000 retrieves of streetlights drawn at random (the same ones in every call)."""
     rng = random.Random(7)
     ids = [data.streetlight_id(rng.randrange(bench.sizes.streetlights)) for _ in range(10_000)]
-    requests = [ngsi.retrieve_request(entity_id) for entity_id in ids]
+    return [ngsi.retrieve_request(entity_id, headers) for entity_id in ids]
+
+
+def retrieve(bench: Bench) -> list[Row]:
+    server = bench.streetlights().server
+    requests = retrieve_requests(bench)
     result = bench.measure("retrieve", server, ngsi.cycling(requests), MANY_CLIENTS, ngsi.FOUND)
     bare = bench.bare("GET", MANY_CLIENTS)
     return _throughput_rows(f"retrieve, {MANY_CLIENTS} clients", result, bare, target=3_000)

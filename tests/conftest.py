@@ -13,4 +13,4 @@ if os.environ.get("CI"):
     settings.load_profile("ci")
 
 # Fixtures every test module may ask for by name.
-pytest_plugins = ["tests.mosquitto"]
+pytest_plugins = ["tests.mosquitto", "tests.oidc_issuer"]

@@ -32,7 +32,7 @@ def platform(data_dir: Path, *, workers: int = 2, env: dict[str, str] | None = N
     command = [sys.executable, "-m", "territoires.cli", "serve", "--port", str(port), "--workers", str(workers),
                "--data-dir", str(data_dir)]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               env={**os.environ, **(env or {})}, start_new_session=True)
+                               env={"TERRITOIRES_AUTH": "0", **os.environ, **(env or {})}, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30

@@ -38,7 +38,7 @@ def fast(settings: Settings) -> Settings:
 @pytest.fixture(params=postgres.BACKENDS)
 def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
     url = postgres.fresh_database() if request.param == "postgres" else ""
-    return fast(Settings(data_dir=tmp_path / "var", database_url=url))
+    return fast(Settings(data_dir=tmp_path / "var", database_url=url, auth=False))
 
 
 @pytest.fixture

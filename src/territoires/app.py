@@ -2,17 +2,31 @@
 
 from __future__ import annotations
 
+import logging
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from territoires.api import admin, contexts, devices, discovery, entities, errors, openapi, subscriptions, temporal
+from territoires.api import access, admin, contexts, devices, discovery, entities, errors, openapi, subscriptions, temporal
+from territoires.api import audit, observatoire, quotas
+from territoires.auth.gate import Gate
+from territoires.auth.keys import TOKEN_PREFIX, KeyService
+from territoires.auth.members import MemberService
+from territoires.auth.oidc import JWT_PREFIX, OidcVerifier
+from territoires.auth.public_types import PublicTypes
+from territoires.auth.quotas import Quotas
+from territoires.auth.sessions import Sessions
+from territoires.auth.throttle import FailedAuthThrottle
 from territoires.broker import Broker, open_broker
 from territoires.broker.notifier import Notifier
 from territoires.config import Settings
+from territoires.web import login
+
+log = logging.getLogger("territoires")
 
 
 async def health(request: Request) -> Response:
@@ -27,6 +41,8 @@ async def home(request: Request) -> Response:
 <body><main>
 <h1>Territoires</h1>
 <p>Plateforme ouverte des territoires intelligents.</p>
+<p>Les API demandent une clé d'API ou un jeton : en-tête <code>Authorization: Bearer …</code>.
+Les agents se connectent par leur fournisseur d'identité : <a href="/connexion">connexion</a>.</p>
 <ul>
 <li><a href="/ngsi-ld/v1/entities?local=true&amp;limit=20">API NGSI-LD</a> (ETSI GS CIM 009)</li>
 <li><a href="/openapi.json">Description OpenAPI</a></li>
@@ -56,6 +72,8 @@ def create_app(settings: Settings | None = None, broker: Broker | None = None) -
         yield
         if notifier is not None:
             await notifier.stop()
+        app.state.keys.flush()  # last uses and quota counts noted since the last write
+        app.state.quotas.flush()
         if own_broker:
             app.state.broker.close()
 
@@ -70,12 +88,53 @@ def create_app(settings: Settings | None = None, broker: Broker | None = None) -
         *subscriptions.routes,
         *admin.routes,
         *devices.routes,
+        *quotas.routes,
+        *access.routes,
+        *audit.routes,
+        *login.routes,
+        *observatoire.routes,
     ]
     routes.append(Route("/openapi.json", openapi.endpoint(routes), methods=["GET"]))
+    broker = broker or open_broker(settings)
+    services = AccessServices.over(broker, settings)
+    routes = gate_for(settings, services, broker).guard_routes(routes)
     app = Starlette(routes=routes + _slashed(routes), exception_handlers=errors.handlers, lifespan=lifespan)
     app.state.settings = settings
-    app.state.broker = broker or open_broker(settings)
+    app.state.broker = broker
+    for name, service in vars(services).items():
+        setattr(app.state, name, service)
     return app
+
+
+@dataclass(frozen=True)
+class AccessServices:
+    """What the enforcement point, the administration routes and the sign-in pages share: one
+    instance of each per process, so that a change through one is seen at once by the others."""
+
+    keys: KeyService
+    members: MemberService
+    public_types: PublicTypes
+    quotas: Quotas
+    throttle: FailedAuthThrottle
+    oidc: OidcVerifier
+    sessions: Sessions
+
+    @classmethod
+    def over(cls, broker: Broker, settings: Settings) -> AccessServices:
+        store = broker.store
+        members = MemberService(store)
+        return cls(KeyService(store), members, PublicTypes(store), Quotas(store, settings),
+                   FailedAuthThrottle(settings), OidcVerifier(settings, members.grants), Sessions(settings))
+
+
+def gate_for(settings: Settings, access: AccessServices, broker: Broker) -> Gate:
+    """The enforcement point with its verifiers, quotas and audit trail."""
+    if not settings.auth:
+        log.warning("authentication is OFF (TERRITOIRES_AUTH=0): every caller acts as a platform operator")
+    verifiers = {TOKEN_PREFIX: access.keys.principal, JWT_PREFIX: access.oidc.principal}
+    return Gate(enabled=settings.auth, verifiers=verifiers, sessions=access.sessions,
+                public_types=access.public_types.of, quotas=access.quotas, throttle=access.throttle,
+                audit=broker.audit)
 
 
 def app_from_env() -> Starlette:

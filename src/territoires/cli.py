@@ -8,11 +8,15 @@ import subprocess
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import orjson
 
 from territoires.config import Settings
 from territoires.ngsild.errors import NgsiLdError
+
+if TYPE_CHECKING:
+    from territoires.broker.audit import RetentionSweeper
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -43,13 +47,29 @@ def serve(args: argparse.Namespace) -> int:
         flush=True,
     )
     bridge = _start_bridge(settings)
+    sweeper = _start_audit_retention(settings)
     try:
         serving.run(settings, log_level=args.log_level)
     finally:
         if bridge is not None:
             bridge.terminate()
             bridge.wait(timeout=30)
+        if sweeper is not None:
+            sweeper.stop()
+            sweeper.service.store.close()
     return 0
+
+
+def _start_audit_retention(settings: Settings) -> RetentionSweeper | None:
+    """The audit trail's retention, swept hourly by this process (once, whatever the number of workers)."""
+    from territoires.broker import open_store
+    from territoires.broker.audit import AuditService, RetentionSweeper
+
+    if settings.audit_retention_days <= 0:
+        return None
+    sweeper = RetentionSweeper(AuditService(open_store(settings, upgrade=False), settings.audit_retention_days))
+    sweeper.start()
+    return sweeper
 
 
 def _start_bridge(settings: Settings) -> subprocess.Popen[bytes] | None:
@@ -116,6 +136,145 @@ def devices(args: argparse.Namespace) -> int:
     finally:
         broker.close()
     return 0
+
+
+def audit(args: argparse.Namespace) -> int:
+    import getpass
+
+    from territoires.broker.actor import Actor, acting
+    from territoires.broker.audit import parse_instant
+    from territoires.broker.audit_views import (
+        FILTERS,
+        audit_json,
+        audit_query,
+        csv_lines,
+        jsonl_lines,
+    )
+
+    broker = _broker(args)
+    try:
+        if args.action == "purge":
+            before = parse_instant(args.before, "--before") if args.before else None
+            if before is None and broker.settings.audit_retention_days <= 0:
+                print("conservation sans limite (TERRITOIRES_AUDIT_RETENTION_DAYS=0) : rien à effacer ; "
+                      "donnez --before pour effacer jusqu'à une date")
+                return 0
+            with acting(Actor(kind="cli", subject=getpass.getuser())):
+                purged = broker.audit.purge(before)
+            for tenant, count in purged.items():
+                print(f"{tenant or '(défaut)'}\t{count}")
+            print(f"{sum(purged.values())} enregistrements effacés")
+            return 0
+        tenant = _cli_tenant(args.tenant) or ""
+        ctx = broker.contexts.compile(tenant, None)
+        filters = {name: getattr(args, name) for name in FILTERS if getattr(args, name) is not None}
+        query = audit_query(filters, ctx.expand, offset=args.offset, limit=args.limit)
+        records, total = broker.audit.query(tenant, query)
+        if args.format == "csv":
+            sys.stdout.writelines(csv_lines(records, ctx.compact))
+        elif args.format == "jsonl":
+            sys.stdout.buffer.writelines(jsonl_lines(records, ctx.compact))
+        else:
+            for record in records:
+                row = audit_json(record, ctx.compact)
+                print("\t".join(str(row[key] or "") for key in ("at", "operation", "target", "attribute",
+                                                                 "principalKind", "subject", "name", "detail")))
+        if total > args.offset + len(records):
+            print(f"… {total - args.offset - len(records)} de plus (--offset, --limit)", file=sys.stderr)
+    finally:
+        broker.close()
+    return 0
+
+
+def _cli_tenant(value: str | None) -> str | None:
+    """A tenant given on the command line: "" or ``_default`` name the default tenant."""
+    from territoires.auth.grants import tenant_named
+
+    return value if value in (None, "") else tenant_named(value)
+
+
+def _tenant_label(tenant: str | None) -> str:
+    return "(plateforme)" if tenant is None else tenant or "(défaut)"
+
+
+def keys(args: argparse.Namespace) -> int:
+    import getpass
+
+    from territoires import clock
+    from territoires.auth.keys import KeyService
+    from territoires.broker import open_store
+    from territoires.broker.actor import Actor, acting
+
+    store = open_store(_settings(args))
+    try:
+        service = KeyService(store)
+        if args.action == "create":
+            with acting(Actor(kind="cli", subject=getpass.getuser())):
+                key, token = service.create(_cli_tenant(args.tenant), args.role, args.name or "", args.expires,
+                                            scope=args.scope or "")
+            until = f", expire le {key.expires_at}" if key.expires_at else ""
+            print(f"clé d'API {key.id} créée : rôle {key.role}, locataire {_tenant_label(key.tenant)}{until}")
+            print("Conservez-la maintenant : elle ne sera plus affichée. "
+                  "Présentez-la dans l'en-tête « Authorization: Bearer <clé> ».")
+            print(token)
+        elif args.action == "revoke":
+            key = service.revoke(args.id)
+            print(f"clé d'API {key.id} révoquée le {key.revoked_at} "
+                  "(les serveurs en marche la refusent au plus tard 5 secondes après)")
+        else:
+            found, total = service.list(_cli_tenant(args.tenant), limit=args.limit)
+            now = clock.now()
+            for key in found:
+                state = (f"révoquée le {key.revoked_at}" if key.revoked_at else
+                         f"expirée le {key.expires_at}" if key.expires_at and key.expires_at <= now else "active")
+                print("\t".join((key.id, _tenant_label(key.tenant), key.role, key.name, state,
+                                 f"dernier usage {key.last_used_at or 'jamais'}")))
+            if total > len(found):
+                print(f"… {total - len(found)} de plus (--limit)", file=sys.stderr)
+    finally:
+        store.close()
+    return 0
+
+
+def members(args: argparse.Namespace) -> int:
+    import getpass
+
+    from territoires.auth.members import MemberService
+    from territoires.broker import open_store
+    from territoires.broker.actor import Actor, acting
+
+    store = open_store(_settings(args))
+    try:
+        service = MemberService(store)
+        if args.action == "add":
+            with acting(Actor(kind="cli", subject=getpass.getuser())):
+                member = service.add(_cli_tenant(args.tenant), args.role, email=args.email or "",
+                                     subject=args.subject or "", issuer=args.issuer or "", scope=args.scope or "")
+            print(f"membre {member.id} ajouté : {member.email or member.subject}, rôle {member.role}, "
+                  f"locataire {_tenant_label(member.tenant)}")
+        elif args.action == "remove":
+            service.remove(args.id)
+            print(f"membre {args.id} retiré (effet sous 5 secondes sur les serveurs en marche)")
+        else:
+            found, total = service.list(_cli_tenant(args.tenant), limit=args.limit)
+            for member in found:
+                print("\t".join((member.id, _tenant_label(member.tenant), member.role, member.scope,
+                                 member.email or member.subject, member.issuer or "(tout émetteur)")))
+            if total > len(found):
+                print(f"… {total - len(found)} de plus (--limit)", file=sys.stderr)
+    finally:
+        store.close()
+    return 0
+
+
+def observatoire(args: argparse.Namespace) -> int:
+    from territoires.observatoire.seed import command
+
+    broker = _broker(args)
+    try:
+        return command(broker)
+    finally:
+        broker.close()
 
 
 def simulate(args: argparse.Namespace) -> int:
@@ -265,7 +424,68 @@ def parser() -> argparse.ArgumentParser:
     removed.add_argument("dev_eui")
     device.set_defaults(handler=devices)
 
+    trail = commands.add_parser("audit", help="journal d'audit : qui a écrit quoi, quand")
+    trail.add_argument("--data-dir", default=argparse.SUPPRESS, help="dossier des données")
+    audit_actions = trail.add_subparsers(dest="action", required=True)
+    listed = audit_actions.add_parser("list", help="lister les écritures d'un locataire, les plus récentes d'abord")
+    listed.add_argument("--tenant", default="", help="locataire (défaut ou _default : le locataire par défaut)")
+    for name, what in (("subject", "auteur (identifiant de clé, sujet OIDC)"), ("credential", "identifiant de clé"),
+                       ("entity", "entité ou ressource écrite"), ("attribute", "attribut (nom court ou IRI)"),
+                       ("operation", "opération (create, update, append, deleteAttribute, delete…)")):
+        listed.add_argument(f"--{name}", help=f"seulement cet(te) {what}")
+    listed.add_argument("--from", dest="from", help="depuis cette date ou cet instant ISO 8601 (inclus)")
+    listed.add_argument("--to", dest="to", help="jusqu'à cette date ou cet instant ISO 8601 (exclu)")
+    listed.add_argument("--offset", type=int, default=0)
+    listed.add_argument("--limit", type=int, default=100)
+    listed.add_argument("--format", choices=("texte", "csv", "jsonl"), default="texte")
+    purge = audit_actions.add_parser("purge", help="effacer les enregistrements plus anciens que la durée de "
+                                                   "conservation (TERRITOIRES_AUDIT_RETENTION_DAYS) ou que --before")
+    purge.add_argument("--before", help="effacer ceux d'avant cette date ou cet instant ISO 8601")
+    trail.set_defaults(handler=audit)
+
+    key = commands.add_parser("keys", help="clés d'API des machines et des capteurs")
+    key.add_argument("--data-dir", default=argparse.SUPPRESS, help="dossier des données")
+    key_actions = key.add_subparsers(dest="action", required=True)
+    created = key_actions.add_parser("create", help="créer une clé (affichée une seule fois, en dernière ligne)")
+    created.add_argument("--tenant", help="locataire (\"\" ou _default : le locataire par défaut ; "
+                                          "aucun pour les rôles operator et nationaux)")
+    created.add_argument("--role", required=True, help="admin, editor, reader, device, operator ou un rôle national")
+    created.add_argument("--name", help="libellé (à quoi sert la clé)")
+    created.add_argument("--expires", help="date d'expiration ISO 8601, ex. 2027-01-01T00:00:00Z (défaut : jamais)")
+    created.add_argument("--scope", help="rôles nationaux : code INSEE du territoire")
+    listed_keys = key_actions.add_parser("list", help="lister les clés")
+    listed_keys.add_argument("--tenant", help="celles de ce locataire seulement")
+    listed_keys.add_argument("--limit", type=int, default=1000)
+    revoked = key_actions.add_parser("revoke", help="révoquer une clé (elle reste listée)")
+    revoked.add_argument("id")
+    key.set_defaults(handler=keys)
+
+    member = commands.add_parser("members", help="rôles des personnes (connexion ProConnect, Keycloak)")
+    member.add_argument("--data-dir", default=argparse.SUPPRESS, help="dossier des données")
+    member_actions = member.add_subparsers(dest="action", required=True)
+    added = member_actions.add_parser("add", help="donner un rôle à une personne")
+    added.add_argument("--tenant", help="locataire (\"\" ou _default : le locataire par défaut ; "
+                                        "aucun pour les rôles operator et nationaux)")
+    added.add_argument("--role", required=True, help="admin, editor, reader, operator ou un rôle national")
+    who = added.add_mutually_exclusive_group(required=True)
+    who.add_argument("--email", help="adresse électronique de la personne")
+    who.add_argument("--subject", help="identifiant « sub » de la personne chez son fournisseur d'identité")
+    added.add_argument("--issuer", help="URL du fournisseur d'identité (obligatoire avec --subject)")
+    added.add_argument("--scope", help="rôles nationaux : code INSEE du territoire")
+    listed_members = member_actions.add_parser("list", help="lister les membres")
+    listed_members.add_argument("--tenant", help="ceux de ce locataire seulement")
+    listed_members.add_argument("--limit", type=int, default=1000)
+    removed_member = member_actions.add_parser("remove", help="retirer un rôle")
+    removed_member.add_argument("id")
+    member.set_defaults(handler=members)
+
     from territoires.ingest.simulator import add_arguments as simulate_arguments
+
+    observatory = commands.add_parser("observatoire", help="observatoire national des projets")
+    observatory.add_argument("--data-dir", default=argparse.SUPPRESS, help="dossier des données")
+    observatory.add_subparsers(dest="action", required=True).add_parser(
+        "seed", help="charger les projets documentés publiquement (sans effet sur ceux déjà présents)")
+    observatory.set_defaults(handler=observatoire)
 
     simulation = commands.add_parser("simulate", help="publier sur MQTT des remontées LoRaWAN simulées "
                                                       "(éclairage, eau, déchets, stationnement, air, électricité)")

@@ -21,6 +21,43 @@ class Settings:
     database_upgrade: bool = False
     # Connections each process keeps to PostgreSQL.
     database_pool_size: int = 4
+    # Every request must present a credential allowed to do what it asks (deny by default).
+    # Off (TERRITOIRES_AUTH=0) only for conformance suites and local trials: every caller is then
+    # a platform operator, and the server says so in its log at start.
+    auth: bool = True
+    # Quotas every tenant has unless an operator sets its own (/admin/v1/tenants/{name}/quotas);
+    # 0: unlimited. Over a quota, requests and uplinks are refused (429 with Retry-After).
+    quota_entities: int = 0
+    quota_requests_per_minute: int = 0
+    quota_uplinks_per_minute: int = 0
+    # Failed authentications one client address may make within the window (seconds); then
+    # its attempts are refused (429) until the window has passed, and slowed down before that.
+    auth_failure_limit: int = 10
+    auth_failure_window: float = 60.0
+    # OpenID Connect for people (ProConnect, Keycloak): the issuer exactly as its tokens name it
+    # (its discovery document is {issuer}/.well-known/openid-configuration); empty: no OIDC.
+    oidc_issuer: str = ""
+    # What bearer tokens of the API must name in `aud`; empty: the client id.
+    oidc_audience: str = ""
+    # The platform's client at the issuer, for sign-in on the pages (code flow with PKCE).
+    oidc_client_id: str = ""
+    oidc_client_secret: str = ""
+    # Scopes asked at sign-in (ProConnect: openid email given_name usual_name siret).
+    oidc_scopes: tuple[str, ...] = ("openid", "email")
+    # Seconds of clock difference tolerated on a token's exp, nbf and iat.
+    oidc_leeway: int = 30
+    # Seconds the issuer's discovery document and keys are kept; a token naming a key not among
+    # them fetches them again, at most once every oidc_jwks_refresh seconds.
+    oidc_jwks_ttl: float = 3600.0
+    oidc_jwks_refresh: float = 30.0
+    # Where the issuer sends browsers back after sign-in, as registered there; empty:
+    # /connexion/retour on the address the browser used.
+    oidc_redirect_url: str = ""
+    # Key signing the pages' session cookies and CSRF tokens; empty: a random key per start (the
+    # log says so): sessions then end with the process and do not pass between workers.
+    session_secret: str = ""
+    # Seconds a browser session lasts after sign-in.
+    session_max_age: int = 8 * 3600
     host: str = "127.0.0.1"
     port: int = 8080
     workers: int = 1
@@ -34,8 +71,13 @@ class Settings:
     context_allow_list: tuple[str, ...] = field(default_factory=tuple)
     # Seconds to wait for an allowed remote @context.
     context_fetch_timeout: float = 5.0
+    # Most instances of one attribute a temporal answer holds; beyond, it is a page (206 with
+    # Content-Range, clause 6.3.10) and the client asks for the next range.
+    temporal_page_size: int = 1000
     # Deleting an entity deletes its history, unless this keeps it (temporal queries by id still answer).
     keep_deleted_history: bool = False
+    # Days the audit trail keeps a record (older ones are deleted hourly); 0 keeps them forever.
+    audit_retention_days: int = 365
     # LoRaWAN ingestion: the MQTT broker of the network servers' integrations (mqtt:// or
     # mqtts://, user and password in the URL if needed); empty: no ingestion bridge.
     mqtt_url: str = ""

@@ -11,12 +11,10 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from territoires.app import create_app
-from territoires.broker import open_broker
 from territoires.config import Settings
 from territoires.ngsild.temporal import parse_instant
 
-from .conftest import CORE, assert_problem, create
+from .conftest import CORE, assert_problem, create, operator_client
 
 ENTITIES = "/ngsi-ld/v1/entities"
 TEMPORAL = "/ngsi-ld/v1/temporal/entities"
@@ -226,6 +224,20 @@ def test_017_01_delete_an_attribute_instance(client):
     assert_problem(client.delete(f"{TEMPORAL}/{VEHICLE}/attrs/speed/invalidId"), 400, "BadRequestData")
 
 
+def test_014_02_01_015_02_01_016_02_017_02_a_missing_entity_id_or_attribute_name_is_bad_request(client):
+    provide(client, vehicle())
+    first = history(client)["speed"][0]["instanceId"]
+    added = {"added": instances((1, "2020-09-01T12:03:00Z"))}
+    assert_problem(client.post(f"{TEMPORAL}//attrs", json=added), 400, "BadRequestData")
+    assert_problem(client.delete(f"{TEMPORAL}//attrs/speed"), 400, "BadRequestData")
+    assert_problem(client.delete(f"{TEMPORAL}//attrs/speed/{first}"), 400, "BadRequestData")
+    assert_problem(client.delete(f"{TEMPORAL}/{VEHICLE}/attrs//{first}"), 400, "BadRequestData")
+    new = {"type": "Property", "value": 1, "observedAt": "2020-08-01T12:03:00Z"}
+    assert_problem(client.patch(f"{TEMPORAL}//attrs/speed/{first}", json=new), 400, "BadRequestData")
+    assert client.patch(f"{TEMPORAL}/{VEHICLE}/attrs//{first}", json=new).status_code == 405
+    assert values(history(client), "speed") == list(SPEEDS)
+
+
 # ---- retrieve the temporal evolution of an entity (020) ---------------------------------------------
 def test_020_03_retrieve_some_attributes(client):
     provide(client, vehicle())
@@ -285,8 +297,8 @@ def test_020_11_aggregated_temporal_representation(client):
     body = history(client, options="aggregatedValues", aggrMethods="avg,max", aggrPeriodDuration="PT1H")
     assert body["speed"] == {
         "type": "Property",
-        "avg": [[100, "2020-08-01T12:03:00.000000Z", "2020-08-01T13:03:00.000000Z"]],
-        "max": [[120, "2020-08-01T12:03:00.000000Z", "2020-08-01T13:03:00.000000Z"]],
+        "avg": [[100, "2020-08-01T12:03:00Z", "2020-08-01T13:03:00Z"]],
+        "max": [[120, "2020-08-01T12:03:00Z", "2020-08-01T13:03:00Z"]],
     }
     assert [triple[0] for triple in body["fuelLevel"]["avg"]] == [67, 53, 40]
     whole = history(client, options="aggregatedValues", aggrMethods="min,max,totalCount", attrs="fuelLevel")
@@ -409,11 +421,9 @@ def test_temporal_entities_of_one_tenant_are_invisible_to_another(client):
 @pytest.fixture
 def small_pages(settings: Settings) -> Iterator[TestClient]:
     """A platform whose temporal pages hold at most 2 instances of a series."""
-    broker = open_broker(settings)
-    broker.temporal.instance_limit = 2
-    with TestClient(create_app(settings, broker), raise_server_exceptions=False) as test_client:
+    small = Settings(**{**vars(settings), "temporal_page_size": 2})
+    with operator_client(small) as test_client:
         yield test_client
-    broker.close()
 
 
 def content_range(response: Any) -> tuple[datetime, datetime, str]:

@@ -155,24 +155,26 @@ def test_epci_kinds_as_the_dgcl_counts_them(registry: TerritoryRegistry) -> None
 
 
 def test_population_bands_of_known_communes(registry: TerritoryRegistry) -> None:
-    assert registry.commune("75056").band == "100000+"  # Paris
-    assert registry.commune("35238").band == "100000+"  # Rennes
+    assert registry.commune("75056").band == "200000+"  # Paris
+    assert registry.commune("35238").band == "200000+"  # Rennes, about 231,000
     assert registry.commune("2A004").band == "50000-99999"  # Ajaccio, about 76,000
-    assert registry.commune("01001").band == "500-1999"  # L'Abergement-Clémenciat, about 860
-    assert registry.commune("13096").band == "2000-4999"  # Saintes-Maries-de-la-Mer
+    assert registry.commune("01001").band == "0-3499"  # L'Abergement-Clémenciat, about 860
+    assert registry.commune("29019").band == "100000-199999"  # Brest, about 140,000
+    assert registry.commune("35115").band == "20000-49999"  # Fougères, about 20,300
+    assert registry.commune("35047").band == "10000-19999"  # Bruz, about 19,700
     # Every stored band is the one the single definition gives.
     assert all(t.band == population_band(t.population) for t in registry)
 
 
 def test_band_boundaries() -> None:
-    assert [population_band(n) for n in (0, 499, 500, 1_999, 2_000, 4_999, 5_000, 19_999, 20_000,
-                                          49_999, 50_000, 99_999, 100_000, 2_000_000)] == [
-        "0-499", "0-499", "500-1999", "500-1999", "2000-4999", "2000-4999", "5000-19999",
-        "5000-19999", "20000-49999", "20000-49999", "50000-99999", "50000-99999", "100000+", "100000+"]
+    assert [population_band(n) for n in (0, 3_499, 3_500, 9_999, 10_000, 19_999, 20_000, 49_999,
+                                          50_000, 99_999, 100_000, 199_999, 200_000, 2_000_000)] == [
+        "0-3499", "0-3499", "3500-9999", "3500-9999", "10000-19999", "10000-19999", "20000-49999",
+        "20000-49999", "50000-99999", "50000-99999", "100000-199999", "100000-199999", "200000+", "200000+"]
     assert population_band(None) is None
     with pytest.raises(BadRequestData, match="a population cannot be negative: -1"):
         population_band(-1)
-    assert POPULATION_BANDS[0].label == "moins de 500 habitants"
+    assert POPULATION_BANDS[0].label == "moins de 3 500 habitants"
 
 
 @given(st.integers(min_value=0, max_value=10**8))

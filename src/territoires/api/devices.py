@@ -8,73 +8,73 @@ Lists page with ``offset`` and ``limit`` (at most ``max_page_size``) and give th
 
 from __future__ import annotations
 
-from typing import Any
-
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from territoires.api.http import call, int_param, json_response, no_content, read_json
+from territoires.api.http import call, json_response, listed, no_content, page_params, read_json
+from territoires.auth.principal import Action
 from territoires.broker.devices import device_json, quarantined_json
 from territoires.ingest.bridge import decoder_types
-from territoires.ngsild.errors import TooManyResults
-from territoires.store.port import QuarantineQuery
+from territoires.store.port import Device, QuarantineQuery
 
 BASE = "/admin/v1"
-COUNT_HEADER = "Total-Count"
-
-
-def _page(request: Request) -> tuple[int, int]:
-    limit = int_param(request, "limit", 20)
-    maximum = request.app.state.settings.max_page_size
-    if limit > maximum:
-        raise TooManyResults(f"limit {limit} is above the {maximum} items a page may hold")
-    return int_param(request, "offset", 0), limit
-
-
-def _listed(items: list[dict[str, Any]], count: int) -> Response:
-    return json_response(items, headers={COUNT_HEADER: str(count)})
 
 
 async def list_devices(request: Request) -> Response:
-    offset, limit = _page(request)
+    offset, limit = page_params(request)
     service = request.app.state.broker.devices
     found, count = await call(request, service.list, tenant=request.query_params.get("tenant"),
                               offset=offset, limit=limit)
-    return _listed([device_json(device) for device in found], count)
+    return listed([device_json(device) for device in found], count)
+
+
+def _require_admin(request: Request, tenant: object) -> None:
+    """Devices are managed by the admins of the tenant they feed (the registry is platform-wide)."""
+    request.state.gate.require(request, Action.ADMIN, tenant if isinstance(tenant, str) else "")
+
+
+async def _own_device(request: Request) -> Device:
+    device = await call(request, request.app.state.broker.devices.get, request.path_params["eui"])
+    _require_admin(request, device.tenant)
+    return device
 
 
 async def register_device(request: Request) -> Response:
     body = await read_json(request)
+    _require_admin(request, body.get("tenant") if isinstance(body, dict) else None)
     device = await call(request, request.app.state.broker.devices.register, body, decoder_types())
     return json_response(device_json(device), status=201,
                          headers={"Location": f"{BASE}/devices/{device.dev_eui}"})
 
 
 async def get_device(request: Request) -> Response:
-    device = await call(request, request.app.state.broker.devices.get, request.path_params["eui"])
-    return json_response(device_json(device))
+    return json_response(device_json(await _own_device(request)))
 
 
 async def update_device(request: Request) -> Response:
+    await _own_device(request)
     body = await read_json(request)
+    if isinstance(body, dict) and "tenant" in body:
+        _require_admin(request, body["tenant"])
     device = await call(request, request.app.state.broker.devices.update, request.path_params["eui"], body,
                         decoder_types())
     return json_response(device_json(device))
 
 
 async def delete_device(request: Request) -> Response:
+    await _own_device(request)
     await call(request, request.app.state.broker.devices.delete, request.path_params["eui"])
     return no_content()
 
 
 async def list_quarantine(request: Request) -> Response:
-    offset, limit = _page(request)
+    offset, limit = page_params(request)
     params = request.query_params
     query = QuarantineQuery(dev_eui=params.get("devEui"), tenant=params.get("tenant"), kind=params.get("kind"),
                             offset=offset, limit=limit)
     found, count = await call(request, request.app.state.broker.devices.quarantine, query)
-    return _listed([quarantined_json(uplink) for uplink in found], count)
+    return listed([quarantined_json(uplink) for uplink in found], count)
 
 
 async def ingestion(request: Request) -> Response:

@@ -36,6 +36,7 @@ from territoires.api.queries import (
     request_render_options,
     render_options,
 )
+from territoires.api.visibility import check_visible, refuse_links, visible_query
 from territoires.broker import Broker
 from territoires.broker.entities import BatchResult
 from territoires.ngsild import geo
@@ -95,7 +96,7 @@ async def create_entity(request: Request) -> Response:
 async def query_entities(request: Request) -> Response:
     kind = negotiate(request, (JSON, JSON_LD, GEO_JSON))
     ctx = _get_context(request)
-    query = entity_query(request, ctx)
+    query = visible_query(request, entity_query(request, ctx))
     opts = request_render_options(request, ctx)
     if query.attrs and opts.attrs is None:
         opts = RenderOptions(**{**opts.__dict__, "attrs": frozenset(query.attrs)})
@@ -108,6 +109,7 @@ async def _page_response(
     request: Request, page: QueryPage, ctx: Context, opts: RenderOptions, kind: str, linked: Join | None = None
 ) -> Response:
     if linked is not None:
+        refuse_links(request)
         items = await _render_linked(request, page.entities, ctx, opts, kind, linked)
     else:
         # An entity that pick/omit leave empty is not part of the answer.
@@ -142,7 +144,9 @@ async def retrieve_entity(request: Request) -> Response:
     opts = request_render_options(request, ctx)
     linked = join_options(dict(request.query_params), ctx)
     entity = await call(request, _broker(request).entities.retrieve, tenant_of(request), request.path_params["entity_id"], attrs=opts.attrs)
+    check_visible(request, entity["id"], entity["type"])
     if linked is not None:
+        refuse_links(request)
         return await _retrieved_with_links(request, entity, ctx, opts, kind, linked)
     rendered = _render(entity, ctx, opts, kind)
     if not rendered:
@@ -319,7 +323,7 @@ async def query_post(request: Request) -> Response:
     if not isinstance(body, dict):
         raise BadRequestData("the body must be a Query object")
     body = strip_context(body)
-    query = body_query(body, request, ctx)
+    query = visible_query(request, body_query(body, request, ctx))
     words = options(request)
     opts = render_options({**dict(request.query_params), **{k: body[k] for k in ("attrs", "pick", "omit", "lang") if k in body}}, words, ctx)
     if query.attrs and opts.attrs is None:

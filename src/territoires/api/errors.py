@@ -31,10 +31,11 @@ def problem(error: NgsiLdError, headers: dict[str, str] | None = None) -> Respon
 
 async def on_ngsi_ld_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, NgsiLdError)
-    return problem(error)
+    return problem(error, headers=error.headers or None)
 
 
-ENTITY_WITHOUT_ID = re.compile(r"/ngsi-ld/v1/entities/(/|$)")
+ENTITY_WITHOUT_ID = re.compile(r"/ngsi-ld/v1/(temporal/)?entities/(/|$)")
+ATTRIBUTE_WITHOUT_NAME = re.compile(r"/ngsi-ld/v1/(temporal/)?entities/[^/]+/attrs//")
 
 
 async def on_http_exception(request: Request, error: Exception) -> Response:
@@ -42,6 +43,12 @@ async def on_http_exception(request: Request, error: Exception) -> Response:
     purge = request.method == "DELETE" and request.url.path == "/ngsi-ld/v1/entities/"
     if error.status_code in (404, 405) and ENTITY_WITHOUT_ID.match(request.url.path) and not purge:
         return problem(BadRequestData("the entity id is missing from the path"))
+    if error.status_code in (404, 405) and ATTRIBUTE_WITHOUT_NAME.match(request.url.path):
+        if request.method == "PATCH":  # no route patches .../attrs/ (the ETSI suite's 016_02_06)
+            failure = InvalidRequest(f"PATCH is not allowed on {request.url.path}: the attribute name is missing")
+            failure.status = 405
+            return problem(failure)
+        return problem(BadRequestData("the attribute name is missing from the path"))
     if error.status_code == 404:
         return problem(ResourceNotFound(f"no resource at {request.url.path}"))
     if error.status_code == 405:

@@ -22,6 +22,7 @@ from territoires.ngsild.errors import (
     InvalidRequest,
     NotAcceptable,
     PayloadTooLarge,
+    TooManyResults,
     UnsupportedMediaType,
 )
 
@@ -207,3 +208,21 @@ def int_param(request: Request, name: str, default: int, *, minimum: int = 0) ->
 def options(request: Request) -> set[str]:
     """The words of the ``options`` query parameter."""
     return {w.strip() for w in request.query_params.get("options", "").split(",") if w.strip()}
+
+
+# Administration lists page with offset/limit and give the total in this header.
+COUNT_HEADER = "Total-Count"
+
+
+def page_params(request: Request) -> tuple[int, int]:
+    """``offset`` and ``limit`` (default 20, at most ``max_page_size``) of an administration list."""
+    limit = int_param(request, "limit", 20)
+    maximum = request.app.state.settings.max_page_size
+    if limit > maximum:
+        raise TooManyResults(f"limit {limit} is above the {maximum} items a page may hold")
+    return int_param(request, "offset", 0), limit
+
+
+def listed(items: list[Any], count: int) -> Response:
+    """A page of an administration list with its total."""
+    return json_response(items, headers={COUNT_HEADER: str(count)})

@@ -33,6 +33,7 @@ from territoires.api.http import (
     tenant_of,
 )
 from territoires.api.queries import RenderOptions, body_query, entity_query, render_options
+from territoires.api.visibility import check_visible, visible_query
 from territoires.broker import Broker
 from territoires.ngsild import temporal
 from territoires.ngsild.context import Context
@@ -108,7 +109,7 @@ async def query_temporal_entities(request: Request) -> Response:
     """Query the temporal evolution of entities."""
     kind = negotiate(request, (JSON, JSON_LD))
     ctx = _link_context(request)
-    query = entity_query(request, ctx)
+    query = visible_query(request, entity_query(request, ctx))
     words = options(request)
     params = dict(request.query_params)
     temporal_params = temporal.parse_temporal_params(params, words)
@@ -123,7 +124,7 @@ async def query_temporal_entities_post(request: Request) -> Response:
     body, ctx = await _body_and_context(request)
     if not isinstance(body, dict):
         raise BadRequestData('the body must be a Query: an object with "type": "Query"')
-    query = body_query(body, request, ctx)
+    query = visible_query(request, body_query(body, request, ctx))
     words = options(request)
     temporal_params = temporal.parse_temporal_body(
         body.get("temporalQ"), body.get("aggrParams"), request.query_params.get("format"), words
@@ -146,6 +147,8 @@ async def retrieve_temporal_entity(request: Request) -> Response:
         request, _broker(request).temporal.retrieve, tenant_of(request), request.path_params["entity_id"],
         tuple(sorted(opts.attrs or ())), temporal_params,
     )
+    for entity in page.entities:
+        check_visible(request, entity.id, entity.types)
     rendered = _render(page, ctx, temporal_params, opts)
     if not rendered:
         raise ResourceNotFound("pick, omit or datasetId leave nothing of this entity to return")

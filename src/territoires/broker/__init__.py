@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from territoires.broker.audit import AuditRecorder, AuditService
 from territoires.broker.changes import ChangeFeed
 from territoires.broker.history import HistoryRecorder
 from territoires.broker.contexts import ContextService
@@ -14,6 +15,7 @@ from territoires.broker.matching import NotificationMatcher
 from territoires.broker.subscriptions import SubscriptionService
 from territoires.broker.temporal import TemporalService
 from territoires.broker.tenants import TenantService
+from territoires.broker.text_index import PROJECTS, TextIndexer, TextSearchService
 from territoires.config import Settings
 from territoires.store.port import Store
 
@@ -31,6 +33,8 @@ class Broker:
     devices: DeviceService
     temporal: TemporalService
     matcher: NotificationMatcher
+    audit: AuditService
+    text_search: TextSearchService
 
     def close(self) -> None:
         self.store.close()
@@ -61,6 +65,9 @@ def open_broker(settings: Settings) -> Broker:
     subscriptions = SubscriptionService(store, contexts, lambda session, ids: session.delivery_status(ids))
     matcher = NotificationMatcher(subscriptions)
     feed.add(matcher)
+    feed.add(AuditRecorder())
+    indexer = TextIndexer([PROJECTS])
+    feed.add(indexer)
     return Broker(
         settings=settings,
         store=store,
@@ -71,6 +78,8 @@ def open_broker(settings: Settings) -> Broker:
         tenants=TenantService(store),
         subscriptions=subscriptions,
         devices=DeviceService(store),
-        temporal=TemporalService(store, feed),
+        temporal=TemporalService(store, feed, instance_limit=settings.temporal_page_size),
         matcher=matcher,
+        audit=AuditService(store, settings.audit_retention_days),
+        text_search=TextSearchService(store, indexer),
     )

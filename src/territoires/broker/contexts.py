@@ -1,7 +1,8 @@
 """JSON-LD @context resolution and the ``/jsonldContexts`` store (clause 5.13).
 
 The platform is air-gapped by default. A context URL resolves, in this order, from:
-1. the bundled core context (every published URL of it);
+1. the bundled contexts: the core context (every published URL of it) and the platform's own
+   (``BUNDLED_CONTEXTS``, files shipped in the package);
 2. the tenant's stored contexts (hosted ones by their own URL, cached ones by their origin URL);
 3. the operator's pinned contexts (files under ``<data_dir>/pinned``, see ``territoires contexts pin``);
 4. a download, only for URLs on the operator's allow-list, then kept as a cached context.
@@ -10,9 +11,11 @@ Anything else is ``LdContextNotAvailable``.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import urllib.request
 import uuid
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +29,12 @@ from territoires.store.port import Store, StoredContext
 
 HOSTED_PATH = "/ngsi-ld/v1/jsonldContexts/"
 KINDS = ("Hosted", "Cached", "ImplicitlyCreated")
+OBSERVATORY_CONTEXT_URL = "https://territoires.example/ns/v1/territoires-context.jsonld"
+# Published URL -> (package, file) of the contexts the platform itself publishes: named by data,
+# not imported, so that the broker depends on no domain module.
+BUNDLED_CONTEXTS: dict[str, tuple[str, str]] = {
+    OBSERVATORY_CONTEXT_URL: ("territoires.observatoire", "context/territoires-context.jsonld"),
+}
 
 
 class ContextService:
@@ -42,6 +51,8 @@ class ContextService:
     def _resolve(self, tenant: str, url: str) -> Any:
         if url in ldcontext.CORE_CONTEXT_URLS:
             return ldcontext.core_context_document()
+        if url in BUNDLED_CONTEXTS:
+            return bundled_context_document(url)
         with self.store.session(tenant) as session:
             stored = session.get_context(self._stored_id(url))
         if stored is not None:
@@ -141,6 +152,13 @@ class ContextService:
             else:
                 session.delete_context(stored_id)
         ldcontext.forget(stored.id)
+
+
+@functools.cache
+def bundled_context_document(url: str) -> Any:
+    """The document of one of ``BUNDLED_CONTEXTS``, read from the package once."""
+    package, name = BUNDLED_CONTEXTS[url]
+    return _parse_document(resources.files(package).joinpath(name).read_bytes(), url)
 
 
 def _parse_document(raw: bytes, url: str) -> Any:

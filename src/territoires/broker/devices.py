@@ -27,7 +27,7 @@ from territoires.store.port import DEFAULT_TENANT, Device, IngestionCounters, Qu
 
 _EUI = re.compile(r"[0-9A-Fa-f]{16}\Z")
 _IRI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:\S+\Z")
-QUARANTINE_KINDS = ("malformed", "unknown-device", "undecodable", "rejected")
+QUARANTINE_KINDS = ("malformed", "unknown-device", "undecodable", "rejected", "quota")
 _FIELDS = {"devEui", "tenant", "entityId", "entityType", "decoder", "name", "createdAt", "modifiedAt"}
 
 

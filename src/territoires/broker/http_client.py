@@ -9,13 +9,15 @@ room for 1,000 notifications/s on a two-core machine; this client spends a tenth
 Connections are kept per origin (scheme, host, port), at most ``per_origin`` idle ones; a kept
 connection that the server closed meanwhile is replaced once, transparently (the POST is sent
 again: notifications are delivered at least once anyway). Answers may be sized by
-Content-Length, chunked, or closed by the server; their bodies are read and dropped.
+Content-Length, chunked, or closed by the server; ``post`` drops their bodies, ``request`` (the
+few GETs and form POSTs of OpenID Connect: discovery, keys, code exchange) returns them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ssl
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 _MAX_HEAD = 64 * 1024
@@ -23,6 +25,13 @@ _MAX_HEAD = 64 * 1024
 
 class HttpError(Exception):
     """The request could not be made or its answer read; the message says why."""
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    headers: dict[str, str]   # names and values lower-cased
+    body: bytes
 
 
 Origin = tuple[str, str, int]
@@ -38,12 +47,18 @@ class HttpClient:
     async def post(self, url: str, body: bytes, headers: list[tuple[str, str]], timeout: float) -> int:
         """POST ``body`` to ``url`` and return the answer's status. Raises ``TimeoutError``
         after ``timeout`` seconds in all, ``HttpError`` when it cannot be done."""
+        return (await self.request("POST", url, body, headers, timeout)).status
+
+    async def request(self, method: str, url: str, body: bytes, headers: list[tuple[str, str]], timeout: float,
+                      *, max_body: int | None = None) -> Answer:
+        """Send one request and return its answer; a body longer than ``max_body`` bytes is an
+        ``HttpError``. Raises like ``post``."""
         parts = urlsplit(url)
         scheme = parts.scheme.lower()
         host = parts.hostname or ""
         port = parts.port or (443 if scheme == "https" else 80)
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        lines = [f"POST {target} HTTP/1.1", f"Host: {parts.netloc.rpartition('@')[2]}",
+        lines = [f"{method} {target} HTTP/1.1", f"Host: {parts.netloc.rpartition('@')[2]}",
                  f"Content-Length: {len(body)}"]
         for name, value in headers:
             if any(c in name or c in value for c in "\r\n"):
@@ -56,7 +71,7 @@ class HttpClient:
             if idle:  # a kept connection may have been closed by the server: then a fresh one
                 stream = idle.pop()
                 try:
-                    return await self._exchange(origin, stream, request)
+                    return await self._exchange(origin, stream, request, max_body)
                 except (HttpError, OSError, asyncio.IncompleteReadError):
                     pass
             try:
@@ -65,18 +80,18 @@ class HttpClient:
             except OSError as error:
                 raise HttpError(f"cannot connect to {host}:{port}: {error.strerror or error}") from None
             try:
-                return await self._exchange(origin, stream, request)
+                return await self._exchange(origin, stream, request, max_body)
             except asyncio.IncompleteReadError:
                 raise HttpError("the server closed the connection without answering") from None
             except OSError as error:
                 raise HttpError(f"the connection failed: {error.strerror or error}") from None
 
-    async def _exchange(self, origin: Origin, stream: _Stream, request: bytes) -> int:
+    async def _exchange(self, origin: Origin, stream: _Stream, request: bytes, max_body: int | None) -> Answer:
         reader, writer = stream
         try:
             writer.write(request)
             await writer.drain()
-            status, keep = await _read_answer(reader)
+            answer, keep = await _read_answer(reader, max_body)
         except BaseException:
             writer.close()
             raise
@@ -85,7 +100,7 @@ class HttpClient:
             idle.append(stream)
         else:
             writer.close()
-        return status
+        return answer
 
     def _ssl(self) -> ssl.SSLContext:
         if self._tls is None:
@@ -99,8 +114,8 @@ class HttpClient:
         self._idle.clear()
 
 
-async def _read_answer(reader: asyncio.StreamReader) -> tuple[int, bool]:
-    """The status of the answer, its body read, and whether the connection may be kept."""
+async def _read_answer(reader: asyncio.StreamReader, max_body: int | None) -> tuple[Answer, bool]:
+    """The answer, its body read, and whether the connection may be kept."""
     while True:
         try:
             head = await reader.readuntil(b"\r\n\r\n")
@@ -119,23 +134,35 @@ async def _read_answer(reader: asyncio.StreamReader) -> tuple[int, bool]:
         if name:
             headers[name.strip().lower()] = value.strip().lower()
     keep = fields[0] == "HTTP/1.1" and headers.get("connection") != "close"
+
+    def sized(size: int) -> int:
+        if max_body is not None and size > max_body:
+            raise HttpError(f"the answer's body is larger than {max_body} bytes")
+        return size
+
     if status in (204, 304) or 100 <= status < 200:
-        return status, keep
+        return Answer(status, headers, b""), keep
     if "chunked" in headers.get("transfer-encoding", ""):
+        chunks: list[bytes] = []
+        total = 0
         while True:
             size_line = await reader.readuntil(b"\r\n")
             try:
                 size = int(size_line.split(b";", 1)[0].strip(), 16)
             except ValueError:
                 raise HttpError("a chunk of the answer has no valid size") from None
-            await reader.readexactly(size + 2)
+            total = sized(total + size)
+            chunks.append((await reader.readexactly(size + 2))[:size])
             if size == 0:  # (trailers are not expected from a notification endpoint)
-                return status, keep
+                return Answer(status, headers, b"".join(chunks)), keep
     if "content-length" in headers:
         try:
-            await reader.readexactly(int(headers["content-length"]))
+            length = int(headers["content-length"])
         except ValueError:
             raise HttpError("the answer's Content-Length is not a number") from None
-        return status, keep
-    await reader.read()  # delimited by the end of the connection
-    return status, False
+        return Answer(status, headers, await reader.readexactly(sized(length))), keep
+    body = bytearray()  # delimited by the end of the connection
+    while chunk := await reader.read(64 * 1024):
+        body += chunk
+        sized(len(body))
+    return Answer(status, headers, bytes(body)), False

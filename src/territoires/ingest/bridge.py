@@ -6,11 +6,12 @@ For each batch of MQTT messages (up to ``ingest_batch_size`` or ``ingest_batch_w
 2. the devices of the batch are looked up in the registry in one call;
 3. each payload is decoded by its device's decoder into measures, which become one entity
    fragment: a Property per measure with ``observedAt`` = the uplink time and its unitCode;
-4. the fragments of each tenant are applied in ONE write (``EntityService.apply_measurements``),
+4. uplinks beyond their tenant's quota per minute (``auth.quotas``) are quarantined (``quota``);
+   the fragments of each tenant are applied in ONE write (``EntityService.apply_measurements``),
    which skips frames already applied (same DevEUI and counter: a redelivered or duplicated
    uplink) and records the others in the same transaction;
 5. what could not be used is quarantined with its reason (``malformed``, ``unknown-device``,
-   ``undecodable``, ``rejected``), counted and logged;
+   ``undecodable``, ``quota``, ``rejected``), counted and logged;
 6. only then are the messages acknowledged: a bridge killed at any point gets them again from
    the MQTT broker, and the frames recorded with the updates keep them from applying twice.
 
@@ -32,7 +33,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from territoires import clock
+from territoires.auth.errors import TooManyRequests
+from territoires.auth.quotas import Quotas
 from territoires.broker import Broker, open_broker
+from territoires.broker.actor import Actor, acting
 from territoires.config import Settings
 from territoires.ingest.decoders import DECODERS, DecodeError, Decoder, Measure
 from territoires.ingest.mqtt import Message, Subscriber, safe_url
@@ -74,8 +78,9 @@ class Bridge:
     """Applies batches of MQTT messages; keeps counters of what it did."""
 
     def __init__(self, broker: Broker, *, name: str | None = None,
-                 decoders: Mapping[str, Decoder] = DECODERS) -> None:
+                 decoders: Mapping[str, Decoder] = DECODERS, quotas: Quotas | None = None) -> None:
         self.broker = broker
+        self.quotas = quotas or Quotas(broker.store, broker.settings)
         self.name = name or broker.settings.mqtt_client_id
         self.decoders = decoders
         started = clock.now()
@@ -92,7 +97,9 @@ class Bridge:
         for item in batch.usable:
             by_tenant.setdefault(item.device.tenant, []).append(item)
         for tenant, items in by_tenant.items():
-            self._apply(tenant, items, batch.rejected)
+            admitted = self._within_quota(tenant, items, batch.rejected)
+            if admitted:
+                self._apply(tenant, admitted, batch.rejected)
         if batch.rejected:
             self.broker.devices.keep(batch.rejected)
             kinds = Counter(uplink.kind for uplink in batch.rejected)
@@ -144,6 +151,19 @@ class Bridge:
             raise DecodeError(f"{device.decoder}: the frame on port {uplink.f_port} carries no measure")
         return measures
 
+    def _within_quota(self, tenant: str, items: list[_Usable], rejected: list[QuarantinedUplink]) -> list[_Usable]:
+        """The uplinks the tenant's quota per minute admits; the others go to quarantine. (A batch
+        retried because the database failed between the lookup and the write is charged again.)"""
+        admitted = []
+        for item in items:
+            try:
+                self.quotas.charge_uplinks(tenant)
+            except TooManyRequests as refusal:
+                rejected.append(_quarantined(item.message, clock.now(), "quota", refusal.detail, device=item.device))
+                continue
+            admitted.append(item)
+        return admitted
+
     def _apply(self, tenant: str, items: list[_Usable], rejected: list[QuarantinedUplink]) -> None:
         """One write for the tenant's uplinks; if it fails, one write per uplink, so that only
         those at fault are quarantined."""
@@ -164,8 +184,9 @@ class Bridge:
             self._apply(tenant, [item], rejected)
 
     def _write(self, tenant: str, items: list[_Usable]) -> None:
-        applied = self.broker.entities.apply_measurements(
-            tenant, [item.fragment for item in items], [item.frame for item in items])
+        with acting(Actor(kind="bridge", subject=self.name, name="pont LoRaWAN")):  # who wrote, for the audit trail
+            applied = self.broker.entities.apply_measurements(
+                tenant, [item.fragment for item in items], [item.frame for item in items])
         self._tenants.add(tenant)
         stored = sum(applied)
         self._counts["stored"] += stored
@@ -211,6 +232,7 @@ class Bridge:
                     saved = time.monotonic()
                 except Unavailable:
                     pass  # saved at the next turn
+                self.quotas.flush()  # an idle bridge's counts reach the shared counters too
             if time.monotonic() - forgotten >= FORGET_EVERY:
                 try:
                     self.forget_old_frames()

@@ -17,6 +17,8 @@ class NgsiLdError(Exception):
 
     status = 500
     title = "Internal error"
+    # Response headers the refusal needs (Retry-After, WWW-Authenticate).
+    headers: dict[str, str] = {}
 
     def __init__(self, detail: str, **extra: Any) -> None:
         super().__init__(detail)

@@ -509,11 +509,17 @@ def _aggregated(series: SeriesLike, methods: Sequence[str]) -> dict[str, Any]:
     obj: dict[str, Any] = {"type": kind, **_dataset(series)}
     for method in methods:
         obj[method] = [
-            [bucket.values[method], bucket.start, bucket.end]
+            [bucket.values[method], _short_instant(bucket.start), _short_instant(bucket.end)]
             for bucket in series.buckets
             if bucket.values.get(method) is not None
         ]
     return obj
+
+
+def _short_instant(instant: str) -> str:
+    """A period boundary without a fraction of second when it has none (the way people write
+    them: ``aggrPeriodDuration`` periods fall on whole seconds)."""
+    return instant[:-8] + "Z" if instant.endswith(".000000Z") else instant
 
 
 def _dataset(series: SeriesLike) -> dict[str, str]:

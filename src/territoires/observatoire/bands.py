@@ -1,6 +1,7 @@
 """Population bands (strates de population): the one place they are defined.
 
-The usual French strata for comparing local authorities. Each band is a half-open
+The strata of French barometers of smart territories (the observatory's project record):
+< 3.5k, 3.5–10k, 10–20k, 20–50k, 50–100k, 100–200k, > 200k inhabitants. Each band is a half-open
 interval [low, high) of inhabitants; the last one has no upper bound. The build script
 stores each territory's band with it, and the registry checks nothing else decides it.
 """
@@ -24,13 +25,13 @@ class PopulationBand:
 
 
 POPULATION_BANDS: tuple[PopulationBand, ...] = (
-    PopulationBand("0-499", 0, 500, "moins de 500 habitants"),
-    PopulationBand("500-1999", 500, 2_000, "de 500 à 1 999 habitants"),
-    PopulationBand("2000-4999", 2_000, 5_000, "de 2 000 à 4 999 habitants"),
-    PopulationBand("5000-19999", 5_000, 20_000, "de 5 000 à 19 999 habitants"),
+    PopulationBand("0-3499", 0, 3_500, "moins de 3 500 habitants"),
+    PopulationBand("3500-9999", 3_500, 10_000, "de 3 500 à 9 999 habitants"),
+    PopulationBand("10000-19999", 10_000, 20_000, "de 10 000 à 19 999 habitants"),
     PopulationBand("20000-49999", 20_000, 50_000, "de 20 000 à 49 999 habitants"),
     PopulationBand("50000-99999", 50_000, 100_000, "de 50 000 à 99 999 habitants"),
-    PopulationBand("100000+", 100_000, None, "100 000 habitants et plus"),
+    PopulationBand("100000-199999", 100_000, 200_000, "de 100 000 à 199 999 habitants"),
+    PopulationBand("200000+", 200_000, None, "200 000 habitants et plus"),
 )
 
 BANDS_BY_CODE: dict[str, PopulationBand] = {band.code: band for band in POPULATION_BANDS}

@@ -15,10 +15,10 @@ The contract suite ``tests/contract/`` runs unchanged on every backend.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from territoires.ngsild.errors import ERROR_BASE, OperationNotSupported
 from territoires.ngsild.geo import GeoQuery
@@ -141,7 +141,8 @@ class Device:
 class QuarantinedUplink:
     """An uplink the bridge could not store, kept with why. ``kind``: ``malformed`` (not an
     uplink of a known format), ``unknown-device`` (DevEUI not registered), ``undecodable``
-    (its decoder refused the payload) or ``rejected`` (the store refused the update)."""
+    (its decoder refused the payload), ``rejected`` (the store refused the update) or ``quota``
+    (its tenant's quota of uplinks per minute was reached)."""
 
     received_at: str  # when the bridge received it
     topic: str
@@ -391,6 +392,198 @@ class DeliveryOutcome:
     retry_at: float | None = None
 
 
+# ---- audit trail ------------------------------------------------------------------------------
+# Who wrote what in a tenant (docs/operations.md, "Journal d'audit"). Personal data is kept to
+# what identifies the author: no address, no user agent, no request body.
+
+
+class AuditRecord(NamedTuple):
+    """One write as the audit trail keeps it. A named tuple rather than a dataclass: a batch of
+    measures builds tens of thousands, and tuples of plain values cost the garbage collector
+    nothing (measured: seven times cheaper to build in a batch).
+
+    - ``at``: when (an instant as ``clock.now()`` writes it, so instants compare as texts).
+    - ``operation``: what: ``create``/``delete`` of an entity, ``append``/``update``/
+      ``deleteAttribute`` of one of its attributes, ``replace`` of a whole entity whose previous
+      state was not read, or the name of a write outside entities (``createSubscription``…).
+    - ``target``: the entity id, or the id or path of the other resource written.
+    - ``attribute``: the expanded attribute name (``type`` and ``scope`` for those); None for a
+      record about a whole entity or another resource.
+    - ``kind``, ``subject``, ``credential_id``, ``name``: who, as ``broker.actor.Actor`` says.
+    - ``detail``: a short free text for writes outside entities; empty otherwise.
+    - ``seq``: the store's number for it, increasing in recording order; None before it is stored.
+    """
+
+    at: str
+    operation: str
+    target: str
+    kind: str
+    subject: str
+    credential_id: str | None = None
+    name: str = ""
+    attribute: str | None = None
+    detail: str = ""
+    seq: int | None = None
+
+
+@dataclass(frozen=True)
+class AuditQuery:
+    """Which audit records to list. Every filter given must hold (AND); each compares exactly.
+
+    - ``subject``, ``credential_id``, ``target``, ``attribute``, ``operation``: equal to this.
+    - ``since``: ``at`` >= this instant; ``until``: ``at`` < this instant (``clock.now()`` form).
+    - ``before_seq``: ``seq`` below this (walking the whole trail newest first, batch by batch).
+    - ``offset``/``limit``: the page, newest first (``seq`` descending); ``limit`` 0: none.
+    - ``count``: also say how many records match, ignoring offset, limit and ``before_seq``.
+    """
+
+    subject: str | None = None
+    credential_id: str | None = None
+    target: str | None = None
+    attribute: str | None = None
+    operation: str | None = None
+    since: str | None = None
+    until: str | None = None
+    before_seq: int | None = None
+    offset: int = 0
+    limit: int = 100
+    count: bool = True
+
+
+# ---- French full-text search and facets ------------------------------------------------------
+# A tenant's text index: documents derived from entities (``broker.text_index`` writes them in
+# the entity's own write), searched with French stemming, accents and case folded, and counted
+# by facets. Facet names and values are compared exactly (they are codes, not text).
+
+
+@dataclass(frozen=True)
+class TextDocument:
+    """What the text index holds for one entity.
+
+    - ``text_fields``: field name -> French text. Weighted: a word of ``title`` counts more than
+      one of ``summary``, which counts more than one of any other field.
+    - ``facets``: facet name -> its values for this entity (several for a list attribute;
+      empty strings are not values).
+    """
+
+    entity_id: str
+    entity_type: str  # expanded type IRI
+    text_fields: dict[str, str] = field(default_factory=dict)
+    facets: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TextSearch:
+    """A search among the indexed documents of one entity type.
+
+    - ``text``: words all required (AND), "quoted phrases" whose words follow each other;
+      stemmed (Snowball French), accents and case folded, French stop words ignored. Operators
+      of the databases' own query languages have no meaning: they are punctuation. None: every
+      document of the type. A text with no word to search, or longer than 500 characters, is
+      refused (``BadRequestData``).
+    - ``prefix``: type-ahead: the text's last word, when the text ends in it, also matches the
+      words it begins ("éclai" finds "éclairage").
+    - ``filters``: facet -> accepted values: a document must have, for every facet named, at
+      least one of its values (AND across facets, OR within one). At most 20 facets, each
+      accepting 1 to 100 values.
+    - ``facets``: the facets whose value counts to return (at most 20).
+    - ``offset``/``limit``: the page (``limit`` 0 to 1000; 0 for counts only).
+    """
+
+    entity_type: str
+    text: str | None = None
+    filters: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    facets: tuple[str, ...] = ()
+    offset: int = 0
+    limit: int = 20
+    prefix: bool = False
+
+
+@dataclass
+class TextSearchResult:
+    """``ids``: the page of matching entity ids, most relevant first (ties, and every document
+    when ``text`` is None, by id); ``total``: how many documents match in all; ``facets``: for
+    each facet asked, value -> how many matching documents have it (values without a match
+    absent). Counts are over the documents that match the text and every filter."""
+
+    ids: list[str]
+    total: int
+    facets: dict[str, dict[str, int]] = field(default_factory=dict)
+
+
+# ---- access: API keys, members, public types (platform-wide) -------------------------------
+# Who may call the platform: the enforcement point (``territoires.auth``) reads them. Roles are
+# the values of ``territoires.auth.principal.Role``, kept here as text. Times are as
+# ``clock.now()`` writes them (fixed width), so that they compare as texts.
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """An API key of a machine or a device. Its token ``trk_<id>_<secret>`` is shown once, at
+    creation; the store keeps only ``secret_hash`` (SHA-256 of the secret, hexadecimal).
+
+    - ``id``: 12 lowercase base32 characters, unique on the platform.
+    - ``tenant``: the tenant its role applies to (``""``: the default tenant); None for an
+      operator or a national role.
+    - ``scope``: national roles: what the grant is limited to (a territory's INSEE code).
+    - ``expires_at``: None for never; ``revoked_at``: set once revoked (the record stays);
+      ``last_used_at``: the latest use recorded (recorded at most about once a minute).
+    - ``created_by``: who issued it, as text (``kind:subject`` of the issuer, or ``cli:user``).
+    """
+
+    id: str
+    secret_hash: str
+    tenant: str | None
+    role: str
+    scope: str = ""
+    name: str = ""
+    created_at: str = ""
+    expires_at: str | None = None
+    revoked_at: str | None = None
+    last_used_at: str | None = None
+    created_by: str = ""
+
+
+@dataclass(frozen=True)
+class Member:
+    """A role given to a person who signs in through OpenID Connect (ProConnect, Keycloak).
+
+    - ``issuer``: the OIDC issuer URL; ``""`` matches any issuer the platform trusts (a person
+      known by e-mail only).
+    - ``subject``: the ``sub`` claim; ``""`` while only the e-mail is known.
+    - ``email``: lower-cased; ``""`` when unknown. One of ``subject`` and ``email`` is set;
+      a member with a subject is found by its subject only (see ``Store.members_for``).
+    - ``tenant``, ``scope``: as for ``ApiKey``.
+    """
+
+    id: str
+    issuer: str
+    subject: str
+    email: str
+    role: str
+    tenant: str | None
+    scope: str = ""
+    created_at: str = ""
+    created_by: str = ""
+
+
+# ---- quotas per tenant (platform-wide) -------------------------------------------------------
+# What an operator allows each tenant, and what every process counts against it
+# (``territoires.auth.quotas``; docs/operations.md, "Quotas").
+
+# What ``Store.add_usage`` counts, per one-minute window: API requests, LoRaWAN uplinks.
+QUOTA_KINDS = ("requests", "uplinks")
+
+
+@dataclass(frozen=True)
+class QuotaLimits:
+    """A tenant's own quotas: None where the platform's default (settings) applies; 0: unlimited."""
+
+    entities: int | None = None
+    requests_per_minute: int | None = None
+    uplinks_per_minute: int | None = None
+
+
 class TenantSession(ABC):
     """A unit of work on one tenant. Writes become visible together when the session commits
     (leaving its ``with`` block without an exception); an exception rolls all of them back.
@@ -427,6 +620,11 @@ class TenantSession(ABC):
     def query(self, query: EntityQuery) -> QueryPage:
         """Entities selected by ``query`` in creation order (or its ``order_by``), with count
         and next cursor."""
+
+    @abstractmethod
+    def entity_count(self) -> int:
+        """How many entities the tenant stores. Cheap (a count over an index, no document
+        read): the quota of entities asks for it every few seconds."""
 
     # ---- discovery (clause 5.7) -------------------------------------------------------
     @abstractmethod
@@ -602,6 +800,40 @@ class TenantSession(ABC):
         """Drop everything of a deleted subscription: its outbox (pending and dead) and its
         delivery status; returns how many notifications were dropped. A write."""
 
+    # ---- audit trail ---------------------------------------------------------------------------
+    @abstractmethod
+    def append_audit(self, records: Sequence[AuditRecord]) -> None:
+        """Record these audit records in this order (their ``seq`` is ignored: the store numbers
+        them, above every number it gave before). Written in the session, so that a change and
+        its record commit or roll back together. A write."""
+
+    @abstractmethod
+    def query_audit(self, query: AuditQuery) -> tuple[list[AuditRecord], int | None]:
+        """The records ``query`` selects, newest first (``seq`` descending): a page, and how
+        many match in all (None unless ``query.count``)."""
+
+    @abstractmethod
+    def forget_audit(self, before: str) -> int:
+        """Delete the records whose ``at`` is before this instant (retention); returns how
+        many. A write."""
+
+    # ---- French full-text search and facets (see ``TextSearch``) ---------------------------
+    @abstractmethod
+    def index_documents(self, documents: Sequence[TextDocument]) -> None:
+        """Index these documents, each replacing whatever was indexed for its entity id (its
+        text and all its facet values). Written in the session: an entity write and its index
+        commit or roll back together. A write."""
+
+    @abstractmethod
+    def unindex(self, entity_ids: Sequence[str]) -> None:
+        """Remove the documents of these entities (absent ones are ignored). A write."""
+
+    @abstractmethod
+    def text_search(self, search: TextSearch) -> TextSearchResult:
+        """The documents of ``search.entity_type`` that ``search`` selects: a page ranked by
+        relevance, how many match, facet counts; all computed in the database. A bad text or
+        page is refused with ``BadRequestData``."""
+
 
 class Store(ABC):
     """A storage backend: tenants and sessions on them."""
@@ -696,6 +928,89 @@ class Store(ABC):
     @abstractmethod
     def ingestion_counters(self) -> list[IngestionCounters]:
         """The counters every bridge saved, by bridge name."""
+
+    # ---- access: API keys, members, public types (platform-wide) ---------------------------
+    # Each call commits alone. Deleting a tenant forgets its keys, members and public types.
+    @abstractmethod
+    def put_key(self, key: ApiKey) -> None:
+        """Store a new API key. ``AlreadyExists`` if its id is taken; ``NonexistentTenant`` if
+        its tenant (not None) does not exist."""
+
+    @abstractmethod
+    def get_key(self, key_id: str) -> ApiKey | None:
+        """The key of that id (revoked or expired ones too), or None."""
+
+    @abstractmethod
+    def list_keys(self, tenant: str | None = None, *, offset: int = 0, limit: int = 20) -> tuple[list[ApiKey], int]:
+        """Keys of one tenant (None: every key, the operator and national ones too), oldest
+        first (then by id): a page and how many in all."""
+
+    @abstractmethod
+    def revoke_key(self, key_id: str, when: str) -> bool:
+        """Mark a key revoked at ``when`` (a key revoked before keeps its first revocation time);
+        False if there is no such key."""
+
+    @abstractmethod
+    def touch_keys(self, uses: Mapping[str, str]) -> None:
+        """Record the last use of keys (id -> instant), many at once; a stored last use later
+        than the given one is kept, unknown ids are ignored."""
+
+    @abstractmethod
+    def put_member(self, member: Member) -> None:
+        """Store a new member. ``AlreadyExists`` if its id is taken or the same role is already
+        given to the same person (issuer, subject, e-mail) on the same tenant and scope;
+        ``NonexistentTenant`` if its tenant (not None) does not exist."""
+
+    @abstractmethod
+    def get_member(self, member_id: str) -> Member | None:
+        """The member of that id, or None."""
+
+    @abstractmethod
+    def delete_member(self, member_id: str) -> bool:
+        """Delete a member; True if it existed."""
+
+    @abstractmethod
+    def list_members(self, tenant: str | None = None, *, offset: int = 0,
+                     limit: int = 20) -> tuple[list[Member], int]:
+        """Members of one tenant (None: every member, operator and national roles too), oldest
+        first (then by id): a page and how many in all."""
+
+    @abstractmethod
+    def members_for(self, issuer: str, subject: str, email: str) -> list[Member]:
+        """The roles of a person signing in, oldest first: members with this ``issuer`` and
+        (non-empty) ``subject``, and, when ``email`` (lower-cased) is not empty, members
+        without a subject with this e-mail whose issuer is this one or empty. (A member
+        naming a subject is that subject's alone, whatever e-mail it asserts later.)"""
+
+    @abstractmethod
+    def set_public_types(self, tenant: str, types: Collection[str]) -> None:
+        """Replace the set of entity types (expanded IRIs) anonymous visitors may read in
+        ``tenant``. ``NonexistentTenant`` if the tenant does not exist."""
+
+    @abstractmethod
+    def public_types(self, tenant: str) -> frozenset[str]:
+        """The entity types anonymous visitors may read in ``tenant`` (empty for an unknown
+        tenant)."""
+
+    # ---- quotas per tenant (platform-wide) ----------------------------------------------
+    # Each call commits alone. Deleting a tenant forgets its quotas and usage.
+    @abstractmethod
+    def get_quotas(self, tenant: str) -> QuotaLimits:
+        """The tenant's own quotas (every member None when it has none). ``NonexistentTenant``
+        if the tenant does not exist."""
+
+    @abstractmethod
+    def put_quotas(self, tenant: str, limits: QuotaLimits) -> None:
+        """Replace the tenant's own quotas (every member None: it keeps none).
+        ``NonexistentTenant`` if the tenant does not exist."""
+
+    @abstractmethod
+    def add_usage(self, tenant: str, kind: str, minute: int, n: int) -> int:
+        """Add ``n`` to the tenant's counter of ``kind`` (one of ``QUOTA_KINDS``) for the
+        one-minute window ``minute`` (whole minutes since the epoch) and return the window's
+        total: what every process added, atomically. ``n`` 0 only reads. A tenant that does not
+        exist counts nothing (0). Windows more than one minute before ``minute`` are forgotten
+        for that tenant and kind (the one before stays for processes whose clock lags)."""
 
     @abstractmethod
     def close(self) -> None:

@@ -39,9 +39,13 @@ from territoires.ngsild.model import Entity
 from territoires.store import postgres_devices, postgres_filters, postgres_geo, postgres_schema, postgres_values
 from territoires.store.conditions import Compilers, conditions
 from territoires.store.cursors import after_rid, page
+from territoires.store.postgres_access import PostgresAccess
+from territoires.store.postgres_audit import PostgresAudit
+from territoires.store.postgres_quotas import PostgresEntityCount, PostgresQuotas
 from territoires.store.postgres_outbox import PostgresOutbox, PostgresOutboxDelivery
 from territoires.store.postgres_subscriptions import PostgresSubscriptions
 from territoires.store.postgres_temporal import PostgresTemporal
+from territoires.store.postgres_text import PostgresText
 from territoires.store.port import (
     DEFAULT_TENANT,
     EntityQuery,
@@ -60,7 +64,8 @@ log = logging.getLogger("territoires.store")
 # Rows of a tenant's tables, emptied when the tenant is deleted (children first).
 _TENANT_TABLES = ("history", "history_series", "history_kept",
                   "geometries", "attr_values", "entities", "shapes", "contexts", "frames",
-                  "subscriptions", "subscription_versions", "outbox", "notification_status")
+                  "subscriptions", "subscription_versions", "outbox", "notification_status", "audit",
+                  "text_facets", "text_documents")
 # Seconds a tenant seen alive is taken as alive by reads on a connection already naming it.
 TENANT_RECHECK = 1.0
 # From this many entities, a write goes through COPY (measured: a single row costs 0.5 ms in
@@ -86,7 +91,8 @@ def _configure(conn: psycopg.Connection) -> None:
     conn.execute(_STAGING)
 
 
-class PostgresStore(postgres_devices.PostgresDeviceRegistry, PostgresOutboxDelivery, Store):
+class PostgresStore(postgres_devices.PostgresDeviceRegistry, PostgresAccess, PostgresQuotas, PostgresOutboxDelivery,
+                    Store):
     waits_on_server = True
 
     def __init__(self, url: str, *, upgrade: bool = False, pool_size: int = 4, timeout: float = 5.0) -> None:
@@ -245,7 +251,7 @@ class PostgresStore(postgres_devices.PostgresDeviceRegistry, PostgresOutboxDeliv
 
 
 class PostgresSession(PostgresTemporal, postgres_devices.PostgresFrames, PostgresSubscriptions, PostgresOutbox,
-                      TenantSession):
+                      PostgresAudit, PostgresEntityCount, PostgresText, TenantSession):
     def __init__(self, conn: psycopg.Connection, shapes: dict[ShapeKey, int]) -> None:
         self.conn = conn
         self.shapes = shapes

@@ -88,10 +88,11 @@ def upgrade(conn: psycopg.Connection, *, target: int | None = None) -> list[Migr
     return applied
 
 
-# Operators the geo-queries need in index conditions. Under row-level security the planner
-# keeps a condition out of an index scan unless its function is LEAKPROOF, which only a
-# superuser can declare (docs/operations.md); without it geo-queries scan every geometry.
-INDEXED_FUNCTIONS = ("geometry_overlaps(geometry,geometry)",)
+# Operators the geo-queries and the full-text search need in index conditions. Under row-level
+# security the planner keeps a condition out of an index scan unless its function is LEAKPROOF,
+# which only a superuser can declare (docs/operations.md); without it geo-queries scan every
+# geometry and text searches every document.
+INDEXED_FUNCTIONS = ("geometry_overlaps(geometry,geometry)", "ts_match_vq(tsvector,tsquery)")
 
 
 def functions_not_leakproof(conn: psycopg.Connection) -> list[str]:

@@ -32,9 +32,13 @@ from territoires.store import sqlite_checkpoint, sqlite_devices, sqlite_filters,
 from territoires.store.conditions import Compilers, conditions
 from territoires.store.cursors import after_rid, page
 from territoires.store.records import check_new, document, stored_context
+from territoires.store.sqlite_access import ACCESS_SCHEMA, SqliteAccess
+from territoires.store.sqlite_audit import AUDIT_SCHEMA, SqliteAudit
+from territoires.store.sqlite_quotas import QUOTAS_SCHEMA, SqliteEntityCount, SqliteQuotas
 from territoires.store.sqlite_outbox import OUTBOX_SCHEMA, DueTenants, SqliteOutbox, SqliteOutboxDelivery
 from territoires.store.sqlite_subscriptions import SUBSCRIPTIONS_SCHEMA, SqliteSubscriptions
 from territoires.store.sqlite_temporal import HISTORY_SCHEMA, SqliteTemporal
+from territoires.store.sqlite_text import TEXT_SCHEMA, SqliteText
 from territoires.store.port import (
     DEFAULT_TENANT,
     EntityQuery,
@@ -79,6 +83,8 @@ CREATE TABLE IF NOT EXISTS contexts(
     + SUBSCRIPTIONS_SCHEMA
     + OUTBOX_SCHEMA
     + HISTORY_SCHEMA
+    + AUDIT_SCHEMA
+    + TEXT_SCHEMA
 )
 
 REGISTRY_SCHEMA = """
@@ -149,14 +155,14 @@ class _Tenant:
         self.write_lock.close()
 
 
-class SqliteStore(sqlite_devices.SqliteDeviceRegistry, SqliteOutboxDelivery, Store):
+class SqliteStore(sqlite_devices.SqliteDeviceRegistry, SqliteAccess, SqliteQuotas, SqliteOutboxDelivery, Store):
     def __init__(self, data_dir: Path | str, *, use_value_index: bool = True) -> None:
         # ``use_value_index=False`` answers q by scanning only: the tests compare both ways.
         self.use_value_index = use_value_index
         self.data_dir = Path(data_dir)
         (self.data_dir / "tenants").mkdir(parents=True, exist_ok=True)
         self._registry = _connect(self.data_dir / "territoires.db")
-        self._registry.executescript(REGISTRY_SCHEMA + sqlite_devices.REGISTRY_SCHEMA)
+        self._registry.executescript(REGISTRY_SCHEMA + sqlite_devices.REGISTRY_SCHEMA + ACCESS_SCHEMA + QUOTAS_SCHEMA)
         self._registry_lock = threading.Lock()
         self._open: dict[str, _Tenant] = {}
         self._open_lock = threading.Lock()
@@ -207,6 +213,8 @@ class SqliteStore(sqlite_devices.SqliteDeviceRegistry, SqliteOutboxDelivery, Sto
         with self._registry_lock:
             self._registry.execute("DELETE FROM tenants WHERE name = ?", (tenant,))
             self._forget_devices_of(tenant)
+            self._forget_access_of(tenant)
+            self._forget_quotas_of(tenant)
         with self._open_lock:
             handle = self._open.pop(tenant, None)
             if handle is not None:
@@ -253,7 +261,8 @@ class SqliteStore(sqlite_devices.SqliteDeviceRegistry, SqliteOutboxDelivery, Sto
         self._registry.close()
 
 
-class SqliteSession(SqliteTemporal, sqlite_devices.SqliteFrames, SqliteSubscriptions, SqliteOutbox, TenantSession):
+class SqliteSession(SqliteTemporal, sqlite_devices.SqliteFrames, SqliteSubscriptions, SqliteOutbox, SqliteAudit,
+                    SqliteEntityCount, SqliteText, TenantSession):
     def __init__(self, tenant: _Tenant, use_value_index: bool = True) -> None:
         self.use_value_index = use_value_index
         self.tenant = tenant

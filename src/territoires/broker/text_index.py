@@ -1,0 +1,169 @@
+"""French full-text search over entities: the change observer that keeps the store's text index
+(``TenantSession.index_documents``) in step with entity writes, and the search service.
+
+Which entity types are indexed, and how, is configuration (``IndexedType``): which attributes
+are text (each to a field: ``title`` and ``summary`` weigh more than the others) and which are
+facets (facet name -> attribute; a list value gives the entity several values of the facet).
+The indexer writes through the change's own write session, so the index commits or rolls back
+with the change: a search never finds a record that was not written, nor misses one that was.
+
+The observatory's project records (issue 4) are the one type indexed today: ``PROJECTS`` names
+their attributes by the IRIs of ``observatoire/context/territoires-context.jsonld`` (its
+``tr:`` terms) and of the core context (``title``, ``description``, ``status``). Keep the two in
+step: a renamed term there is a renamed IRI here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from territoires.broker.changes import Change
+from territoires.ngsild.model import Entity, Instance
+from territoires.ngsild.query import TypeName
+from territoires.store.port import (
+    EntityQuery,
+    Store,
+    TenantSession,
+    TextDocument,
+    TextSearch,
+    TextSearchResult,
+)
+
+
+@dataclass(frozen=True)
+class IndexedType:
+    """How the entities of one type are indexed. ``text``: attribute IRI -> text field name;
+    ``facets``: facet name -> attribute IRI."""
+
+    entity_type: str
+    text: Mapping[str, str] = field(default_factory=dict)
+    facets: Mapping[str, str] = field(default_factory=dict)
+
+    def document(self, entity: Entity) -> TextDocument:
+        """The text document of an entity of this type."""
+        attrs = entity.get("attrs", {})
+        fields: dict[str, list[str]] = {}
+        for attr, name in self.text.items():
+            fields.setdefault(name, []).extend(_texts(attrs.get(attr, [])))
+        facets = {facet: tuple(dict.fromkeys(_facet_values(attrs.get(attr, []))))
+                  for facet, attr in self.facets.items()}
+        return TextDocument(entity["id"], self.entity_type,
+                            {name: "\n".join(texts) for name, texts in fields.items() if texts},
+                            {facet: values for facet, values in facets.items() if values})
+
+
+_TR = "https://territoires.example/ns/v1#"  # the observatory's vocabulary (territoires-context.jsonld)
+_DCT = "http://purl.org/dc/terms/"  # title and description, as the core context names them
+
+# The observatory's project records: what a search reads and what its facets count.
+PROJECTS = IndexedType(
+    entity_type=_TR + "Project",
+    text={_DCT + "title": "title", _TR + "summary": "summary", _DCT + "description": "description",
+          _TR + "need": "need", _TR + "carrierName": "carrierName", _TR + "technology": "technology",
+          _TR + "pooling": "pooling", _TR + "lessons": "lessons", _TR + "replicability": "replicability"},
+    facets={
+        "domains": _TR + "domains", "useCases": _TR + "useCases", "status": "https://uri.etsi.org/ngsi-ld/status",
+        "carrierKind": _TR + "carrierKind", "populationBand": _TR + "populationBand", "typology": _TR + "typology",
+        "region": _TR + "region", "departement": _TR + "departement", "fundingSources": _TR + "fundingSources",
+        "connectivity": _TR + "connectivity", "standards": _TR + "standards", "openSource": _TR + "openSource",
+        "procurement": _TR + "procurement", "labels": _TR + "labels", "moderation": _TR + "moderation",
+    },
+)
+
+
+class TextIndexer:
+    """A ChangeObserver (``broker.changes``) indexing the entities of the configured types."""
+
+    def __init__(self, indexed: Sequence[IndexedType]) -> None:
+        self.indexed = {item.entity_type: item for item in indexed}
+
+    def needs_previous(self, tenant: str, session: TenantSession) -> bool:
+        return False  # a document is made from the new state alone
+
+    def observe(self, tenant: str, session: TenantSession, changes: Sequence[Change]) -> None:
+        latest: dict[str, TextDocument | None] = {}  # what each entity ends as: indexed, or not
+        for change in changes:
+            how = self.how(change.new) if change.new is not None else None
+            if how is not None:
+                latest[change.entity_id] = how.document(change.new)  # type: ignore[arg-type]
+            elif change.old is not None and self.how(change.old) is not None or change.entity_id in latest:
+                latest[change.entity_id] = None  # deleted, or no longer of an indexed type
+        gone = [entity_id for entity_id, document in latest.items() if document is None]
+        if gone:
+            session.unindex(gone)
+        documents = [document for document in latest.values() if document is not None]
+        if documents:
+            session.index_documents(documents)
+
+    def how(self, entity: Entity) -> IndexedType | None:
+        """How an entity is indexed: by its first indexed type; None if it has none."""
+        return next((self.indexed[t] for t in entity.get("type", ()) if t in self.indexed), None)
+
+
+class TextSearchService:
+    """Searches the text index of a tenant; rebuilds it from the stored entities."""
+
+    # Entities read per page when rebuilding.
+    REINDEX_PAGE = 500
+
+    def __init__(self, store: Store, indexer: TextIndexer) -> None:
+        self.store = store
+        self.indexer = indexer
+
+    def search(self, tenant: str, search: TextSearch) -> TextSearchResult:
+        """``search`` in ``tenant`` (see ``TextSearch``); ``BadRequestData`` for a bad text or page."""
+        with self.store.session(tenant) as session:
+            return session.text_search(search)
+
+    def reindex(self, tenant: str) -> int:
+        """Index again every stored entity of the indexed types of ``tenant`` (entities written
+        before their type was indexed, or by an older release); returns how many. One write:
+        the tenant's writers wait meanwhile."""
+        count = 0
+        with self.store.session(tenant, write=True) as session:
+            for how in self.indexer.indexed.values():
+                for entities in _pages(session, how.entity_type, self.REINDEX_PAGE):
+                    session.index_documents([how.document(entity) for entity in entities])
+                    count += len(entities)
+        return count
+
+
+def _pages(session: TenantSession, entity_type: str, size: int) -> Iterator[list[Entity]]:
+    after = None
+    while True:
+        page = session.query(EntityQuery(types=TypeName(entity_type), limit=size, after=after))
+        if page.entities:
+            yield page.entities
+        if page.next_cursor is None:
+            return
+        after = page.next_cursor
+
+
+def _texts(instances: Sequence[Instance]) -> Iterator[str]:
+    """The texts of an attribute's instances: string values (or those of a list), and every
+    language of a LanguageProperty."""
+    for instance in instances:
+        if "languageMap" in instance:
+            yield from (text for text in instance["languageMap"].values() if isinstance(text, str))
+        else:
+            yield from (item for item in _items(instance.get("value")) if isinstance(item, str))
+
+
+def _facet_values(instances: Sequence[Instance]) -> Iterator[str]:
+    """The facet values of an attribute's instances: each scalar of a value, value list,
+    vocab or relationship object (booleans as ``true``/``false``)."""
+    for instance in instances:
+        for member in ("value", "valueList", "vocab", "object", "objectList"):
+            for item in _items(instance.get(member)):
+                if isinstance(item, dict):  # an objectList item in its expanded form
+                    item = item.get("object")
+                if isinstance(item, bool):
+                    yield "true" if item else "false"
+                elif isinstance(item, (str, int, float)):
+                    yield str(item)
+
+
+def _items(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [] if value is None else [value]

@@ -1,0 +1,343 @@
+"""The project records of the observatory: create, change, read, list, moderate, and their history.
+
+Records are ``Project`` entities of the national tenant ``observatoire`` (created on first
+write) under the observatory's @context, written and read through the broker's entity and
+temporal services (DESIGN rule 5). Who may do what (issue 4):
+- everyone, even anonymous, reads published records;
+- a contributor (national role, grant scope ``kind:code`` of the territory it speaks for)
+  drafts records serving its territory, edits them, submits them; its edit of a published record
+  sends it back to moderation (``submitted``); it sees the drafts of its territory;
+- a moderator (or a platform operator) reads and edits every record, publishes or sends back.
+Every write replaces the entity whole and stamps ``lastEditor``; the broker's history keeps
+each version, from which :meth:`ProjectService.history` tells who changed what, when.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, fields, replace
+from datetime import date
+from typing import Any
+
+from territoires import clock
+from territoires.auth.errors import Forbidden, Unauthenticated
+from territoires.auth.principal import Principal, Role
+from territoires.broker import Broker
+from territoires.broker.contexts import OBSERVATORY_CONTEXT_URL
+from territoires.ngsild.context import Context
+from territoires.ngsild.errors import AlreadyExists, BadRequestData, NonexistentTenant
+from territoires.ngsild.errors import ResourceNotFound
+from territoires.ngsild.model import NGSI_LD_NULL
+from territoires.ngsild.query import parse_q, parse_type_expr
+from territoires.ngsild.temporal import TemporalParams
+from territoires.observatoire import project_record as pr
+from territoires.observatoire import vocabularies as vocab
+from territoires.observatoire.codes import valid_departement_code, valid_region_code
+from territoires.observatoire.registry import TerritoryRegistry
+from territoires.broker.text_index import PROJECTS
+from territoires.store.port import EntityQuery, QueryPage, TextSearch
+
+TENANT = "observatoire"
+CONTEXT_URL = OBSERVATORY_CONTEXT_URL
+MAX_PAGE = 100
+EXPORT_PAGE = 500
+
+# The full-text seam (the search engineer's): the entities of ``query`` matching ``text`` in
+# French, best first, paged as ``query`` says. Until one is given, ``q`` is answered 422.
+# Full-text search ranks at most this many records; the filters and the page apply to them.
+MAX_TEXT_HITS = 1000
+
+
+@dataclass(frozen=True)
+class ProjectFilters:
+    """What a listing or an export selects; every filter given must hold. Codes are checked."""
+
+    domain: str | None = None
+    useCase: str | None = None
+    status: str | None = None
+    region: str | None = None
+    departement: str | None = None
+    carrierKind: str | None = None
+    populationBand: str | None = None
+    moderation: str = "published"
+    q: str | None = None
+
+    @classmethod
+    def of(cls, params: Mapping[str, str], *, ignore: tuple[str, ...] = ()) -> ProjectFilters:
+        """From query parameters; an unknown parameter or code is BadRequestData."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(params) - known - set(ignore))
+        if unknown:
+            raise BadRequestData(f"unknown parameter(s) {', '.join(unknown)}; filters are {', '.join(sorted(known))}")
+        given = {name: params[name] for name in known if name in params}
+        checks: dict[str, vocab.Vocabulary] = {
+            "domain": vocab.DOMAINS, "useCase": vocab.USE_CASES, "status": vocab.STATUSES,
+            "carrierKind": vocab.CARRIER_KINDS, "populationBand": vocab.POPULATION_BAND_VOCABULARY,
+            "moderation": vocab.MODERATION}
+        for name, vocabulary in checks.items():
+            if name in given:
+                vocabulary.check(given[name], name)
+        if "region" in given and not valid_region_code(given["region"]):
+            raise BadRequestData(f"region: {given['region']!r} is not a région code (2 digits, e.g. 53)")
+        if "departement" in given and not valid_departement_code(given["departement"]):
+            raise BadRequestData(f"departement: {given['departement']!r} is not a département code (e.g. 35, 2A, 974)")
+        if "q" in given and not given["q"].strip():
+            raise BadRequestData("q: the text to search is empty")
+        return cls(**given)
+
+
+@dataclass
+class ProjectPage:
+    projects: list[dict[str, Any]]
+    total: int
+    offset: int
+    limit: int
+
+
+@dataclass(frozen=True)
+class Rights:
+    """What a principal may do with records."""
+
+    authenticated: bool
+    moderator: bool
+    territories: frozenset[str]     # URNs of the territories it contributes for
+    editor: dict[str, str]          # what ``lastEditor`` records of it
+
+    @classmethod
+    def of(cls, principal: Principal) -> Rights:
+        roles = {grant.role for grant in principal.grants}
+        moderator = bool(roles & {Role.OPERATOR, Role.MODERATOR})
+        scopes = frozenset(
+            scope if scope.startswith(pr.TERRITORY_PREFIX) else pr.TERRITORY_PREFIX + scope
+            for grant in principal.grants if grant.role is Role.CONTRIBUTOR and (scope := grant.scope))
+        role = "operator" if Role.OPERATOR in roles else "moderator" if moderator else "contributor"
+        editor = {"role": role, "name": principal.name or principal.subject}
+        if role == "contributor" and scopes:
+            editor["scope"] = ", ".join(sorted(s[len(pr.TERRITORY_PREFIX):] for s in scopes))
+        return cls(principal.authenticated, moderator, scopes, editor)
+
+    def contributes_to(self, territories: list[str]) -> bool:
+        return self.moderator or bool(self.territories & set(territories))
+
+    def require_edit(self, territories: list[str]) -> None:
+        if not self.authenticated:
+            raise Unauthenticated("writing to the observatory needs a credential: 'Authorization: Bearer <key>'")
+        if not self.contributes_to(territories):
+            raise Forbidden("only a moderator or a contributor of one of the record's territories may write it "
+                            f"(this credential contributes for: {', '.join(sorted(self.territories)) or 'none'})")
+
+    def require_moderator(self) -> None:
+        if not self.authenticated:
+            raise Unauthenticated("moderation needs a credential: 'Authorization: Bearer <key>'")
+        if not self.moderator:
+            raise Forbidden("only a moderator of the observatory publishes or sends back a record")
+
+
+class ProjectService:
+    def __init__(self, broker: Broker, registry: TerritoryRegistry | None = None) -> None:
+        self.broker = broker
+        self.registry = registry or TerritoryRegistry.load()
+        self._tenant_ready = False
+        self.context: Context = broker.contexts.compile(TENANT, CONTEXT_URL)
+        self._names = {self.context.expand(name): name for name in pr.ALL_ATTRIBUTES}
+        self._type = parse_type_expr("Project", self.context.expand)
+
+    # ---- writing ----------------------------------------------------------------------------
+    def create(self, principal: Principal, record: Any) -> dict[str, Any]:
+        """Check and store a new record; its id is ``record["id"]`` (a slug) or made from its title."""
+        rights = Rights.of(principal)
+        if not isinstance(record, dict):
+            raise BadRequestData("a project record is a JSON object of fields")
+        checked = pr.check_record(record, self.registry, today=_today())
+        rights.require_edit(checked["territories"])
+        moderation = self._moderation_asked(rights, record.get("moderation"), default="draft")
+        self._ensure_tenant()
+        entity_id = pr.project_id(record["id"]) if "id" in record else self._fresh_id(checked["title"])
+        body = pr.to_entity(entity_id, self._stored_fields(checked, moderation, rights))
+        self.broker.entities.create(TENANT, body, self.context)
+        return self.get(principal, entity_id)
+
+    def update(self, principal: Principal, project: str, patch: Any) -> dict[str, Any]:
+        """Apply ``patch`` (fields to set; null removes one) and check the whole record again."""
+        rights = Rights.of(principal)
+        current = self._record(project)
+        rights.require_edit(current["territories"])
+        if not isinstance(patch, dict):
+            raise BadRequestData("a change of a project record is a JSON object of the fields to change")
+        merged = {name: value for name, value in current.items() if name in pr.FIELDS}
+        merged.update(patch)
+        checked = pr.check_record(merged, self.registry, today=_today())
+        rights.require_edit(checked["territories"])  # a contributor cannot hand the record to others
+        default = current["moderation"]
+        if not rights.moderator and default == "published":
+            default = "submitted"  # a published record changed by its territory goes back to moderation
+        moderation = self._moderation_asked(rights, patch.get("moderation"), default=default)
+        body = pr.to_entity(current["id"], self._stored_fields(checked, moderation, rights))
+        self.broker.entities.replace(TENANT, current["id"], body, self.context)
+        return self.get(principal, current["id"])
+
+    def publish(self, principal: Principal, project: str) -> dict[str, Any]:
+        return self._moderate(principal, project, "published")
+
+    def send_back(self, principal: Principal, project: str) -> dict[str, Any]:
+        """Back to its contributors as a draft (refused, or to be completed)."""
+        return self._moderate(principal, project, "draft")
+
+    def _moderate(self, principal: Principal, project: str, moderation: str) -> dict[str, Any]:
+        rights = Rights.of(principal)
+        rights.require_moderator()
+        current = self._record(project)
+        kept = {name: value for name, value in current.items() if name in pr.FIELDS or name in pr.DERIVED}
+        body = pr.to_entity(current["id"], {**kept, "moderation": moderation, "lastEditor": rights.editor})
+        self.broker.entities.replace(TENANT, current["id"], body, self.context)
+        return self.get(principal, current["id"])
+
+    def _stored_fields(self, checked: dict[str, Any], moderation: str, rights: Rights) -> dict[str, Any]:
+        return {**checked, **pr.derived(checked["territories"], self.registry), "moderation": moderation,
+                "lastEditor": rights.editor}
+
+    @staticmethod
+    def _moderation_asked(rights: Rights, asked: Any, *, default: str) -> str:
+        if asked is None:
+            return default
+        vocab.MODERATION.check(asked, "moderation")
+        if asked == "published" and not rights.moderator:
+            raise Forbidden("only a moderator publishes a record: submit it (\"moderation\": \"submitted\")")
+        return asked
+
+    def _fresh_id(self, title: str) -> str:
+        slug = pr.slug_of(title)
+        with self.broker.store.session(TENANT) as session:
+            for n in range(1, 1000):
+                candidate = pr.PROJECT_PREFIX + (slug if n == 1 else f"{slug}-{n}")
+                if not session.get([candidate]):
+                    return candidate
+        raise AlreadyExists(f"too many projects are titled like {title!r}: give the record an id")
+
+    def _ensure_tenant(self) -> None:
+        if not self._tenant_ready:
+            try:
+                self.broker.tenants.create(TENANT)
+            except AlreadyExists:
+                pass
+            self._tenant_ready = True
+
+    # ---- reading ----------------------------------------------------------------------------
+    def get(self, principal: Principal, project: str) -> dict[str, Any]:
+        """The record, if the principal may read it (ResourceNotFound otherwise: a draft is not
+        revealed to those who may not see it)."""
+        rights = Rights.of(principal)
+        record = self._record(project)
+        if record.get("moderation") != "published" and not rights.contributes_to(record["territories"]):
+            raise ResourceNotFound(f"no project {record['id']} is published")
+        return self._shown(record, rights)
+
+    def _record(self, project: str) -> dict[str, Any]:
+        entity_id = pr.project_id(project)
+        try:
+            entity = self.broker.entities.retrieve(TENANT, entity_id)
+        except (ResourceNotFound, NonexistentTenant):
+            raise ResourceNotFound(f"no project {entity_id} in the observatory") from None
+        return pr.from_entity(entity, self._names)
+
+    @staticmethod
+    def _shown(record: dict[str, Any], rights: Rights) -> dict[str, Any]:
+        """Who edited is public by role; by name only to moderators (names may be people's)."""
+        editor = record.get("lastEditor")
+        if isinstance(editor, dict) and not rights.moderator:
+            record["lastEditor"] = {k: v for k, v in editor.items() if k != "name"}
+        return record
+
+    def list(self, principal: Principal, filters: ProjectFilters, *, offset: int = 0, limit: int = 20) -> ProjectPage:
+        if not 1 <= limit <= MAX_PAGE:
+            raise BadRequestData(f"limit must be from 1 to {MAX_PAGE}, not {limit}")
+        if offset < 0:
+            raise BadRequestData(f"offset cannot be negative: {offset}")
+        rights = Rights.of(principal)
+        query = EntityQuery(types=self._type, q=self._q(filters, rights), offset=offset, limit=limit, count=True)
+        page = self._query(filters, query)
+        projects = [self._shown(pr.from_entity(e, self._names), rights) for e in page.entities]
+        return ProjectPage(projects, page.count or 0, offset, limit)
+
+    def export(self, principal: Principal, filters: ProjectFilters) -> Iterator[dict[str, Any]]:
+        """Every record the filters select, in pages read one after the other."""
+        rights = Rights.of(principal)
+        query = EntityQuery(types=self._type, q=self._q(filters, rights), limit=EXPORT_PAGE)
+        offset = 0
+        while True:
+            page = self._query(filters, replace(query, offset=offset))
+            for entity in page.entities:
+                yield self._shown(pr.from_entity(entity, self._names), rights)
+            if len(page.entities) < EXPORT_PAGE:
+                return
+            offset += EXPORT_PAGE
+
+    def _query(self, filters: ProjectFilters, query: EntityQuery) -> QueryPage:
+        try:
+            if filters.q is None:
+                return self.broker.entities.query(TENANT, query)
+            return self._text_query(filters.q, query)
+        except NonexistentTenant:
+            return QueryPage([], 0)
+
+    def _text_query(self, text: str, query: EntityQuery) -> QueryPage:
+        """The records the French full-text search ranks best for ``text``, in that order, that
+        the query's filters select; then the query's page of them."""
+        found = self.broker.text_search.search(TENANT, TextSearch(PROJECTS.entity_type, text, limit=MAX_TEXT_HITS))
+        if not found.ids:
+            return QueryPage([], 0)
+        selected = self.broker.entities.query(TENANT, replace(query, ids=tuple(found.ids), offset=0,
+                                                              limit=len(found.ids), count=False))
+        rank = {entity_id: position for position, entity_id in enumerate(found.ids)}
+        ranked = sorted(selected.entities, key=lambda entity: rank[entity["id"]])
+        return QueryPage(ranked[query.offset:query.offset + query.limit], len(ranked))
+
+    def _q(self, filters: ProjectFilters, rights: Rights) -> Any:
+        """The NGSI-LD query of the filters (their values are checked codes: nothing to escape)."""
+        terms = [f'moderation=="{filters.moderation}"']
+        if filters.moderation != "published":
+            if not rights.authenticated:
+                raise Unauthenticated("records not yet published are shown to their contributors and moderators: "
+                                      "give 'Authorization: Bearer <key>'")
+            if not rights.moderator:
+                if not rights.territories:
+                    raise Forbidden("records not yet published are shown to their contributors and moderators only")
+                terms.append("(" + "|".join(f'territories=="{t}"' for t in sorted(rights.territories)) + ")")
+        for name, attribute in (("domain", "domains"), ("useCase", "useCases"), ("status", "status"),
+                                ("region", "region"), ("departement", "departement"),
+                                ("carrierKind", "carrierKind"), ("populationBand", "populationBand")):
+            value = getattr(filters, name)
+            if value is not None:
+                terms.append(f'{attribute}=="{value}"')
+        return parse_q(";".join(terms), self.context.expand)
+
+    # ---- history ----------------------------------------------------------------------------
+    def history(self, principal: Principal, project: str) -> list[dict[str, Any]]:
+        """Each change, oldest first: ``{"at", "by", "changes": {field: new value, None if removed}}``.
+        The first holds the record as created."""
+        rights = Rights.of(principal)
+        record = self.get(principal, project)
+        page = self.broker.temporal.retrieve(TENANT, record["id"], (), TemporalParams(timeproperty="modifiedAt"))
+        versions: dict[str, dict[str, Any]] = {}
+        for series in page.entities[0].series:
+            name = self._names.get(series.attr)
+            if name is None:
+                continue
+            for recorded in series.instances:
+                value = None if recorded.deleted_at else pr.instance_value(recorded.instance)
+                versions.setdefault(recorded.modified_at, {})[name] = None if value == NGSI_LD_NULL else value
+        events: list[dict[str, Any]] = []
+        state: dict[str, Any] = {}
+        for at in sorted(versions):
+            version = versions[at]
+            changes = {name: value for name, value in version.items()
+                       if name != "lastEditor" and state.get(name) != value}
+            state.update(version)
+            by = self._shown({"lastEditor": version.get("lastEditor")}, rights)["lastEditor"]
+            if changes:
+                events.append({"at": at, "by": by, "changes": changes})
+        return events
+
+
+def _today() -> date:
+    return date.fromisoformat(clock.now()[:10])

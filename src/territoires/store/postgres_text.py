@@ -1,0 +1,152 @@
+"""French full-text search and facets in the PostgreSQL backend (migration
+``0010_text_search.sql``): the storage contract's text index methods on the session's
+connection, its tenant named, its rows alone visible under row-level security.
+
+Documents are ``tsvector``s of the ``french`` configuration over the unaccented text, weighted
+A (title), B (summary), C (the rest) and ranked by ``ts_rank``. The query is built from the
+terms ``text_common.parse_query`` found, each word or phrase passed as a parameter to
+``phraseto_tsquery`` (and, for type-ahead, ``to_tsquery`` of a quoted literal with ``:*``), so
+no character of the text can be read as tsquery syntax.
+
+Writes are one statement per table whatever the number of documents: the columns travel as
+arrays and ``unnest`` turns them back into rows (row-level security forbids ``COPY``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+import psycopg
+
+from territoires.store.port import TextDocument, TextSearch, TextSearchResult
+from territoires.store.text_common import (
+    STOP_WORDS,
+    SUMMARY_FIELD,
+    TITLE_FIELD,
+    Term,
+    body_text,
+    check_search,
+    facet_rows,
+    facet_token,
+    parse_query,
+    read_result,
+    search_statement,
+)
+
+# The facet values' tokens (``facet_token``) are words of the document too, without position
+# or weight (D): a search's filters are then part of its tsquery, which the GIN index answers.
+_VECTOR = ("setweight(to_tsvector('french', unaccent(r.title)), 'A') || "
+           "setweight(to_tsvector('french', unaccent(r.summary)), 'B') || "
+           "setweight(to_tsvector('french', unaccent(r.body)), 'C') || "
+           "array_to_tsvector(coalesce(string_to_array(nullif(r.tokens, ''), ' '), '{}'))")
+
+
+# Facet names and values travel to the database joined by this character, which becomes a
+# space in them (as U+0000, which PostgreSQL text cannot hold): both separate words anyway.
+_SEPARATOR = "\x1e"
+_SPLIT = "coalesce(string_to_array(nullif({}, ''), E'\\x1e'), '{{}}')"
+_CLEAN = str.maketrans({"\x00": " ", _SEPARATOR: " "})
+
+
+def _text(value: str) -> str:
+    return value.translate(_CLEAN)
+
+
+def tsquery(terms: Sequence[Term]) -> tuple[str, list[str]]:
+    """The tsquery expression of ``terms`` (all required) and its parameters."""
+    parts, params = [], []
+    for term in terms:
+        exact = "phraseto_tsquery('french', unaccent(%s))"
+        if not term.prefix:
+            parts.append(exact)
+            params.append(" ".join(term.words))
+            continue
+        # The word being typed, unstemmed, as the beginning of a stemmed word of the document.
+        start = "to_tsquery('simple', quote_literal(%s) || ':*')"
+        head, last = term.words[:-1], term.words[-1]
+        start_params = [last]
+        if head:
+            start = f"tsquery_phrase(phraseto_tsquery('french', unaccent(%s)), {start})"
+            start_params = [" ".join(head), last]
+        if all(word in STOP_WORDS for word in term.words):  # the word typed so far only
+            parts.append(start)
+            params.extend(start_params)
+        else:
+            parts.append(f"({exact} || {start})")
+            params.extend([" ".join(term.words), *start_params])
+    return " && ".join(parts), params
+
+
+class PostgresText:
+    """Mixed into ``PostgresSession``: ``conn`` names the session's tenant."""
+
+    conn: psycopg.Connection
+
+    def index_documents(self, documents: Sequence[TextDocument]) -> None:
+        latest = list({document.entity_id: document for document in documents}.values())  # the last one wins
+        if not latest:
+            return
+        self.unindex([document.entity_id for document in latest])
+        columns: list[list[Any]] = [[], [], [], [], [], [], [], []]
+        facets: list[list[str]] = [[], [], []]
+        for document in latest:
+            fields = document.text_fields
+            pairs = sorted({(_text(facet), _text(value)) for facet, value in facet_rows(document)})
+            row = (_text(document.entity_id), _text(document.entity_type), _text(fields.get(TITLE_FIELD, "")),
+                   _text(fields.get(SUMMARY_FIELD, "")), _text(body_text(document)),
+                   _SEPARATOR.join(facet for facet, _ in pairs), _SEPARATOR.join(value for _, value in pairs),
+                   " ".join(facet_token(facet, value) for facet, value in pairs))
+            for column, value in zip(columns, row, strict=True):
+                column.append(value)
+            for facet, value in pairs:
+                for column, item in zip(facets, (facet, value, row[0]), strict=True):
+                    column.append(item)
+        with self.conn.pipeline():
+            self.conn.execute(
+                "INSERT INTO text_documents (entity_id, entity_type, document, facet_names, facet_values) "
+                f"SELECT r.entity_id, r.entity_type, {_VECTOR}, {_SPLIT.format('r.names')}, {_SPLIT.format('r.values')} "
+                "FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], "
+                "%s::text[]) AS r(entity_id, entity_type, title, summary, body, names, values, tokens)",
+                columns,
+            )
+            if facets[0]:
+                self.conn.execute(
+                    "INSERT INTO text_facets (facet, value, entity_id) SELECT * FROM unnest(%s::text[], %s::text[], "
+                    "%s::text[])",
+                    facets,
+                )
+
+    def unindex(self, entity_ids: Sequence[str]) -> None:
+        ids = [_text(entity_id) for entity_id in entity_ids]
+        if not ids:
+            return
+        with self.conn.pipeline():
+            self.conn.execute("DELETE FROM text_facets WHERE entity_id = ANY(%s)", (ids,))
+            self.conn.execute("DELETE FROM text_documents WHERE entity_id = ANY(%s)", (ids,))
+
+    def text_search(self, search: TextSearch) -> TextSearchResult:
+        check_search(search)
+        params: list[Any] = []
+        # The matches carry their facet values, counted without a look-up per match.
+        if search.text is None:
+            matching = "0 AS rank, d.facet_names, d.facet_values FROM text_documents d WHERE d.entity_type = %s"
+        else:
+            query, params = tsquery(parse_query(search.text, prefix=search.prefix))
+            # The filters in the tsquery too (tokens are letters and digits: no tsquery syntax),
+            # for the GIN index; they stay below as well, for a plan that starts from the facets.
+            for facet, values in search.filters.items():
+                query += " && to_tsquery('simple', %s)"
+                params.append(" | ".join(facet_token(_text(facet), _text(value)) for value in values))
+            matching = (f"-ts_rank(d.document, s.q) AS rank, d.facet_names, d.facet_values FROM text_documents d, "
+                        f"(SELECT {query} AS q) AS s WHERE d.entity_type = %s AND d.document @@ s.q")
+        params.append(_text(search.entity_type))
+        filtered = replace(search, facets=tuple(map(_text, search.facets)), filters={
+            _text(facet): tuple(map(_text, values)) for facet, values in search.filters.items()})
+        sql, args = search_statement(filtered, matching, params, key="entity_id", mark="%s", collate=' COLLATE "C"',
+                                     counted="m, unnest(m.facet_names, m.facet_values) AS v(facet, value) WHERE true")
+        result = read_result(filtered, self.conn.execute(sql, args).fetchall())
+        # Facets are reported under the names they were asked by.
+        result.facets = {facet: result.facets.get(_text(facet), {}) for facet in search.facets}
+        return result

@@ -1,0 +1,106 @@
+"""French full-text search and facets in a tenant's SQLite file (the storage contract's text
+index methods).
+
+- ``text_documents(rid, entity_id, entity_type)``: one row per indexed entity.
+- ``text_search``: an FTS5 table (rowid = rid) over the text stemmed in Python
+  (``text_common.stemmed``: folded, Snowball French stems, no stop words) in three columns,
+  title, summary and the rest, weighted by bm25. FTS5 has no French stemmer of its own, and a
+  tokenizer written in Python cannot be registered through the standard ``sqlite3`` module:
+  the words reach it already stemmed, and queries are stemmed the same way. A fourth column,
+  ``facets``, holds one token per facet value (``facet_token``): the filters are part of the
+  MATCH, so FTS5 intersects them with the words in its own posting lists rather than the
+  query looking up each match's values.
+- ``text_facets(facet, value, rid)``: the facet values, indexed by document for the counts.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+
+from territoires.store.port import TextDocument, TextSearch, TextSearchResult, chunks
+from territoires.store.text_common import (
+    BM25_WEIGHTS,
+    SUMMARY_FIELD,
+    TITLE_FIELD,
+    body_text,
+    check_search,
+    facet_rows,
+    facet_token,
+    fts5_query,
+    parse_query,
+    read_result,
+    search_statement,
+    stemmed,
+)
+
+TEXT_SCHEMA = """
+CREATE TABLE IF NOT EXISTS text_documents(
+    rid INTEGER PRIMARY KEY,
+    entity_id TEXT NOT NULL UNIQUE,
+    entity_type TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS text_documents_by_type ON text_documents(entity_type, entity_id);
+CREATE VIRTUAL TABLE IF NOT EXISTS text_search USING fts5(title, summary, body, facets, tokenize = 'unicode61');
+CREATE TABLE IF NOT EXISTS text_facets(
+    facet TEXT NOT NULL,
+    value TEXT NOT NULL,
+    rid INTEGER NOT NULL,
+    PRIMARY KEY (facet, value, rid)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS text_facets_by_document ON text_facets(rid, facet, value);
+"""
+
+_BIND_CHUNK = 500  # ids bound per statement (SQLite binds at most 32766 parameters)
+_RANK = "bm25(text_search, {}, {}, {}, 0)".format(*BM25_WEIGHTS)  # facet tokens do not rank
+
+
+
+class SqliteText:
+    """Mixed into ``SqliteSession``: ``conn`` is the tenant's connection, in its transaction."""
+
+    conn: sqlite3.Connection
+
+    def index_documents(self, documents: Sequence[TextDocument]) -> None:
+        self.unindex([document.entity_id for document in documents])
+        rid = self.conn.execute("SELECT coalesce(max(rid), 0) FROM text_documents").fetchone()[0]
+        rows, texts, facets = [], [], []
+        for document in {document.entity_id: document for document in documents}.values():  # the last one wins
+            rid += 1
+            rows.append((rid, document.entity_id, document.entity_type))
+            pairs = facet_rows(document)
+            texts.append((rid, stemmed(document.text_fields.get(TITLE_FIELD, "")),
+                          stemmed(document.text_fields.get(SUMMARY_FIELD, "")), stemmed(body_text(document)),
+                          " ".join(facet_token(facet, value) for facet, value in pairs)))
+            facets.extend((facet, value, rid) for facet, value in pairs)
+        self.conn.executemany("INSERT INTO text_documents(rid, entity_id, entity_type) VALUES (?, ?, ?)", rows)
+        self.conn.executemany("INSERT INTO text_search(rowid, title, summary, body, facets) VALUES (?, ?, ?, ?, ?)",
+                              texts)
+        self.conn.executemany("INSERT INTO text_facets(facet, value, rid) VALUES (?, ?, ?)", facets)
+
+    def unindex(self, entity_ids: Sequence[str]) -> None:
+        for part in chunks(list(entity_ids), _BIND_CHUNK):
+            marks = ", ".join("?" * len(part))
+            rids = [(rid,) for (rid,) in self.conn.execute(
+                f"SELECT rid FROM text_documents WHERE entity_id IN ({marks})", tuple(part))]
+            self.conn.executemany("DELETE FROM text_search WHERE rowid = ?", rids)
+            self.conn.executemany("DELETE FROM text_facets WHERE rid = ?", rids)
+            self.conn.executemany("DELETE FROM text_documents WHERE rid = ?", rids)
+
+    def text_search(self, search: TextSearch) -> TextSearchResult:
+        check_search(search)
+        match = []
+        if search.text is not None:
+            match.append(f"{{title summary body}} : ({fts5_query(parse_query(search.text, prefix=search.prefix))})")
+        for facet, values in search.filters.items():
+            match.append("facets : (" + " OR ".join(f'"{facet_token(facet, value)}"' for value in values) + ")")
+        if not match:
+            matching = "0 AS rank FROM text_documents d WHERE d.entity_type = ?"
+            params = [search.entity_type]
+        else:
+            # The full-text index first (CROSS JOIN keeps this order), then each match's document.
+            matching = (f"{_RANK if search.text is not None else 0} AS rank FROM text_search CROSS JOIN "
+                        "text_documents d WHERE text_search MATCH ? AND d.rid = text_search.rowid AND d.entity_type = ?")
+            params = [" AND ".join(match), search.entity_type]
+        sql, args = search_statement(search, matching, params, key="rid", mark="?", filtered=True)
+        return read_result(search, self.conn.execute(sql, args))
