@@ -28,6 +28,9 @@ class Clock:
     def __call__(self) -> str:
         return self.at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
+    def seconds(self) -> float:
+        return self.at.timestamp()
+
     def advance(self, seconds: float) -> None:
         self.at += timedelta(seconds=seconds)
 
@@ -48,7 +51,7 @@ def clock() -> Clock:
 
 @pytest.fixture
 def keys(store: Store, clock: Clock) -> KeyService:
-    return KeyService(store, clock)
+    return KeyService(store, clock, timer=clock.seconds)
 
 
 def refusal(keys: KeyService, token: str) -> str:

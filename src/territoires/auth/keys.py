@@ -20,9 +20,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import math
 import re
 import secrets
 import threading
+import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
@@ -108,15 +110,19 @@ def key_json(key: ApiKey) -> dict[str, Any]:
 
 
 class KeyService:
-    def __init__(self, store: Store, clock: Callable[[], str] = default_clock.now, *, cache_seconds: float = 5.0,
+    def __init__(self, store: Store, clock: Callable[[], str] = default_clock.now, *,
+                 timer: Callable[[], float] = time.time, cache_seconds: float = 5.0,
                  touch_interval: float = 60.0, flush_interval: float = 10.0) -> None:
+        """``clock`` stamps records (ISO 8601); ``timer`` (epoch seconds, the same time) is what
+        every request reads: formatting an instant would cost more than checking the key."""
         self.store = store
         self._clock = clock
+        self._timer = timer
         self._cache_seconds = cache_seconds
         self._touch_interval = touch_interval
         self._flush_interval = flush_interval
-        # key id -> (record, its principal, when it was read): only keys that exist.
-        self._cache: dict[str, tuple[ApiKey, Principal, float]] = {}
+        # key id -> (record, its principal, read until, expires at): only keys that exist.
+        self._cache: dict[str, tuple[ApiKey, Principal, float, float]] = {}
         self._lock = threading.Lock()
         self._noted: dict[str, float] = {}   # key id -> when its last use was noted
         self._pending: dict[str, str] = {}   # key id -> last use not written yet
@@ -162,36 +168,36 @@ class KeyService:
     def principal(self, token: str) -> Principal:
         """Who presents this token; ``Unauthenticated`` for an unknown, wrong, revoked or expired key."""
         key_id, secret = parse_token(token)
-        now = self._clock()
-        moment = _seconds(now)
+        moment = self._timer()
         cached = self._cache.get(key_id)
-        if cached is None or moment - cached[2] >= self._cache_seconds:
+        if cached is None or moment >= cached[2]:
             key = self.store.get_key(key_id)
             if key is None:
                 self._cache.pop(key_id, None)
                 raise Unauthenticated(f"unknown API key {key_id}")
             grant = grant_of(key.role, key.tenant, key.scope)
-            cached = (key, Principal(kind="key", subject=key.id, grants=(grant,), credential_id=key.id,
-                                     name=key.name), moment)
+            principal = Principal(kind="key", subject=key.id, grants=(grant,), credential_id=key.id, name=key.name)
+            expires = math.inf if key.expires_at is None else _seconds(key.expires_at)
+            cached = (key, principal, moment + self._cache_seconds, expires)
             self._cache[key_id] = cached
-        key, principal, _ = cached
+        key, principal, _, expires = cached
         # The secret first: the key's state is told only to whoever holds it.
         if not hmac.compare_digest(key.secret_hash, secret_hash(secret)):
             raise Unauthenticated(f"wrong secret for the API key {key_id}")
         if key.revoked_at is not None:
             raise Unauthenticated(f"the API key {key_id} was revoked at {key.revoked_at}")
-        if key.expires_at is not None and key.expires_at <= now:
+        if moment >= expires:
             raise Unauthenticated(f"the API key {key_id} expired at {key.expires_at}")
-        self._note_use(key_id, now, moment)
+        self._note_use(key_id, moment)
         return principal
 
-    def _note_use(self, key_id: str, now: str, moment: float) -> None:
+    def _note_use(self, key_id: str, moment: float) -> None:
         noted = self._noted.get(key_id)
         if noted is not None and moment - noted < self._touch_interval:
             return
         with self._lock:
             self._noted[key_id] = moment
-            self._pending[key_id] = now
+            self._pending[key_id] = self._clock()
             due = moment - self._flushed >= self._flush_interval
             if due:
                 self._flushed = moment
