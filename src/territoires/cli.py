@@ -268,10 +268,15 @@ def members(args: argparse.Namespace) -> int:
 
 
 def observatoire(args: argparse.Namespace) -> int:
+    from territoires.observatoire.projects import TENANT
     from territoires.observatoire.seed import command
 
     broker = _broker(args)
     try:
+        if args.action == "reindex":
+            indexed = broker.text_search.reindex(TENANT)
+            print(f"observatoire : {indexed} fiche(s) indexée(s) pour la recherche plein texte")
+            return 0
         return command(broker)
     finally:
         broker.close()
@@ -483,8 +488,11 @@ def parser() -> argparse.ArgumentParser:
 
     observatory = commands.add_parser("observatoire", help="observatoire national des projets")
     observatory.add_argument("--data-dir", default=argparse.SUPPRESS, help="dossier des données")
-    observatory.add_subparsers(dest="action", required=True).add_parser(
+    observatory_actions = observatory.add_subparsers(dest="action", required=True)
+    observatory_actions.add_parser(
         "seed", help="charger les projets documentés publiquement (sans effet sur ceux déjà présents)")
+    observatory_actions.add_parser(
+        "reindex", help="indexer de nouveau toutes les fiches pour la recherche plein texte (après une mise à jour)")
     observatory.set_defaults(handler=observatoire)
 
     simulation = commands.add_parser("simulate", help="publier sur MQTT des remontées LoRaWAN simulées "

@@ -102,6 +102,8 @@ def test_the_command_seeds_idempotently(settings: Settings, capsys: pytest.Captu
     assert "17 projet(s) amorcé(s), 0 déjà présent(s)" in capsys.readouterr().out
     assert main(["--data-dir", str(settings.data_dir), "observatoire", "seed"]) == 0
     assert "0 projet(s) amorcé(s), 17 déjà présent(s)" in capsys.readouterr().out
+    assert main(["--data-dir", str(settings.data_dir), "observatoire", "reindex"]) == 0
+    assert "17 fiche(s) indexée(s)" in capsys.readouterr().out
 
 
 def test_a_french_query_finds_the_seeded_projects_of_its_use_case(service: ProjectService) -> None:
