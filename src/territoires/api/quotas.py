@@ -21,13 +21,9 @@ BASE = "/admin/v1"
 
 
 def quotas_of(app: Starlette) -> Quotas:
-    """The process's quota keeper, ``app.state.quotas`` (the one the enforcement point charges,
-    so that a change applies at once), made on first use when the application has none."""
-    state = app.state
-    quotas = getattr(state, "quotas", None)
-    if quotas is None:
-        quotas = state.quotas = Quotas(state.broker.store, state.settings)
-    return quotas
+    """The process's quota keeper: the one the enforcement point charges, so that a change
+    applies at once (``app.py`` makes it)."""
+    return app.state.quotas
 
 
 async def get_quotas(request: Request) -> Response:
