@@ -458,6 +458,21 @@ def test_020_13_temporal_pagination_backwards_with_last_n(small_pages):
     assert content_range(response) == (at("2021-01-01T00:00:00Z"), at(SPEEDS[2][1]), "3")
 
 
+def test_020_14_an_attribute_the_page_cuts_away_is_there_empty(small_pages):
+    # speed's instances all come before fuelLevel's: a page of 2 ends before fuelLevel begins.
+    late_fuel = ((67, "2020-08-02T12:03:00Z"), (53, "2020-08-02T13:05:00Z"), (40, "2020-08-02T14:07:00Z"))
+    provide(small_pages, vehicle(fuelLevel=instances(*late_fuel)))
+    response = small_pages.get(f"{TEMPORAL}/{VEHICLE}", params={"timerel": "after", "timeAt": "2019-01-01T01:01:00Z"})
+    assert response.status_code == 206
+    assert values(response.json(), "speed") == list(SPEEDS[:2]) and response.json()["fuelLevel"] == []
+    simplified = small_pages.get(f"{TEMPORAL}/{VEHICLE}", params={
+        "timerel": "after", "timeAt": "2019-01-01T01:01:00Z", "options": "temporalValues"}).json()
+    assert simplified["fuelLevel"] == {"type": "Property", "values": []}
+    backwards = small_pages.get(f"{TEMPORAL}/{VEHICLE}", params={
+        "lastN": "100", "timerel": "before", "timeAt": "2021-01-01T01:01:00Z"})
+    assert values(backwards.json(), "fuelLevel") == list(late_fuel[1:]) and backwards.json()["speed"] == []
+
+
 def test_021_15_temporal_pagination_of_a_query(small_pages):
     provide(small_pages, vehicle())
     response = small_pages.get(TEMPORAL, params={"type": "Vehicle", "timerel": "after", "timeAt": "2019-01-01T01:01:00Z"})

@@ -470,7 +470,10 @@ def _normalized(
 
 def _pairs(series: SeriesLike, ctx: Context, timeproperty: str) -> list[dict[str, Any]]:
     """Clause 4.5.9: one object per attribute type met in the series, holding the
-    ``[content, time]`` pairs of its instances; none when the series has no instance."""
+    ``[content, time]`` pairs of its instances; a series left empty by a page's cut is one
+    Property with no values (its type is not known from the page)."""
+    if not series.instances:
+        return [{"type": "Property", **_dataset(series), VALUES_MEMBER["Property"]: []}]
     objects: dict[str, dict[str, Any]] = {}
     for item in series.instances:
         instance = _shown(item.instance)

@@ -680,7 +680,8 @@ class TenantSession(ABC):
         With ``last_n``, the last N of them (still ascending). When a series has more than
         ``instance_limit``, it is cut (after the first ones; with ``last_n`` before the last
         ones), every series is trimmed to the interval all of them cover and
-        ``TemporalPage.range`` names that interval.
+        ``TemporalPage.range`` names that interval; a series that has instances in
+        ``query.time`` but none in that interval is there with no instance.
 
         Aggregation runs in the database. Buckets start at ``time_at`` for ``after`` and
         ``between``, else at the first selected instance of the page (so the buckets of

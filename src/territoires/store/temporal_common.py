@@ -475,13 +475,16 @@ def assemble(
     buckets: dict[int, list[Bucket]],
     range_: tuple[str, str] | None,
 ) -> TemporalPage:
-    """The TemporalPage of ``page``'s entities with their non-empty series."""
+    """The TemporalPage of ``page``'s entities with their non-empty series. When the page is
+    cut, a series with instances in the range but none before the cut is there, empty: the
+    client learns that it has more to fetch (clause 6.3.10)."""
     entities = [temporal_entity(e) for e in page.entities]
     by_id = {e.id: e for e in entities}
     for key in sorted(keys, key=lambda k: (k.attr, k.dataset_id or "")):
         found = instances.get(key.sid) or []
         grouped = buckets.get(key.sid) or []
-        if (found or grouped) and key.entity_id in by_id:
+        cut_away = range_ is not None and key.sid in instances
+        if (found or grouped or cut_away) and key.entity_id in by_id:
             by_id[key.entity_id].series.append(Series(key.attr, key.dataset_id, found, grouped))
     return TemporalPage(entities, page.count, page.next_cursor, range_)
 
