@@ -12,7 +12,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-install: $(STAMP)
+# the pages' front-end libraries (Leaflet, Chart.js, the départements outline) from npm
+ASSETS := src/territoires/web/static/vendor/.built
+$(ASSETS): package.json package-lock.json scripts/build-assets
+	scripts/build-assets
+
+install: $(STAMP) $(ASSETS)
 
 run: install
 	scripts/demo $(BIN)

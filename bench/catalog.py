@@ -6,7 +6,9 @@ from __future__ import annotations
 from bench.auth import authorisation
 from bench.ingest import ingest
 from bench.notifications import notifications
+from bench.maturity import maturity_peers
 from bench.observatoire import observatoire
+from bench.pages import pages
 from bench.scenarios import CORE_SCENARIOS, Scenario
 from bench.temporal import temporal
 
@@ -17,4 +19,6 @@ SCENARIOS: dict[str, Scenario] = {
     "notifications": Scenario(notifications, frozenset()),
     "authorisation": Scenario(authorisation, frozenset()),
     "observatoire": Scenario(observatoire, frozenset()),
+    "maturity": Scenario(maturity_peers, frozenset()),
+    "pages": Scenario(pages, frozenset()),
 }

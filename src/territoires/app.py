@@ -12,7 +12,8 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from territoires.api import access, admin, contexts, devices, discovery, entities, errors, openapi, subscriptions, temporal
-from territoires.api import audit, observatoire, quotas
+from territoires.api import audit, cooperation, observatoire, quotas
+from territoires.api import maturity as maturity_api
 from territoires.auth.gate import Gate
 from territoires.auth.keys import TOKEN_PREFIX, KeyService
 from territoires.auth.members import MemberService
@@ -24,7 +25,9 @@ from territoires.auth.throttle import FailedAuthThrottle
 from territoires.broker import Broker, open_broker
 from territoires.broker.notifier import Notifier
 from territoires.config import Settings
-from territoires.web import login
+from territoires.web import cooperation as cooperation_pages
+from territoires.web import catalogue, login, pages
+from territoires.web import maturity as maturity_pages
 
 log = logging.getLogger("territoires")
 
@@ -92,7 +95,13 @@ def create_app(settings: Settings | None = None, broker: Broker | None = None) -
         *access.routes,
         *audit.routes,
         *login.routes,
+        *pages.routes,
+        *catalogue.routes,
         *observatoire.routes,
+        *maturity_api.routes,
+        *maturity_pages.routes,
+        *cooperation.routes,
+        *cooperation_pages.routes,
     ]
     routes.append(Route("/openapi.json", openapi.endpoint(routes), methods=["GET"]))
     broker = broker or open_broker(settings)

@@ -269,7 +269,7 @@ def members(args: argparse.Namespace) -> int:
 
 def observatoire(args: argparse.Namespace) -> int:
     from territoires.observatoire.projects import TENANT
-    from territoires.observatoire.seed import command
+    from territoires.observatoire.seed import command, territories_command
 
     broker = _broker(args)
     try:
@@ -277,6 +277,8 @@ def observatoire(args: argparse.Namespace) -> int:
             indexed = broker.text_search.reindex(TENANT)
             print(f"observatoire : {indexed} fiche(s) indexée(s) pour la recherche plein texte")
             return 0
+        if args.action == "territories":
+            return territories_command(broker, everything=args.all)
         return command(broker)
     finally:
         broker.close()
@@ -493,6 +495,9 @@ def parser() -> argparse.ArgumentParser:
         "seed", help="charger les projets documentés publiquement (sans effet sur ceux déjà présents)")
     observatory_actions.add_parser(
         "reindex", help="indexer de nouveau toutes les fiches pour la recherche plein texte (après une mise à jour)")
+    observatory_actions.add_parser(
+        "territories", help="écrire les entités Territory et Organisation des fiches (idempotent)").add_argument(
+        "--all", action="store_true", help="tous les territoires du référentiel (36 359), par lots de 1 000")
     observatory.set_defaults(handler=observatoire)
 
     simulation = commands.add_parser("simulate", help="publier sur MQTT des remontées LoRaWAN simulées "

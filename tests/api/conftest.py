@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from territoires.app import create_app
@@ -46,6 +47,26 @@ def operator_client(settings: Settings) -> Iterator[TestClient]:
 def client(settings: Settings) -> Iterator[TestClient]:
     with operator_client(settings) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def app(settings: Settings) -> Iterator[Starlette]:
+    """The application itself, for tests that hand out their own credentials (``bearer``)."""
+    yield create_app(settings)
+
+
+@pytest.fixture
+def anonymous(app: Starlette) -> Iterator[TestClient]:
+    """A client of ``app`` with no credential."""
+    with TestClient(app, raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+def bearer(app: Starlette, role: str, scope: str = "") -> dict[str, str]:
+    """The Authorization header of a fresh platform-wide API key of ``role`` (national roles
+    take a ``scope``, such as ``commune:35238`` for a contributor)."""
+    _, token = app.state.keys.create(None, role, f"{role} {scope}".strip(), scope=scope)
+    return {"Authorization": f"Bearer {token}"}
 
 
 def link(url: str) -> dict[str, str]:

@@ -5,35 +5,16 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-from territoires.app import create_app
-from territoires.config import Settings
-from tests.api.conftest import CORE, assert_problem, link
+from territoires.observatoire.indicators import indicator
+from tests.api.conftest import CORE, assert_problem, bearer, link
 
 BASE = "/api/observatoire/v1"
 CONTEXT = "https://territoires.example/ns/v1/territoires-context.jsonld"
-
-
-@pytest.fixture
-def app(settings: Settings) -> Iterator[Starlette]:
-    yield create_app(settings)
-
-
-@pytest.fixture
-def anonymous(app: Starlette) -> Iterator[TestClient]:
-    with TestClient(app, raise_server_exceptions=False) as client:
-        yield client
-
-
-def bearer(app: Starlette, role: str, scope: str = "") -> dict[str, str]:
-    _, token = app.state.keys.create(None, role, f"{role} {scope}".strip(), scope=scope)
-    return {"Authorization": f"Bearer {token}"}
 
 
 def project(**fields: Any) -> dict[str, Any]:
@@ -169,3 +150,55 @@ def test_the_context_resolves_air_gapped_in_the_ngsi_ld_api(client: TestClient) 
     assert "https://territoires.example/ns/v1#domains" in plain
     compacted = client.get("/ngsi-ld/v1/entities/urn:ngsi-ld:Project:essai", headers=link(CONTEXT)).json()
     assert compacted["type"] == "Project" and compacted["domains"]["value"] == ["water"]
+
+
+def test_similar_projects(app: Starlette, anonymous: TestClient) -> None:
+    moderator = bearer(app, "moderator")
+    for slug, territory, use_case in (("rennes", "commune:35238", "remote-meter-reading"),
+                                      ("brest", "commune:29019", "remote-meter-reading"),
+                                      ("nantes", "commune:44109", "leak-detection"),
+                                      ("dijon", "commune:21231", "dynamic-lighting")):
+        body = project(id=slug, title=f"Eau à {slug}", territories=[territory], useCases=[use_case],
+                       domains=["public-lighting" if slug == "dijon" else "water"], moderation="published")
+        assert anonymous.post(f"{BASE}/projects", json=body, headers=moderator).status_code == 201
+    response = anonymous.get(f"{BASE}/projects/rennes/similar")
+    assert response.status_code == 200, response.text
+    found = response.json()["projects"]
+    assert [p["id"] for p in found] == ["urn:ngsi-ld:Project:brest", "urn:ngsi-ld:Project:nantes"]
+    assert found[0]["reasons"][0] == "même cas d'usage" and found[1]["reasons"][0] == "même domaine"
+    assert 180 < found[0]["distanceKm"] < 240
+    assert len(anonymous.get(f"{BASE}/projects/rennes/similar", params={"limit": "1"}).json()["projects"]) == 1
+    assert_problem(anonymous.get(f"{BASE}/projects/rennes/similar", params={"limit": "21"}), 400, "BadRequestData")
+    assert_problem(anonymous.get(f"{BASE}/projects/rennes/similar", params={"near": "1"}), 400, "BadRequestData")
+    assert_problem(anonymous.get(f"{BASE}/projects/nulle-part/similar"), 404, "ResourceNotFound")
+
+
+def test_an_outcome_bound_to_a_kpi_of_a_tenant(app: Starlette, anonymous: TestClient) -> None:
+    operator = bearer(app, "operator")
+    assert anonymous.post("/admin/v1/tenants", json={"name": "rennes"}, headers=operator).status_code == 201
+    kpi = {"id": "urn:ngsi-ld:KeyPerformanceIndicator:rennes-telereleve", "type": "KeyPerformanceIndicator",
+           "kpiValue": {"type": "Property", "value": 35.0, "unitCode": "P1", "observedAt": "2026-01-31T00:00:00Z"}}
+    created = anonymous.post("/ngsi-ld/v1/entities", json=kpi, headers={**operator, "NGSILD-Tenant": "rennes"})
+    assert created.status_code == 201, created.text
+    rennes = bearer(app, "contributor", "commune:35238")
+    outcome = {"indicatorNum": 18, "kpi": {"tenant": "rennes", "entity": kpi["id"]}}
+    # The contributor reads nothing of Rennes's tenant until it publishes its KPIs.
+    refused = assert_problem(anonymous.post(f"{BASE}/projects", json=project(outcomes=[outcome]), headers=rennes),
+                             400, "BadRequestData")
+    assert refused["detail"].startswith("outcomes[0].kpi: this credential may not read")
+    published = anonymous.put("/admin/v1/tenants/rennes/public-types", json={"types": ["KeyPerformanceIndicator"]},
+                              headers=operator)
+    assert published.status_code == 200, published.text
+    created = anonymous.post(f"{BASE}/projects", json=project(outcomes=[outcome]), headers=rennes)
+    assert created.status_code == 201, created.text
+    shown = created.json()["outcomes"][0]
+    assert shown["measured"] == {"value": 35.0, "unit": "P1", "observedAt": "2026-01-31T00:00:00Z",
+                                 "entity": kpi["id"], "tenant": "rennes"}
+    assert (shown["indicator"], shown["unit"]) == (indicator(18).name, indicator(18).unit)
+    # The platform computes a new value: the record follows.
+    value = {"type": "Property", "value": 52.5, "observedAt": "2026-06-30T00:00:00Z"}
+    changed = anonymous.patch(f"/ngsi-ld/v1/entities/{kpi['id']}/attrs", json={"kpiValue": value},
+                              headers={**operator, "NGSILD-Tenant": "rennes"})
+    assert changed.status_code == 204, changed.text
+    again = anonymous.get(f"{BASE}/projects/{created.json()['id']}", headers=rennes).json()["outcomes"][0]
+    assert again["after"] == {"value": 52.5, "date": "2026-06-30"} and again["measured"]["value"] == 52.5

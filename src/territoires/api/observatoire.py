@@ -85,6 +85,16 @@ async def send_back_project(request: Request) -> Response:
     return json_response(record)
 
 
+async def similar_projects(request: Request) -> Response:
+    """The records most like one, each saying why (``reasons``), most similar first."""
+    unknown = sorted(set(request.query_params) - {"limit"})
+    if unknown:
+        raise BadRequestData(f"unknown parameter(s) {', '.join(unknown)}; expected limit")
+    found = await call(request, _projects(request).similar, _principal(request), request.path_params["id"],
+                       limit=int_param(request, "limit", 6, minimum=1))
+    return json_response({"projects": found})
+
+
 async def project_history(request: Request) -> Response:
     """Who changed what in a project record, and when."""
     events = await call(request, _projects(request).history, _principal(request), request.path_params["id"])
@@ -254,4 +264,5 @@ routes = [
     Route(f"{BASE}/projects/{{id}}/publish", publish_project, methods=["POST"]),
     Route(f"{BASE}/projects/{{id}}/send-back", send_back_project, methods=["POST"]),
     Route(f"{BASE}/projects/{{id}}/history", project_history, methods=["GET"]),
+    Route(f"{BASE}/projects/{{id}}/similar", similar_projects, methods=["GET"]),
 ]

@@ -16,6 +16,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from functools import wraps
+from urllib.parse import parse_qs
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -27,7 +28,7 @@ from territoires.auth.grants import tenant_named
 from territoires.auth.policy import POLICY, Rule
 from territoires.auth.principal import ANONYMOUS, Action, Grant, Principal, Role
 from territoires.auth.quotas import Quotas
-from territoires.auth.sessions import Sessions
+from territoires.auth.sessions import CSRF_FIELD, Sessions
 from territoires.auth.throttle import FailedAuthThrottle
 from territoires.broker.actor import Actor, acting
 from territoires.broker.audit import AuditService
@@ -38,6 +39,8 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 TokenVerifier = Callable[[str], Principal | Awaitable[Principal]]
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 CSRF_HEADER = "x-csrf-token"
+FORM_TYPE = "application/x-www-form-urlencoded"
+MAX_FORM_BYTES = 1024 * 1024   # a page form (a project record with its outcomes) stays far below
 
 log = logging.getLogger("territoires.auth")
 
@@ -129,7 +132,7 @@ class Gate:
     async def _credential(self, request: Request) -> Principal:
         header = request.headers.get("authorization")
         if header is None:
-            return self._session(request) or ANONYMOUS
+            return await self._session(request) or ANONYMOUS
         scheme, _, token = header.partition(" ")
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
@@ -140,16 +143,18 @@ class Gate:
                 return await verified if inspect.isawaitable(verified) else verified
         raise Unauthenticated("the bearer credential is neither an API key of this platform nor a signed token")
 
-    def _session(self, request: Request) -> Principal | None:
+    async def _session(self, request: Request) -> Principal | None:
         """The pages' session; a change through it must carry the session's CSRF token in the
-        X-CSRF-Token header (a cookie travels with any cross-site request, the header does not)."""
+        X-CSRF-Token header (a cookie travels with any cross-site request, the header does not),
+        or, from a page's HTML form, in its ``csrf_token`` field (another site cannot read it)."""
         if self.sessions is None:
             return None
         principal = self.sessions.principal_from_request(request)
         if principal is not None and request.method in UNSAFE:
-            given = request.headers.get(CSRF_HEADER, "")
+            given = request.headers.get(CSRF_HEADER) or await _form_token(request)
             if not hmac.compare_digest(given.encode(), self.sessions.csrf_token(principal).encode()):
-                raise Forbidden("a change made with a session cookie needs its CSRF token in the X-CSRF-Token header")
+                raise Forbidden("a change made with a session cookie needs its CSRF token in the X-CSRF-Token header "
+                                "or, from a page form, in its csrf_token field: reload the page")
         return principal
 
     # ---- on which tenant, allowed to do what ------------------------------------------------
@@ -194,6 +199,18 @@ class Gate:
             raise Unauthenticated("this resource needs a credential: give 'Authorization: Bearer <API key or token>'")
         where = "the platform" if action is Action.OPERATE else f"tenant {tenant!r}" if tenant else "the default tenant"
         raise Forbidden(f"this credential does not allow to {action.value} on {where}")
+
+
+async def _form_token(request: Request) -> str:
+    """The ``csrf_token`` field of an HTML form's body. The body read here stays cached on the
+    request for the endpoint; a form without a declared, bounded length has no token."""
+    if request.headers.get("content-type", "").split(";", 1)[0].strip().lower() != FORM_TYPE:
+        return ""
+    length = request.headers.get("content-length", "")
+    if not length.isdigit() or int(length) > MAX_FORM_BYTES:
+        return ""
+    values = parse_qs((await request.body()).decode("utf-8", "replace")).get(CSRF_FIELD, [""])
+    return values[0]
 
 
 def actor_of(principal: Principal) -> Actor:

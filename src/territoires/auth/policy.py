@@ -137,12 +137,68 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("GET", f"{OBSERVATORY}/projects.json"): OPEN,
     ("GET", f"{OBSERVATORY}/projects/{{id}}"): OPEN,
     ("GET", f"{OBSERVATORY}/projects/{{id}}/history"): OPEN,
+    ("GET", f"{OBSERVATORY}/projects/{{id}}/similar"): OPEN,
     ("POST", f"{OBSERVATORY}/projects"): NATIONAL,
     ("PATCH", f"{OBSERVATORY}/projects/{{id}}"): NATIONAL,
     ("POST", f"{OBSERVATORY}/projects/{{id}}/publish"): NATIONAL,
     ("POST", f"{OBSERVATORY}/projects/{{id}}/send-back"): NATIONAL,
+    # cooperation: intentions, partner proposals and working groups; reads open, writes decided
+    # by the services (contributors of a territory, animateurs of a group, moderators)
+    ("GET", f"{OBSERVATORY}/intentions/{{kind}}/{{code}}"): OPEN,
+    ("PUT", f"{OBSERVATORY}/intentions/{{kind}}/{{code}}"): NATIONAL,
+    ("DELETE", f"{OBSERVATORY}/intentions/{{kind}}/{{code}}"): NATIONAL,
+    ("GET", f"{OBSERVATORY}/partners"): OPEN,
+    ("GET", f"{OBSERVATORY}/working-groups"): OPEN,
+    ("POST", f"{OBSERVATORY}/working-groups"): NATIONAL,
+    ("GET", f"{OBSERVATORY}/working-groups/{{id}}"): OPEN,
+    ("PATCH", f"{OBSERVATORY}/working-groups/{{id}}"): NATIONAL,
+    ("DELETE", f"{OBSERVATORY}/working-groups/{{id}}"): NATIONAL,
+    ("POST", f"{OBSERVATORY}/working-groups/{{id}}/meetings"): NATIONAL,
+    ("DELETE", f"{OBSERVATORY}/working-groups/{{id}}/meetings/{{item}}"): NATIONAL,
+    ("POST", f"{OBSERVATORY}/working-groups/{{id}}/links"): NATIONAL,
+    ("DELETE", f"{OBSERVATORY}/working-groups/{{id}}/links/{{item}}"): NATIONAL,
+    ("POST", f"{OBSERVATORY}/working-groups/{{id}}/members"): NATIONAL,
+    ("DELETE", f"{OBSERVATORY}/working-groups/{{id}}/members/{{item}}"): NATIONAL,
+    # cooperation pages: reading open; the forms' handlers check who is signed in
+    ("GET", "/observatoire/cooperation"): OPEN,
+    ("GET", "/observatoire/groupes"): OPEN,
+    ("GET", "/observatoire/groupes/nouveau"): OPEN,
+    ("POST", "/observatoire/groupes/nouveau"): OPEN,
+    ("GET", "/observatoire/groupes/{id}"): OPEN,
+    ("POST", "/observatoire/groupes/{id}/{action}"): OPEN,
+    # maturity diagnostics: who writes, and who reads one not yet published (the territory's
+    # contributors, moderators), is the assessment service's rule
+    ("GET", f"{OBSERVATORY}/diagnostic/questionnaire"): OPEN,
+    ("GET", f"{OBSERVATORY}/territories/{{kind}}/{{code}}/diagnostic"): NATIONAL,
+    ("PUT", f"{OBSERVATORY}/territories/{{kind}}/{{code}}/diagnostic"): NATIONAL,
+    ("POST", f"{OBSERVATORY}/territories/{{kind}}/{{code}}/diagnostic/publish"): NATIONAL,
+    ("POST", f"{OBSERVATORY}/territories/{{kind}}/{{code}}/diagnostic/unpublish"): NATIONAL,
+    ("GET", f"{OBSERVATORY}/territories/{{kind}}/{{code}}/diagnostic/history"): NATIONAL,
+    ("GET", f"{OBSERVATORY}/territories/{{kind}}/{{code}}/diagnostic/peers"): NATIONAL,
+    ("GET", f"{OBSERVATORY}/territories/{{kind}}/{{code}}/diagnostic/recommendations"): NATIONAL,
+    # diagnostic pages: reading open (the service hides what is private); the questionnaire's
+    # handlers send a visitor not signed in to /connexion and refuse others than the territory's
+    ("GET", "/observatoire/diagnostic"): OPEN,
+    ("GET", "/observatoire/diagnostic/{kind}/{code}"): OPEN,
+    ("POST", "/observatoire/diagnostic/{kind}/{code}"): OPEN,
+    ("GET", "/observatoire/diagnostic/{kind}/{code}/resultats"): OPEN,
+    ("POST", "/observatoire/diagnostic/{kind}/{code}/publication"): OPEN,
     # pages: signing in and out (the pages check their own CSRF tokens)
     ("GET", "/connexion"): OPEN,
     ("GET", "/connexion/retour"): OPEN,
     ("POST", "/deconnexion"): OPEN,
+    # pages: static files (site CSS, scripts, vendor libraries)
+    ("GET", "/static/{path:path}"): OPEN,
+    # pages: the catalogue of projects (the forms check their sign-in and CSRF token, the
+    # project service who may write or moderate)
+    ("GET", "/observatoire"): OPEN,
+    ("GET", "/observatoire/projets"): OPEN,
+    ("GET", "/observatoire/projets/nouveau"): OPEN,
+    ("POST", "/observatoire/projets/nouveau"): NATIONAL,
+    ("GET", "/observatoire/projets/{id}"): OPEN,
+    ("GET", "/observatoire/projets/{id}/modifier"): OPEN,
+    ("POST", "/observatoire/projets/{id}/modifier"): NATIONAL,
+    ("POST", "/observatoire/projets/{id}/publier"): NATIONAL,
+    ("POST", "/observatoire/projets/{id}/renvoyer"): NATIONAL,
+    ("GET", "/observatoire/carte"): OPEN,
 }

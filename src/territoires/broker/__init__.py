@@ -15,7 +15,7 @@ from territoires.broker.matching import NotificationMatcher
 from territoires.broker.subscriptions import SubscriptionService
 from territoires.broker.temporal import TemporalService
 from territoires.broker.tenants import TenantService
-from territoires.broker.text_index import PROJECTS, TextIndexer, TextSearchService
+from territoires.broker.text_index import MATURITY, PROJECTS, TextIndexer, TextSearchService
 from territoires.config import Settings
 from territoires.store.port import Store
 
@@ -66,7 +66,7 @@ def open_broker(settings: Settings) -> Broker:
     matcher = NotificationMatcher(subscriptions)
     feed.add(matcher)
     feed.add(AuditRecorder())
-    indexer = TextIndexer([PROJECTS])
+    indexer = TextIndexer([PROJECTS, MATURITY])
     feed.add(indexer)
     return Broker(
         settings=settings,

@@ -7,7 +7,8 @@ facets (facet name -> attribute; a list value gives the entity several values of
 The indexer writes through the change's own write session, so the index commits or rolls back
 with the change: a search never finds a record that was not written, nor misses one that was.
 
-The observatory's project records (issue 4) are the one type indexed today: ``PROJECTS`` names
+The observatory's project records (issue 4) are indexed for search, and its maturity
+diagnostics (``MATURITY``) for their facet counts. ``PROJECTS`` names
 their attributes by the IRIs of ``observatoire/context/territoires-context.jsonld`` (its
 ``tr:`` terms) and of the core context (``title``, ``description``, ``status``). Keep the two in
 step: a renamed term there is a renamed IRI here.
@@ -70,6 +71,16 @@ PROJECTS = IndexedType(
         "connectivity": _TR + "connectivity", "standards": _TR + "standards", "openSource": _TR + "openSource",
         "procurement": _TR + "procurement", "labels": _TR + "labels", "moderation": _TR + "moderation",
     },
+)
+
+# The maturity self-diagnostics (one per territory): no text, only facets, so that the peer
+# distribution (how many published diagnostics of a kind and band are at each level of each
+# axis, A1 to A10) is one counting search in the database.
+MATURITY = IndexedType(
+    entity_type=_TR + "MaturityAssessment",
+    facets={"territoryKind": _TR + "territoryKind", "epciKind": _TR + "epciKind",
+            "populationBand": _TR + "populationBand", "published": _TR + "published",
+            **{f"levelA{n}": _TR + f"levelA{n}" for n in range(1, 11)}},
 )
 
 

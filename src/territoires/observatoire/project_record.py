@@ -18,8 +18,10 @@ from typing import Any
 
 import orjson
 
+from territoires.broker.tenants import TENANT_NAME
 from territoires.ngsild.errors import BadRequestData, ResourceNotFound
 from territoires.ngsild.model import Entity, Instance
+from territoires.observatoire import indicators
 from territoires.observatoire import vocabularies as vocab
 from territoires.observatoire.bands import population_band
 from territoires.observatoire.codes import valid_siren
@@ -94,7 +96,8 @@ ALL_ATTRIBUTES = (*FIELDS, *DERIVED, *SERVICE_FIELDS)
 
 _PROVENANCE_KEYS = {"sourceUrl", "collectedOn", "lastVerifiedOn", "contributor", "licence",
                     "seededFromPublicSources"}
-_OUTCOME_KEYS = {"indicator", "unit", "baseline", "after", "method", "source", "verified", "observed", "kpi"}
+_OUTCOME_KEYS = {"indicator", "indicatorNum", "unit", "baseline", "after", "method", "source", "verified", "observed",
+                 "kpi"}
 
 
 # ---- identifiers ------------------------------------------------------------------------------
@@ -310,13 +313,17 @@ def _outcome(item: Any, where: str, today: date) -> dict[str, Any]:
     if unknown:
         raise BadRequestData(f"{where}: unknown member(s) {', '.join(unknown)}; known: {', '.join(sorted(_OUTCOME_KEYS))}")
     outcome = dict(item)
-    outcome["indicator"] = _text(Field(f"{where}.indicator", "text", limit=MAX_SHORT), item.get("indicator"))
-    if "unit" in item:
-        outcome["unit"] = _text(Field(f"{where}.unit", "text", limit=50), item["unit"])
+    if "indicatorNum" in item:  # the vocabulary's indicator: its name and unit are the defaults
+        known = _indicator(item["indicatorNum"], f"{where}.indicatorNum")
+        outcome.setdefault("indicator", known.name)
+        outcome.setdefault("unit", known.unit)
+    outcome["indicator"] = _text(Field(f"{where}.indicator", "text", limit=MAX_SHORT), outcome.get("indicator"))
+    if "unit" in outcome:
+        outcome["unit"] = _text(Field(f"{where}.unit", "text", limit=50), outcome["unit"])
     for point in ("baseline", "after"):
         if point in item:
             _measure(item[point], f"{where}.{point}")
-            if "unit" not in item:
+            if "unit" not in outcome:
                 raise BadRequestData(f"{where}: a {point} value needs its unit (\"unit\": \"kWh/an\", \"%\"…)")
     if "method" in item:
         vocab.OUTCOME_METHODS.check(item["method"], f"{where}.method")
@@ -325,8 +332,8 @@ def _outcome(item: Any, where: str, today: date) -> dict[str, Any]:
             raise BadRequestData(f"{where}.{flag}: true or false is expected")
     if "source" in item:
         _text(Field(f"{where}.source", "text", limit=MAX_URL), item["source"])
-    if "kpi" in item and (not isinstance(item["kpi"], str) or not item["kpi"].startswith(KPI_PREFIX)):
-        raise BadRequestData(f"{where}.kpi: the id of a KeyPerformanceIndicator ({KPI_PREFIX}…) is expected")
+    if "kpi" in item:
+        outcome["kpi"] = _kpi_binding(item["kpi"], f"{where}.kpi")
     observed = item.get("observed", item.get("method") == "measured")
     after_date = item.get("after", {}).get("date") if isinstance(item.get("after"), dict) else None
     if observed and after_date and _earliest_day(after_date) > today:
@@ -334,6 +341,32 @@ def _outcome(item: Any, where: str, today: date) -> dict[str, Any]:
             f"{where}.after.date: {after_date} is in the future, but the result is marked as observed; "
             "give the date it was observed, or mark it as expected (\"observed\": false)")
     return outcome
+
+
+def _indicator(num: Any, where: str) -> indicators.Indicator:
+    if isinstance(num, bool) or not isinstance(num, int):
+        raise BadRequestData(f"{where}: the number of an indicator of the vocabulary is expected, got {num!r}")
+    try:
+        return indicators.indicator(num)
+    except KeyError:
+        nums = [item.num for item in indicators.INDICATORS]
+        raise BadRequestData(f"{where}: {num} is not an indicator of the vocabulary "
+                             f"(numbers {min(nums)} to {max(nums)})") from None
+
+
+def _kpi_binding(value: Any, where: str) -> dict[str, str]:
+    """The shape of a binding to a KeyPerformanceIndicator entity; whether it exists and who
+    may bind it is ``outcomes``'s question (it reads the tenant)."""
+    if not isinstance(value, dict) or set(value) != {"tenant", "entity"}:
+        raise BadRequestData(f'{where}: {{"tenant": "<tenant>", "entity": "{KPI_PREFIX}…"}} is expected')
+    tenant, entity = value["tenant"], value["entity"]
+    if not isinstance(tenant, str) or not TENANT_NAME.fullmatch(tenant):
+        raise BadRequestData(f"{where}.tenant: {tenant!r} is not a tenant name")
+    if (not isinstance(entity, str) or not entity.startswith(KPI_PREFIX) or len(entity) > MAX_SHORT
+            or len(entity) == len(KPI_PREFIX) or any(c.isspace() for c in entity)):
+        raise BadRequestData(f"{where}.entity: the id of a KeyPerformanceIndicator ({KPI_PREFIX}…) is expected, "
+                             f"got {entity!r}")
+    return {"tenant": tenant, "entity": entity}
 
 
 def _earliest_day(value: str) -> date:

@@ -14,7 +14,7 @@ each version, from which :meth:`ProjectService.history` tells who changed what, 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, fields, replace
 from datetime import date
 from typing import Any
@@ -24,23 +24,26 @@ from territoires.auth.errors import Forbidden, Unauthenticated
 from territoires.auth.principal import Principal, Role
 from territoires.broker import Broker
 from territoires.broker.contexts import OBSERVATORY_CONTEXT_URL
+from territoires.broker.text_index import PROJECTS
 from territoires.ngsild.context import Context
-from territoires.ngsild.errors import AlreadyExists, BadRequestData, NonexistentTenant
-from territoires.ngsild.errors import ResourceNotFound
+from territoires.ngsild.errors import AlreadyExists, BadRequestData, NonexistentTenant, ResourceNotFound
 from territoires.ngsild.model import NGSI_LD_NULL
 from territoires.ngsild.query import parse_q, parse_type_expr
 from territoires.ngsild.temporal import TemporalParams
 from territoires.observatoire import project_record as pr
+from territoires.observatoire import similar as likeness
 from territoires.observatoire import vocabularies as vocab
 from territoires.observatoire.codes import valid_departement_code, valid_region_code
-from territoires.observatoire.registry import TerritoryRegistry
-from territoires.broker.text_index import PROJECTS
+from territoires.observatoire.outcomes import KpiBindings, bindings
+from territoires.observatoire.registry import Territory, TerritoryRegistry
+from territoires.observatoire.territories import Organisation, TerritoryEntities
 from territoires.store.port import EntityQuery, QueryPage, TextSearch
 
 TENANT = "observatoire"
 CONTEXT_URL = OBSERVATORY_CONTEXT_URL
 MAX_PAGE = 100
 EXPORT_PAGE = 500
+MAX_SIMILAR = 20
 
 # The full-text seam (the search engineer's): the entities of ``query`` matching ``text`` in
 # French, best first, paged as ``query`` says. Until one is given, ``q`` is answered 422.
@@ -141,6 +144,8 @@ class ProjectService:
         self.context: Context = broker.contexts.compile(TENANT, CONTEXT_URL)
         self._names = {self.context.expand(name): name for name in pr.ALL_ATTRIBUTES}
         self._type = parse_type_expr("Project", self.context.expand)
+        self.kpis = KpiBindings(broker)
+        self.territory_entities = TerritoryEntities(broker, self.registry, TENANT, self.context)
 
     # ---- writing ----------------------------------------------------------------------------
     def create(self, principal: Principal, record: Any) -> dict[str, Any]:
@@ -151,7 +156,9 @@ class ProjectService:
         checked = pr.check_record(record, self.registry, today=_today())
         rights.require_edit(checked["territories"])
         moderation = self._moderation_asked(rights, record.get("moderation"), default="draft")
-        self._ensure_tenant()
+        self.kpis.check(principal, checked.get("outcomes", []))
+        self.ensure_tenant()
+        self.materialise([checked])
         entity_id = pr.project_id(record["id"]) if "id" in record else self._fresh_id(checked["title"])
         body = pr.to_entity(entity_id, self._stored_fields(checked, moderation, rights))
         self.broker.entities.create(TENANT, body, self.context)
@@ -172,6 +179,9 @@ class ProjectService:
         if not rights.moderator and default == "published":
             default = "submitted"  # a published record changed by its territory goes back to moderation
         moderation = self._moderation_asked(rights, patch.get("moderation"), default=default)
+        known = frozenset((tenant, entity) for _, tenant, entity in bindings(current.get("outcomes") or ()))
+        self.kpis.check(principal, checked.get("outcomes", []), known=known)
+        self.materialise([checked])
         body = pr.to_entity(current["id"], self._stored_fields(checked, moderation, rights))
         self.broker.entities.replace(TENANT, current["id"], body, self.context)
         return self.get(principal, current["id"])
@@ -214,7 +224,44 @@ class ProjectService:
                     return candidate
         raise AlreadyExists(f"too many projects are titled like {title!r}: give the record an id")
 
-    def _ensure_tenant(self) -> None:
+    def materialise(self, records: Iterable[dict[str, Any]]) -> int:
+        """Write the Territory and Organisation entities that records (checked or stored) point
+        at (``territories``, ``carrier``) if missing or outdated; returns how many were written."""
+        territories: dict[str, Territory] = {}
+        carriers: dict[str, Organisation] = {}
+        for record in records:
+            for item in record.get("territories", ()):
+                try:
+                    territories[item] = pr.territory_of(item, self.registry)
+                except BadRequestData:  # a stored record may name a territory a later registry merged
+                    continue
+            if "carrier" in record:
+                siren = record["carrier"][len(pr.ORGANISATION_PREFIX):]
+                carriers[siren] = Organisation(siren, record["carrierName"], record.get("carrierKind"))
+        return self.territory_entities.ensure(territories.values(), carriers.values())
+
+    def materialise_territories(self, *, everything: bool = False,
+                                progress: Callable[[int, int], None] | None = None) -> int:
+        """:meth:`materialise` for every stored record (``everything``: every territory of the
+        registry instead, in batches, calling ``progress(done, total)``)."""
+        self.ensure_tenant()
+        if everything:
+            return self.territory_entities.load_all(progress)
+        return self.materialise(self._all_records())
+
+    def _all_records(self) -> Iterator[dict[str, Any]]:
+        """Every stored record, whatever its moderation, as stored."""
+        after = None
+        while True:
+            page = self.broker.entities.query(TENANT, EntityQuery(types=self._type, limit=EXPORT_PAGE, after=after))
+            for entity in page.entities:
+                yield pr.from_entity(entity, self._names)
+            if page.next_cursor is None:
+                return
+            after = page.next_cursor
+
+    def ensure_tenant(self) -> None:
+        """Create the observatory's tenant if it does not exist yet."""
         if not self._tenant_ready:
             try:
                 self.broker.tenants.create(TENANT)
@@ -227,10 +274,17 @@ class ProjectService:
         """The record, if the principal may read it (ResourceNotFound otherwise: a draft is not
         revealed to those who may not see it)."""
         rights = Rights.of(principal)
+        return self._shown_all([self._readable_record(project, rights)], rights)[0]
+
+    def _readable_record(self, project: str, rights: Rights) -> dict[str, Any]:
         record = self._record(project)
-        if record.get("moderation") != "published" and not rights.contributes_to(record["territories"]):
+        if not self._readable(record, rights):
             raise ResourceNotFound(f"no project {record['id']} is published")
-        return self._shown(record, rights)
+        return record
+
+    @staticmethod
+    def _readable(record: dict[str, Any], rights: Rights) -> bool:
+        return record.get("moderation") == "published" or rights.contributes_to(record["territories"])
 
     def _record(self, project: str) -> dict[str, Any]:
         entity_id = pr.project_id(project)
@@ -239,6 +293,12 @@ class ProjectService:
         except (ResourceNotFound, NonexistentTenant):
             raise ResourceNotFound(f"no project {entity_id} in the observatory") from None
         return pr.from_entity(entity, self._names)
+
+    def _shown_all(self, records: list[dict[str, Any]], rights: Rights) -> list[dict[str, Any]]:
+        """Records as shown to ``rights``: editors' names hidden, bound outcomes measured."""
+        shown = [self._shown(record, rights) for record in records]
+        self.kpis.measure(shown)
+        return shown
 
     @staticmethod
     def _shown(record: dict[str, Any], rights: Rights) -> dict[str, Any]:
@@ -256,7 +316,7 @@ class ProjectService:
         rights = Rights.of(principal)
         query = EntityQuery(types=self._type, q=self._q(filters, rights), offset=offset, limit=limit, count=True)
         page = self._query(filters, query)
-        projects = [self._shown(pr.from_entity(e, self._names), rights) for e in page.entities]
+        projects = self._shown_all([pr.from_entity(e, self._names) for e in page.entities], rights)
         return ProjectPage(projects, page.count or 0, offset, limit)
 
     def export(self, principal: Principal, filters: ProjectFilters) -> Iterator[dict[str, Any]]:
@@ -266,8 +326,7 @@ class ProjectService:
         offset = 0
         while True:
             page = self._query(filters, replace(query, offset=offset))
-            for entity in page.entities:
-                yield self._shown(pr.from_entity(entity, self._names), rights)
+            yield from self._shown_all([pr.from_entity(entity, self._names) for entity in page.entities], rights)
             if len(page.entities) < EXPORT_PAGE:
                 return
             offset += EXPORT_PAGE
@@ -310,6 +369,42 @@ class ProjectService:
             if value is not None:
                 terms.append(f'{attribute}=="{value}"')
         return parse_q(";".join(terms), self.context.expand)
+
+    # ---- similar records ---------------------------------------------------------------------
+    def similar(self, principal: Principal, project: str, *, limit: int = 6) -> list[dict[str, Any]]:
+        """The records most like ``project`` that the principal may read, most similar first,
+        each with ``reasons`` (French) and ``distanceKm`` (see ``observatoire.similar``)."""
+        if not 1 <= limit <= MAX_SIMILAR:
+            raise BadRequestData(f"limit must be from 1 to {MAX_SIMILAR}, not {limit}")
+        rights = Rights.of(principal)
+        record = self._readable_record(project, rights)
+        found: dict[str, dict[str, Any]] = {}
+        for facet in ("useCases", "domains"):
+            ids = [i for i in self._candidate_ids(record, facet, rights) if i not in found and i != record["id"]]
+            if ids:
+                page = self.broker.entities.query(TENANT, EntityQuery(types=self._type, ids=tuple(ids),
+                                                                      limit=len(ids)))
+                for entity in page.entities:
+                    candidate = pr.from_entity(entity, self._names)
+                    if self._readable(candidate, rights):
+                        found[candidate["id"]] = candidate
+            if len(found) >= limit:  # sharing a use case ranks first: domains only fill up
+                break
+        return self._shown_all(likeness.rank(record, list(found.values()), limit), rights)
+
+    def _candidate_ids(self, record: dict[str, Any], facet: str, rights: Rights) -> list[str]:
+        """Ids of records sharing a value of ``facet`` with ``record``, found in the text index:
+        the widest filters holding at most ``similar.CANDIDATES`` records, else the narrowest."""
+        # Only moderators and contributors read unpublished records: others' are filtered in SQL.
+        base = {} if rights.moderator or rights.territories else {"moderation": ("published",)}
+        ids: list[str] = []
+        for filters in likeness.candidate_filters(record, facet):
+            found = self.broker.text_search.search(TENANT, TextSearch(
+                PROJECTS.entity_type, filters={**filters, **base}, limit=likeness.CANDIDATES))
+            ids = found.ids
+            if found.total <= likeness.CANDIDATES:
+                break
+        return ids
 
     # ---- history ----------------------------------------------------------------------------
     def history(self, principal: Principal, project: str) -> list[dict[str, Any]]:

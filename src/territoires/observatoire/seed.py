@@ -39,16 +39,19 @@ def seed_records() -> list[dict[str, Any]]:
 
 
 def load_seed(projects: ProjectService) -> SeedReport:
-    """Create the seed records missing from the observatory; keep those present."""
+    """Create the seed records missing from the observatory; keep those present. The Territory
+    and Organisation entities of every record (created ones make theirs) are written if missing."""
     report = SeedReport()
+    kept = []
     for record in seed_records():
         try:
-            projects.get(SEEDER, record["id"])
+            kept.append(projects.get(SEEDER, record["id"]))
         except ResourceNotFound:
             created = projects.create(SEEDER, {**record, "moderation": "published"})
             report.created.append(created["id"])
         else:
             report.kept.append(record["id"])
+    projects.materialise(kept)  # records seeded by a release that did not write these entities yet
     return report
 
 
@@ -58,4 +61,17 @@ def command(broker: Broker) -> int:
         report = load_seed(ProjectService(broker))
     print(f"observatoire : {len(report.created)} projet(s) amorcé(s), {len(report.kept)} déjà présent(s) "
           "et laissé(s) tel(s) quel(s)")
+    return 0
+
+
+def territories_command(broker: Broker, *, everything: bool) -> int:
+    """``territoires observatoire territories [--all]``: write the Territory and Organisation
+    entities of the records (with ``--all``, every territory of the registry), saying how far it got."""
+
+    def progress(done: int, total: int) -> None:
+        print(f"observatoire : {done} territoire(s) sur {total} traité(s)", flush=True)
+
+    with acting(Actor(kind="cli", subject="observatoire territories", name=SEEDER.name)):
+        written = ProjectService(broker).materialise_territories(everything=everything, progress=progress)
+    print(f"observatoire : {written} entité(s) Territory ou Organisation écrite(s), les autres étaient à jour")
     return 0

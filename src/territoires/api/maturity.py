@@ -1,0 +1,107 @@
+"""The maturity self-diagnostic's JSON API, under /api/observatoire/v1: the questionnaire, and
+a territory's diagnostic with its publication, history, peers and recommendations.
+
+Thin: parse, call ``observatoire.assessments.AssessmentService`` with the caller's principal
+(the gate identifies it; the service decides: contributors of the territory and moderators
+write, and read it until it is published), render.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from territoires.api.http import JSON, call, json_response, read_json
+from territoires.api.observatoire import BASE, _projects
+from territoires.ngsild.errors import BadRequestData
+from territoires.observatoire import maturity
+from territoires.observatoire.assessments import AssessmentService
+
+DIAGNOSTIC = f"{BASE}/territories/{{kind}}/{{code}}/diagnostic"
+
+
+def assessments(request: Request) -> AssessmentService:
+    """The application's diagnostic service, made on first use, over its project service."""
+    service = getattr(request.app.state, "observatoire_assessments", None)
+    if service is None:
+        service = request.app.state.observatoire_assessments = AssessmentService(
+            request.app.state.broker, projects=_projects(request))
+    return service
+
+
+def _territory(request: Request) -> tuple[str, str]:
+    return request.path_params["kind"], request.path_params["code"]
+
+
+async def questionnaire(request: Request) -> Response:
+    """The questionnaire: levels, axes, criteria and questions with their options (French and English)."""
+    return json_response(maturity.questionnaire().as_json())
+
+
+async def get_diagnostic(request: Request) -> Response:
+    """The territory's current diagnostic (its contributors and moderators, or anyone once published)."""
+    service = await call(request, assessments, request)
+    return json_response(await call(request, service.get, request.state.principal, *_territory(request)))
+
+
+async def put_diagnostic(request: Request) -> Response:
+    """Submit the territory's diagnostic: ``{"answers": {question id: option code}}``, every question answered."""
+    body = await read_json(request, allow=(JSON,))
+    answers = _answers(body)
+    service = await call(request, assessments, request)
+    shown = await call(request, service.submit, request.state.principal, *_territory(request), answers)
+    return json_response(shown)
+
+
+def _answers(body: Any) -> Any:
+    if not isinstance(body, dict) or "answers" not in body:
+        raise BadRequestData('the body is {"answers": {question id: option code}}, e.g. {"answers": {"A1-Q1": "yes"}}')
+    extra = sorted(set(body) - {"answers"})
+    if extra:
+        raise BadRequestData(f"unknown member(s) {', '.join(extra)}; the body holds only answers")
+    return body["answers"]
+
+
+async def publish(request: Request) -> Response:
+    """Publish the territory's diagnostic: everyone reads it, and it counts among its peers'."""
+    service = await call(request, assessments, request)
+    return json_response(await call(request, service.publish, request.state.principal, *_territory(request)))
+
+
+async def unpublish(request: Request) -> Response:
+    """Make the territory's diagnostic private again."""
+    service = await call(request, assessments, request)
+    return json_response(await call(request, service.unpublish, request.state.principal, *_territory(request)))
+
+
+async def history(request: Request) -> Response:
+    """Every submission (date, levels) and publication of the territory's diagnostic, oldest first."""
+    service = await call(request, assessments, request)
+    return json_response(await call(request, service.history, request.state.principal, *_territory(request)))
+
+
+async def peers(request: Request) -> Response:
+    """How many of the territory's peers (same kind and population band, published) are at each level of each axis."""
+    service = await call(request, assessments, request)
+    return json_response(await call(request, service.peers, request.state.principal, *_territory(request)))
+
+
+async def recommendations(request: Request) -> Response:
+    """The next level's unmet criteria of each axis, most pressing first, with projects and indicators."""
+    service = await call(request, assessments, request)
+    return json_response(await call(request, service.recommendations, request.state.principal, *_territory(request)))
+
+
+routes = [
+    Route(f"{BASE}/diagnostic/questionnaire", questionnaire, methods=["GET"]),
+    Route(DIAGNOSTIC, get_diagnostic, methods=["GET"]),
+    Route(DIAGNOSTIC, put_diagnostic, methods=["PUT"]),
+    Route(f"{DIAGNOSTIC}/publish", publish, methods=["POST"]),
+    Route(f"{DIAGNOSTIC}/unpublish", unpublish, methods=["POST"]),
+    Route(f"{DIAGNOSTIC}/history", history, methods=["GET"]),
+    Route(f"{DIAGNOSTIC}/peers", peers, methods=["GET"]),
+    Route(f"{DIAGNOSTIC}/recommendations", recommendations, methods=["GET"]),
+]

@@ -1,0 +1,586 @@
+"""The observatory's catalogue pages: home, search with facets, a project's record, the map,
+and the forms contributors and moderators use.
+
+Thin, like the JSON API: parse, call ``ProjectService`` (and the broker's text search for the
+facet counts) with the principal the gate has set, render. Who may read a draft, write or
+moderate a record is the service's rule; the pages only choose what to offer (an edit link, a
+« Publier » button) from the same ``Rights``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from territoires.api.http import call
+from territoires.auth.errors import Forbidden
+from territoires.auth.principal import Principal
+from territoires.broker.text_index import PROJECTS
+from territoires.ngsild.errors import BadRequestData, NgsiLdError, ResourceNotFound
+from territoires.observatoire import project_record as pr
+from territoires.observatoire import vocabularies as vocab
+from territoires.observatoire.projects import (
+    TENANT,
+    ProjectFilters,
+    ProjectService,
+    Rights,
+)
+from territoires.observatoire.registry import (
+    EPCI_KIND_LABELS,
+    Territory,
+    TerritoryRegistry,
+)
+from territoires.store.port import TextSearch
+from territoires.web import catalogue_map
+from territoires.web.pages import checked_form, gettext, href, principal_of, render
+
+BASE = "/observatoire"
+PAGE_SIZE = 20
+LATEST = 5
+MAP_LIMIT = 2000           # points drawn on the map; beyond, the list says how many are left out
+SIMILAR = 6
+API = "/api/observatoire/v1"
+
+KIND_LABELS = {"commune": "Commune", "epci": "Intercommunalité", "departement": "Département", "region": "Région"}
+
+# Labels of the record's fields, for the history, the form and its errors.
+FIELD_LABELS: dict[str, str] = {
+    "title": "Titre", "summary": "Résumé", "description": "Description", "need": "Besoin",
+    "carrierName": "Porteur", "carrier": "SIREN du porteur", "carrierKind": "Nature du porteur",
+    "territories": "Territoires desservis", "typology": "Typologie", "domains": "Domaines", "useCases": "Cas d'usage",
+    "status": "État d'avancement", "startDate": "Date de début", "goLiveDate": "Date de mise en service",
+    "endDate": "Date de fin", "connectivity": "Connectivité", "technology": "Technologie", "standards": "Standards",
+    "openSource": "Logiciel libre", "funding": "Financement", "fundingSources": "Sources de financement",
+    "totalCost": "Coût total", "procurement": "Mode d'achat", "pooling": "Mutualisation", "outcomes": "Résultats",
+    "labels": "Labels", "datasets": "Jeux de données", "provenance": "Provenance", "contact": "Contact",
+    "moderation": "État de modération", "populationBand": "Strate de population", "region": "Régions",
+    "departement": "Départements", "location": "Position",
+}
+
+
+# ---- the service -----------------------------------------------------------------------------
+def projects(request: Request) -> ProjectService:
+    """The application's one project service, shared with the JSON API (same ``app.state`` slot)."""
+    service = getattr(request.app.state, "observatoire_projects", None)
+    if service is None:
+        service = request.app.state.observatoire_projects = ProjectService(request.app.state.broker)
+    return service
+
+
+def not_found(request: Request, detail: str) -> Response:
+    return render(request, "catalogue_error.html", {"heading": gettext(request, "Page introuvable"), "detail": detail,
+                                                    "back": href(request, BASE + "/projets")}, status=404)
+
+
+def sign_in_first(request: Request) -> Response:
+    """An anonymous visitor asking a page for people signed in: to /connexion, then back here."""
+    here = request.url.path + ("?" + request.url.query if request.url.query else "")
+    return RedirectResponse("/connexion?suivant=" + quote(here, safe=""), status_code=303)
+
+
+# ---- facets ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Facet:
+    name: str                       # the query parameter and the text index's facet
+    legend: str                     # French
+    terms: Mapping[str, str]        # code -> French label, in display order
+    api: str | None = None          # the JSON API's filter of the same meaning (exports), if any
+
+
+def facets(registry: TerritoryRegistry) -> tuple[Facet, ...]:
+    regions = {t.code: t.name for t in sorted(registry.territories("region"), key=lambda t: t.name)}
+    return (
+        Facet("domains", "Domaine", vocab.DOMAINS.terms, "domain"),
+        Facet("useCases", "Cas d'usage", vocab.USE_CASES.terms, "useCase"),
+        Facet("status", "État d'avancement", vocab.STATUSES.terms, "status"),
+        Facet("carrierKind", "Nature du porteur", vocab.CARRIER_KINDS.terms, "carrierKind"),
+        Facet("populationBand", "Strate de population", vocab.POPULATION_BAND_VOCABULARY.terms, "populationBand"),
+        Facet("region", "Région", regions, "region"),
+        Facet("fundingSources", "Financement", vocab.FUNDING_SOURCES.terms),
+        Facet("connectivity", "Connectivité", vocab.CONNECTIVITY.terms),
+        Facet("standards", "Standards", vocab.STANDARDS.terms),
+        Facet("labels", "Labels et appels remportés", vocab.LABELS.terms),
+    )
+
+
+@dataclass
+class Search:
+    """What the search form asks: a text and, per facet, the values accepted (OR within a
+    facet, AND across facets)."""
+
+    text: str
+    chosen: dict[str, tuple[str, ...]]
+    page: int
+
+    @classmethod
+    def of(cls, request: Request, facet_list: tuple[Facet, ...]) -> tuple[Search, list[str]]:
+        """The search and the French problems of its parameters (unknown values are dropped)."""
+        params = request.query_params
+        problems: list[str] = []
+        chosen: dict[str, tuple[str, ...]] = {}
+        for facet in facet_list:
+            values = tuple(dict.fromkeys(v for v in params.getlist(facet.name) if v))
+            unknown = [v for v in values if v not in facet.terms]
+            if unknown:
+                problems.append(gettext(request, "« {legend} » : valeur inconnue {values}.",
+                                        legend=gettext(request, facet.legend), values=", ".join(unknown)[:200]))
+            kept = tuple(v for v in values if v in facet.terms)
+            if kept:
+                chosen[facet.name] = kept
+        raw_page = params.get("page", "1")
+        page = int(raw_page) if raw_page.isdigit() and 0 < int(raw_page) < 100_000 else 1
+        if raw_page != str(page):
+            problems.append(gettext(request, "Le numéro de page « {page} » n'est pas un entier positif.",
+                                    page=raw_page[:20]))
+        return cls(params.get("q", "").strip()[:500], chosen, page), problems
+
+    def params(self, **change: Any) -> list[tuple[str, str]]:
+        """The query parameters of this search (for links), with ``change`` applied."""
+        items = [("q", self.text)] if self.text else []
+        items += [(name, value) for name, values in self.chosen.items() for value in values]
+        page = change.get("page", self.page)
+        if page != 1:
+            items.append(("page", str(page)))
+        return items
+
+
+@dataclass
+class Results:
+    records: list[dict[str, Any]]
+    total: int
+    counts: dict[str, dict[str, int]]
+
+
+def run_search(service: ProjectService, principal: Principal, search: Search, facet_names: tuple[str, ...],
+               offset: int, limit: int) -> Results:
+    """The published records matching ``search`` and each facet's counts. A facet's counts
+    ignore its own selection (so that its other values stay offered), the others' apply."""
+    published = {"moderation": ("published",)}
+    text = search.text or None
+    found = service.broker.text_search.search(TENANT, TextSearch(
+        PROJECTS.entity_type, text=text, filters={**search.chosen, **published}, facets=facet_names,
+        offset=offset, limit=limit))
+    counts = dict(found.facets)
+    for name in search.chosen:
+        others = {k: v for k, v in search.chosen.items() if k != name}
+        counts[name] = service.broker.text_search.search(TENANT, TextSearch(
+            PROJECTS.entity_type, text=text, filters={**others, **published}, facets=(name,), limit=0)).facets.get(name, {})
+    return Results([service.get(principal, entity_id) for entity_id in found.ids], found.total, counts)
+
+
+def export_links(search: Search, facet_list: tuple[Facet, ...]) -> tuple[dict[str, str], list[str]]:
+    """The JSON API's export URLs for this search, and the legends of the facets they cannot
+    carry (the API filters on one value per facet, and not on every facet)."""
+    params: list[tuple[str, str]] = [("q", search.text)] if search.text else []
+    left_out: list[str] = []
+    by_name = {facet.name: facet for facet in facet_list}
+    for name, values in search.chosen.items():
+        facet = by_name[name]
+        if facet.api is None or len(values) > 1:
+            left_out.append(facet.legend)
+        else:
+            params.append((facet.api, values[0]))
+    query = "?" + urlencode(params) if params else ""
+    return {"csv": f"{API}/projects.csv{query}", "json": f"{API}/projects.json{query}"}, left_out
+
+
+# ---- pages: home, search ---------------------------------------------------------------------
+async def home(request: Request) -> Response:
+    service = projects(request)
+    principal = principal_of(request)
+
+    def gather() -> tuple[dict[str, int], int, list[dict[str, Any]]]:
+        found = service.broker.text_search.search(TENANT, TextSearch(
+            PROJECTS.entity_type, filters={"moderation": ("published",)}, facets=("domains",), limit=0))
+        total = service.list(principal, ProjectFilters(), limit=1).total
+        latest = service.list(principal, ProjectFilters(), offset=max(total - LATEST, 0), limit=LATEST).projects
+        return found.facets.get("domains", {}), total, latest[::-1]
+
+    by_domain, total, latest = await call(request, gather)
+    domains = [(code, label, by_domain[code]) for code, label in vocab.DOMAINS.terms.items() if by_domain.get(code)]
+    return render(request, "catalogue_home.html", {"total": total, "domains": domains, "latest": latest,
+                                                   "labels": _labels()})
+
+
+async def search_page(request: Request) -> Response:
+    service = projects(request)
+    facet_list = facets(service.registry)
+    search, problems = Search.of(request, facet_list)
+    names = tuple(facet.name for facet in facet_list)
+    offset = (search.page - 1) * PAGE_SIZE
+    try:
+        results = await call(request, run_search, service, principal_of(request), search, names, offset, PAGE_SIZE)
+    except BadRequestData:  # a text with nothing to search in it ("?!"), or too long
+        problems.append(gettext(request, "Le texte recherché ne contient aucun mot à chercher : "
+                                         "saisissez un ou plusieurs mots."))
+        results = Results([], 0, {})
+    pages = max(math.ceil(results.total / PAGE_SIZE), 1)
+
+    def page_link(number: int) -> str:
+        return _with_query(request, BASE + "/projets", search.params(page=number))
+
+    links = {"prev": page_link(search.page - 1) if search.page > 1 else None,
+             "next": page_link(search.page + 1) if search.page < pages else None}
+    exports, left_out = export_links(search, facet_list)
+    groups = [{"facet": facet, "chosen": search.chosen.get(facet.name, ()),
+               "values": [(code, label, results.counts.get(facet.name, {}).get(code, 0))
+                          for code, label in facet.terms.items()
+                          if results.counts.get(facet.name, {}).get(code) or code in search.chosen.get(facet.name, ())]}
+              for facet in facet_list]
+    context = {"search": search, "results": results, "groups": groups, "problems": problems, "page": search.page,
+               "pages": pages, "links": links, "exports": exports, "left_out": left_out, "labels": _labels(),
+               "first": offset + 1, "last": offset + len(results.records)}
+    return render(request, "catalogue_search.html", context, status=400 if problems else 200)
+
+
+def _with_query(request: Request, path: str, params: list[tuple[str, str]]) -> str:
+    if request.query_params.get("lang") == "en":
+        params = [*params, ("lang", "en")]
+    return path + ("?" + urlencode(params) if params else "")
+
+
+def _labels() -> dict[str, Mapping[str, str]]:
+    """Code -> French label of each vocabulary, for the templates."""
+    return {name: vocabulary.terms for name, vocabulary in vocab.VOCABULARIES.items()}
+
+
+# ---- page: a project's record --------------------------------------------------------------
+@dataclass(frozen=True)
+class TerritoryShown:
+    name: str
+    kind: str                 # French
+    code: str                 # INSEE code (an EPCI's SIREN)
+    population: int | None
+    region: str | None        # the région whose projects a link lists
+
+
+def territory_shown(registry: TerritoryRegistry, item: str) -> TerritoryShown:
+    territory: Territory = pr.territory_of(item, registry)
+    kind = EPCI_KIND_LABELS.get(territory.epci_kind or "", KIND_LABELS[territory.kind])
+    region = territory.code if territory.kind == "region" else territory.region
+    return TerritoryShown(territory.name, kind, territory.code, territory.population, region)
+
+
+async def project_page(request: Request) -> Response:
+    service = projects(request)
+    principal = principal_of(request)
+    project = request.path_params["id"]
+
+    try:  # three reads of the store, side by side when it waits on a database server
+        record, history, similar = await asyncio.gather(
+            call(request, service.get, principal, project), call(request, service.history, principal, project),
+            call(request, service.similar, principal, project, limit=SIMILAR))
+    except (ResourceNotFound, BadRequestData):
+        return not_found(request, gettext(request, "Aucune fiche projet publiée ne porte l'identifiant « {id} ».",
+                                          id=project[:120]))
+    found = {"record": record, "history": history, "similar": similar,
+             "territories": [territory_shown(service.registry, item) for item in record["territories"]]}
+    rights = Rights.of(principal)
+    outcomes = [_outcome_row(item) for item in record.get("outcomes") or ()]
+    context = {**found, "outcomes": outcomes, "labels": _labels(), "field_labels": FIELD_LABELS,
+               "may_edit": rights.authenticated and rights.contributes_to(record["territories"]),
+               "may_moderate": rights.authenticated and rights.moderator,
+               "slug": record["id"][len(pr.PROJECT_PREFIX):], "notice": request.query_params.get("fait")}
+    return render(request, "catalogue_project.html", context)
+
+
+def _outcome_row(outcome: dict[str, Any]) -> dict[str, Any]:
+    """An outcome as its table row shows it: measured by the platform (a bound KPI) or declared."""
+    measured = outcome.get("measured")
+    after = outcome.get("after") if isinstance(outcome.get("after"), dict) else {}
+    baseline = outcome.get("baseline") if isinstance(outcome.get("baseline"), dict) else {}
+    return {"indicator": outcome.get("indicator", ""), "unit": outcome.get("unit", ""),
+            "baseline": baseline.get("value"), "baseline_date": baseline.get("date"),
+            "after": after.get("value"), "after_date": after.get("date"), "method": outcome.get("method"),
+            "source": outcome.get("source"), "measured": measured, "bound": "kpi" in outcome,
+            "reason": outcome.get("measuredReason"), "declared_after": outcome.get("declaredAfter")}
+
+
+# ---- page: the map ---------------------------------------------------------------------------
+async def map_page(request: Request) -> Response:
+    service = projects(request)
+    principal = principal_of(request)
+
+    def gather() -> list[dict[str, Any]]:
+        records = []
+        for record in service.export(principal, ProjectFilters()):
+            records.append(record)
+            if len(records) > MAP_LIMIT:
+                break
+        return records
+
+    records = await call(request, gather)
+    outline = catalogue_map.outline(service.registry)
+    placed, elsewhere = [], []
+    for record in records[:MAP_LIMIT]:
+        point = (record.get("location") or {}).get("coordinates")
+        spot = outline.place(point[0], point[1]) if outline is not None and point else None
+        (placed if spot else elsewhere).append({"record": record, "slug": record["id"][len(pr.PROJECT_PREFIX):],
+                                               "x": spot[0] if spot else None, "y": spot[1] if spot else None})
+    return render(request, "catalogue_map.html", {"outline": outline, "placed": placed, "elsewhere": elsewhere,
+                                                  "left_out": len(records) > MAP_LIMIT, "limit": MAP_LIMIT,
+                                                  "labels": _labels()})
+
+
+# ---- forms: draft, edit, moderate ----------------------------------------------------------
+FORM_TEXTS = ("title", "summary", "description", "need", "carrierName", "technology", "pooling", "lessons",
+              "replicability", "contact")
+FORM_CODES = ("carrierKind", "status", "procurement", "typology")
+FORM_LISTS = ("domains", "useCases", "connectivity", "fundingSources")
+FORM_DATES = ("startDate", "goLiveDate", "endDate")
+OUTCOME_FIELDS = ("indicator", "unit", "baseline", "after", "after_date", "method", "source")
+# The fields in the order the form shows them: the error summary follows it.
+FORM_ORDER = ("title", "summary", "description", "need", "status", "domains", "useCases", *FORM_DATES, "carrierName",
+              "carrier", "carrierKind", "territories", "typology", "technology", "connectivity", "fundingSources",
+              "totalCost", "procurement", "pooling", *(f"outcome_{n}" for n in OUTCOME_FIELDS), "lessons",
+              "replicability", "contact", "sourceUrl")
+# What the error summary calls the form's own fields (the record's are in FIELD_LABELS).
+FORM_LABELS = {**FIELD_LABELS, "sourceUrl": "Source publique", "outcome_indicator": "Résultat : indicateur",
+               "outcome_unit": "Résultat : unité", "outcome_baseline": "Résultat : valeur avant",
+               "outcome_after": "Résultat : valeur après", "outcome_after_date": "Résultat : date de la valeur après",
+               "outcome_method": "Résultat : méthode", "outcome_source": "Résultat : source"}
+
+
+class FormErrors(Exception):
+    """The French problems of a submitted form, field id -> message."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__(errors)
+        self.errors = errors
+
+
+def form_values(record: Mapping[str, Any]) -> dict[str, Any]:
+    """The form's fields filled from a stored record."""
+    values: dict[str, Any] = {name: record.get(name, "") or "" for name in (*FORM_TEXTS, *FORM_CODES, *FORM_DATES)}
+    values.update({name: list(record.get(name) or ()) for name in FORM_LISTS})
+    values["carrier"] = (record.get("carrier") or "").removeprefix(pr.ORGANISATION_PREFIX)
+    values["territories"] = " ".join(t.removeprefix(pr.TERRITORY_PREFIX) for t in record.get("territories") or ())
+    cost = record.get("totalCost")
+    values["totalCost"] = "" if cost is None else _number_text(cost)
+    values["sourceUrl"] = (record.get("provenance") or {}).get("sourceUrl", "")
+    first = (record.get("outcomes") or [{}])[0]
+    values.update({
+        "outcome_indicator": first.get("indicator", ""), "outcome_unit": first.get("unit", ""),
+        "outcome_baseline": _number_text((first.get("baseline") or {}).get("value")),
+        "outcome_after": _number_text((first.get("after") or {}).get("value")),
+        "outcome_after_date": (first.get("after") or {}).get("date", ""),
+        "outcome_method": first.get("method", ""), "outcome_source": first.get("source", ""),
+    })
+    return values
+
+
+def submitted_values(form: FormData) -> dict[str, Any]:
+    """What the person typed, as the form shows it again (nothing lost on an error)."""
+    values: dict[str, Any] = {}
+    for name in (*FORM_TEXTS, *FORM_CODES, *FORM_DATES, "carrier", "territories", "totalCost", "sourceUrl",
+                 *(f"outcome_{n}" for n in OUTCOME_FIELDS)):
+        values[name] = str(form.get(name, "")).strip()
+    for name in FORM_LISTS:
+        values[name] = [str(v) for v in form.getlist(name)]
+    return values
+
+
+def record_of(values: Mapping[str, Any], request: Request, *, current: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The record fields the form sets (a change: every field of the form, empty ones removed;
+    fields the form does not show are kept). Parse errors are FormErrors in French."""
+    errors: dict[str, str] = {}
+    record: dict[str, Any] = {}
+    for name in (*FORM_TEXTS, *FORM_CODES, *FORM_DATES):
+        record[name] = values[name] or None
+    for name in FORM_LISTS:
+        record[name] = values[name] or None
+    record["carrier"] = values["carrier"].replace(" ", "") or None
+    record["territories"] = [t for t in values["territories"].replace(",", " ").split() if t] or None
+    record["totalCost"] = _parse_number(values["totalCost"], "totalCost", errors, request)
+    provenance = dict((current or {}).get("provenance") or {})
+    if values["sourceUrl"]:
+        provenance["sourceUrl"] = values["sourceUrl"]
+    else:
+        provenance.pop("sourceUrl", None)
+    record["provenance"] = provenance or None
+    outcome = _outcome_of(values, errors, request)
+    kept = list((current or {}).get("outcomes") or ())[1:]
+    record["outcomes"] = ([outcome] if outcome else []) + kept or None
+    for name in pr.REQUIRED:
+        if not record.get(name) and name not in errors:
+            errors[name] = gettext(request, "Ce champ est obligatoire.")
+    if errors:
+        raise FormErrors(errors)
+    return record if current is not None else {k: v for k, v in record.items() if v is not None}
+
+
+def _outcome_of(values: Mapping[str, Any], errors: dict[str, str], request: Request) -> dict[str, Any] | None:
+    typed = {name: values[f"outcome_{name}"] for name in OUTCOME_FIELDS}
+    if not any(typed.values()):
+        return None
+    outcome: dict[str, Any] = {"indicator": typed["indicator"]}
+    if not typed["indicator"]:
+        errors["outcome_indicator"] = gettext(request, "Nommez l'indicateur du résultat, ou videz la ligne du résultat.")
+    for name in ("unit", "method", "source"):
+        if typed[name]:
+            outcome[name] = typed[name]
+    baseline = _parse_number(typed["baseline"], "outcome_baseline", errors, request)
+    if baseline is not None:
+        outcome["baseline"] = {"value": baseline}
+    after = _parse_number(typed["after"], "outcome_after", errors, request)
+    if after is not None or typed["after_date"]:
+        outcome["after"] = {k: v for k, v in (("value", after), ("date", typed["after_date"])) if v not in (None, "")}
+    return outcome
+
+
+def _parse_number(text: str, field: str, errors: dict[str, str], request: Request) -> float | int | None:
+    if not text:
+        return None
+    cleaned = text.replace("\u202f", "").replace("\xa0", "").replace(" ", "").replace(",", ".")
+    try:
+        number = float(cleaned)
+    except ValueError:
+        errors[field] = gettext(request, "« {text} » n'est pas un nombre (exemple : 12500 ou 12,5).", text=text[:40])
+        return None
+    if not math.isfinite(number):
+        errors[field] = gettext(request, "« {text} » n'est pas un nombre (exemple : 12500 ou 12,5).", text=text[:40])
+        return None
+    return int(number) if number.is_integer() else number
+
+
+def _number_text(value: Any) -> str:
+    if value is None or value == "":
+        return ""
+    return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
+
+
+def refusal_field(detail: str) -> str:
+    """The form field a refusal of the service names: its detail starts with the field
+    (``carrier: …``, ``territories[0]: …``, ``outcomes[0].after.date: …``, ``endDate … before``)."""
+    head = detail.split(":", 1)[0].split(" ", 1)[0]
+    name = head.split("[", 1)[0].split(".", 1)[0]
+    if name == "outcomes":
+        member = head.rsplit(".", 1)[-1] if "." in head else "indicator"
+        return "outcome_after_date" if head.endswith("after.date") else f"outcome_{member}"
+    if name == "provenance":
+        return "sourceUrl"
+    if detail.startswith("missing required field"):
+        return detail.split(":", 1)[1].split(",", 1)[0].strip()
+    return name if name in FIELD_LABELS else "title"
+
+
+async def new_project_form(request: Request) -> Response:
+    if not principal_of(request).authenticated:
+        return sign_in_first(request)
+    return _render_form(request, form_values({}), {}, None)
+
+
+async def create_project(request: Request) -> Response:
+    if not principal_of(request).authenticated:
+        return sign_in_first(request)
+    form = await checked_form(request)
+    values = submitted_values(form)
+    service = projects(request)
+    try:
+        record = record_of(values, request)
+        record["moderation"] = "submitted" if form.get("action") == "submitted" else "draft"
+        created = await call(request, service.create, principal_of(request), record)
+    except FormErrors as problems:
+        return _render_form(request, values, problems.errors, None)
+    except (BadRequestData, Forbidden) as refusal:
+        return _render_form(request, values, _refusal_errors(request, refusal), None)
+    slug = created["id"][len(pr.PROJECT_PREFIX):]
+    return RedirectResponse(_with_query(request, f"{BASE}/projets/{slug}", [("fait", "cree")]), status_code=303)
+
+
+async def edit_project_form(request: Request) -> Response:
+    if not principal_of(request).authenticated:
+        return sign_in_first(request)
+    service = projects(request)
+    try:
+        record = await call(request, service.get, principal_of(request), request.path_params["id"])
+    except (ResourceNotFound, BadRequestData):
+        return not_found(request, gettext(request, "Aucune fiche projet ne porte l'identifiant « {id} ».",
+                                          id=request.path_params["id"][:120]))
+    return _render_form(request, form_values(record), {}, record)
+
+
+async def update_project(request: Request) -> Response:
+    if not principal_of(request).authenticated:
+        return sign_in_first(request)
+    form = await checked_form(request)
+    values = submitted_values(form)
+    service = projects(request)
+    principal = principal_of(request)
+    try:
+        current = await call(request, service.get, principal, request.path_params["id"])
+    except (ResourceNotFound, BadRequestData):
+        return not_found(request, gettext(request, "Aucune fiche projet ne porte l'identifiant « {id} ».",
+                                          id=request.path_params["id"][:120]))
+    try:
+        patch = record_of(values, request, current=current)
+        if form.get("action") == "submitted":
+            patch["moderation"] = "submitted"
+        updated = await call(request, service.update, principal, current["id"], patch)
+    except FormErrors as problems:
+        return _render_form(request, values, problems.errors, current)
+    except (BadRequestData, Forbidden) as refusal:
+        return _render_form(request, values, _refusal_errors(request, refusal), current)
+    slug = updated["id"][len(pr.PROJECT_PREFIX):]
+    return RedirectResponse(_with_query(request, f"{BASE}/projets/{slug}", [("fait", "modifie")]), status_code=303)
+
+
+async def moderate(request: Request) -> Response:
+    """« Publier » / « Renvoyer » a record (moderators: the service checks)."""
+    if not principal_of(request).authenticated:
+        return sign_in_first(request)
+    await checked_form(request)
+    service = projects(request)
+    action = service.publish if request.url.path.endswith("/publier") else service.send_back
+    try:
+        record = await call(request, action, principal_of(request), request.path_params["id"])
+    except (ResourceNotFound, BadRequestData):
+        return not_found(request, gettext(request, "Aucune fiche projet ne porte l'identifiant « {id} ».",
+                                          id=request.path_params["id"][:120]))
+    done = "publie" if record.get("moderation") == "published" else "renvoye"
+    slug = record["id"][len(pr.PROJECT_PREFIX):]
+    return RedirectResponse(_with_query(request, f"{BASE}/projets/{slug}", [("fait", done)]), status_code=303)
+
+
+def _refusal_errors(request: Request, refusal: NgsiLdError) -> dict[str, str]:
+    if isinstance(refusal, Forbidden):
+        return {"territories": gettext(request, "Vous ne contribuez pour aucun de ces territoires : une fiche ne "
+                                                "peut servir que les territoires pour lesquels vous contribuez.")}
+    field = refusal_field(refusal.detail)
+    return {field: gettext(request, "Valeur refusée : {detail}", detail=refusal.detail)}
+
+
+def _render_form(request: Request, values: dict[str, Any], errors: dict[str, str],
+                 record: dict[str, Any] | None) -> Response:
+    rights = Rights.of(principal_of(request))
+    order = {name: n for n, name in enumerate(FORM_ORDER)}
+    errors = dict(sorted(errors.items(), key=lambda item: order.get(item[0], len(order))))
+    context = {"values": values, "errors": errors, "record": record, "error_labels": FORM_LABELS,
+               "vocabularies": vocab.VOCABULARIES, "moderator": rights.moderator,
+               "scopes": sorted(t.removeprefix(pr.TERRITORY_PREFIX) for t in rights.territories),
+               "action": href(request, f"{BASE}/projets/{record['id'][len(pr.PROJECT_PREFIX):]}/modifier" if record
+                              else f"{BASE}/projets/nouveau")}
+    return render(request, "catalogue_form.html", context, status=400 if errors else 200)
+
+
+routes = [
+    Route(BASE, home, methods=["GET"], name="observatoire"),
+    Route(f"{BASE}/projets", search_page, methods=["GET"], name="projets"),
+    Route(f"{BASE}/projets/nouveau", new_project_form, methods=["GET"]),
+    Route(f"{BASE}/projets/nouveau", create_project, methods=["POST"]),
+    Route(f"{BASE}/projets/{{id}}", project_page, methods=["GET"]),
+    Route(f"{BASE}/projets/{{id}}/modifier", edit_project_form, methods=["GET"]),
+    Route(f"{BASE}/projets/{{id}}/modifier", update_project, methods=["POST"]),
+    Route(f"{BASE}/projets/{{id}}/publier", moderate, methods=["POST"]),
+    Route(f"{BASE}/projets/{{id}}/renvoyer", moderate, methods=["POST"]),
+    Route(f"{BASE}/carte", map_page, methods=["GET"], name="carte"),
+]
