@@ -25,8 +25,9 @@ from territoires.auth.throttle import FailedAuthThrottle
 from territoires.broker import Broker, open_broker
 from territoires.broker.notifier import Notifier
 from territoires.config import Settings
-from territoires.web import cooperation as cooperation_pages
+from territoires.observatoire.services import Observatory
 from territoires.web import catalogue, login, pages
+from territoires.web import cooperation as cooperation_pages
 from territoires.web import maturity as maturity_pages
 
 log = logging.getLogger("territoires")
@@ -110,6 +111,7 @@ def create_app(settings: Settings | None = None, broker: Broker | None = None) -
     app = Starlette(routes=routes + _slashed(routes), exception_handlers=errors.handlers, lifespan=lifespan)
     app.state.settings = settings
     app.state.broker = broker
+    app.state.observatory = Observatory(broker)
     for name, service in vars(services).items():
         setattr(app.state, name, service)
     return app

@@ -16,7 +16,6 @@ from starlette.testclient import TestClient
 from territoires.app import create_app
 from territoires.auth.principal import Grant, Principal, Role
 from territoires.config import Settings
-from territoires.observatoire.projects import ProjectService
 from territoires.observatoire.seed import load_seed
 from territoires.web import catalogue, catalogue_map, pages
 from tests import postgres
@@ -66,9 +65,7 @@ def served(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
                         oidc_client_id="pages")
     application = create_app(settings)
     with TestClient(application, base_url="http://127.0.0.1") as test_client:
-        # the pages and the JSON API share this one service (app.state.observatoire_projects)
-        application.state.observatoire_projects = ProjectService(application.state.broker)
-        load_seed(application.state.observatoire_projects)
+        load_seed(application.state.observatory.projects)  # the one the pages and the JSON API share
         yield test_client
 
 

@@ -9,8 +9,6 @@ who may write what), render. Reads are open to all.
 
 from __future__ import annotations
 
-from typing import Any
-
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -30,33 +28,22 @@ from territoires.auth.principal import Principal
 from territoires.ngsild.errors import BadRequestData
 from territoires.observatoire.intentions import IntentionService
 from territoires.observatoire.partners import PartnerService
-from territoires.observatoire.registry import TerritoryRegistry
 from territoires.observatoire.working_groups import WorkingGroupService
 
 BASE = "/api/observatoire/v1"
 GROUPS = f"{BASE}/working-groups"
 
 
-def _service(request: Request, name: str, kind: type) -> Any:
-    """One service of each kind per application, made on first use (they share the registry)."""
-    state = request.app.state
-    service = getattr(state, name, None)
-    if service is None:
-        service = kind(state.broker, TerritoryRegistry.load())
-        setattr(state, name, service)
-    return service
-
-
 def intentions(request: Request) -> IntentionService:
-    return _service(request, "observatoire_intentions", IntentionService)
+    return request.app.state.observatory.intentions
 
 
 def partners(request: Request) -> PartnerService:
-    return _service(request, "observatoire_partners", PartnerService)
+    return request.app.state.observatory.partners
 
 
 def working_groups(request: Request) -> WorkingGroupService:
-    return _service(request, "observatoire_working_groups", WorkingGroupService)
+    return request.app.state.observatory.working_groups
 
 
 def _principal(request: Request) -> Principal:

@@ -15,7 +15,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from territoires.api.http import JSON, call, json_response, read_json
-from territoires.api.observatoire import BASE, _projects
+from territoires.api.observatoire import BASE
 from territoires.ngsild.errors import BadRequestData
 from territoires.observatoire import maturity
 from territoires.observatoire.assessments import AssessmentService
@@ -24,12 +24,7 @@ DIAGNOSTIC = f"{BASE}/territories/{{kind}}/{{code}}/diagnostic"
 
 
 def assessments(request: Request) -> AssessmentService:
-    """The application's diagnostic service, made on first use, over its project service."""
-    service = getattr(request.app.state, "observatoire_assessments", None)
-    if service is None:
-        service = request.app.state.observatoire_assessments = AssessmentService(
-            request.app.state.broker, projects=_projects(request))
-    return service
+    return request.app.state.observatory.assessments
 
 
 def _territory(request: Request) -> tuple[str, str]:

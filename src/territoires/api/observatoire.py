@@ -32,11 +32,7 @@ MAX_TERRITORIES = 50
 
 
 def _projects(request: Request) -> ProjectService:
-    """The application's project service, made on first use (it loads the territory registry)."""
-    service = getattr(request.app.state, "observatoire_projects", None)
-    if service is None:
-        service = request.app.state.observatoire_projects = ProjectService(request.app.state.broker)
-    return service
+    return request.app.state.observatory.projects
 
 
 def _principal(request: Request) -> Principal:

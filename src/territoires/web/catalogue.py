@@ -69,11 +69,7 @@ FIELD_LABELS: dict[str, str] = {
 
 # ---- the service -----------------------------------------------------------------------------
 def projects(request: Request) -> ProjectService:
-    """The application's one project service, shared with the JSON API (same ``app.state`` slot)."""
-    service = getattr(request.app.state, "observatoire_projects", None)
-    if service is None:
-        service = request.app.state.observatoire_projects = ProjectService(request.app.state.broker)
-    return service
+    return request.app.state.observatory.projects
 
 
 def not_found(request: Request, detail: str) -> Response:
