@@ -7,11 +7,11 @@ up to the count), with random levels per axis, all published, written as real
 indexes them as it would a submission); they describe no real territory's maturity.
 
 Figures, with their limit measured in the same run on the same database:
-- ``AssessmentService.peers`` for a commune of the largest band (p50, p95; target ≤ 100 ms),
-  the whole call: registry look-up, reading the commune's own diagnostic, one counting search
-  with ten facets;
+- ``AssessmentService.peers`` for Rennes (11 peers) and for a commune of the widest band
+  (p50, p95; target ≤ 100 ms), the whole call: registry look-up, reading the commune's own
+  diagnostic, reading the ``peers`` tally (counts the store keeps at each write);
 - against one search counting the same documents (same filters) without any facet, straight
-  through the store's session.
+  through the store's session: what counting the peers at each read would cost at least.
 
 ``bench.catalog`` lists ``maturity``.
 """
@@ -36,7 +36,7 @@ from territoires.observatoire.registry import TerritoryRegistry
 from territoires.store.port import TextSearch
 
 BATCH = 500
-CALLS = 300  # timed calls for Rennes (100 with --quick); a tenth of them for the widest band
+CALLS = 300  # timed calls per commune (100 with --quick)
 ASKER = ("commune", "35238")  # Rennes: its band (200,000 and more) holds 11 communes
 WIDE = ("commune", "35002")   # Amanlis, of the commonest band (under 3,500): the most peers
 
@@ -64,7 +64,7 @@ def maturity_peers(bench: Bench, count: int | None = None) -> list[Row]:
             bare = TextSearch(MATURITY.entity_type, limit=0, filters={
                 "territoryKind": (territory.kind,), "populationBand": (territory.band or "",), "published": ("true",)})
             calls = CALLS if bench.sizes != QUICK else 100
-            for _ in range(calls if (kind, code) == ASKER else calls // 10):  # the widest band is slow
+            for _ in range(calls):
                 started = time.perf_counter()
                 total = service.peers(ANONYMOUS, kind, code)["total"]
                 peers_ms.append((time.perf_counter() - started) * 1000)

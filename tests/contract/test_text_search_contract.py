@@ -171,6 +171,52 @@ def test_tenants_have_their_own_index(catalogue: Store) -> None:
     assert search(catalogue, facets=("status",)).facets["status"].get("idea") is None
 
 
+# ---- tallies: counts kept at each write ------------------------------------------------------
+ASSESSMENT = "https://territoires.example/ns/v1#MaturityAssessment"
+
+
+def assessment(n: int, *peers: str, status: str = "published") -> TextDocument:
+    return TextDocument(f"urn:ngsi-ld:MaturityAssessment:a{n:02d}", ASSESSMENT, {},
+                        {"peers": peers, "status": (status,)}, tallied=frozenset({"peers"}))
+
+
+def tallies(store: Store, prefix: str = "", tenant: str = "") -> dict[str, int]:
+    with store.session(tenant) as session:
+        return session.text_tallies(ASSESSMENT, "peers", prefix)
+
+
+def test_tallies_count_the_tallied_values_of_every_document(store: Store) -> None:
+    index(store, [assessment(1, "commune|b3|A1=2", "commune|b3|A2=1"), assessment(2, "commune|b3|A1=2"),
+                  assessment(3, "commune|b4|A1=5")])
+    assert tallies(store) == {"commune|b3|A1=2": 2, "commune|b3|A2=1": 1, "commune|b4|A1=5": 1}
+    assert tallies(store, "commune|b3|") == {"commune|b3|A1=2": 2, "commune|b3|A2=1": 1}
+    assert tallies(store, "epci|") == {}
+    with store.session("") as session:
+        assert session.text_tallies(ASSESSMENT, "status") == {}  # not tallied: counted by a search only
+
+
+def test_tallies_follow_replacements_and_removals(store: Store) -> None:
+    index(store, [assessment(1, "commune|b3|A1=2"), assessment(2, "commune|b3|A1=2")])
+    index(store, [assessment(1, "commune|b3|A1=3"), assessment(1, "commune|b3|A1=4")])  # the last one wins
+    assert tallies(store) == {"commune|b3|A1=2": 1, "commune|b3|A1=4": 1}
+    with store.session("", write=True) as session:
+        session.unindex(["urn:ngsi-ld:MaturityAssessment:a02", "urn:ngsi-ld:MaturityAssessment:a09"])
+    assert tallies(store) == {"commune|b3|A1=4": 1}
+    index(store, [assessment(1)])  # no tallied value any more
+    assert tallies(store) == {}
+
+
+def test_tallies_roll_back_with_their_session_and_stay_in_their_tenant(store: Store) -> None:
+    index(store, [assessment(1, "commune|b3|A1=2")])
+    with pytest.raises(RuntimeError), store.session("", write=True) as session:
+        session.index_documents([assessment(1, "commune|b3|A1=5"), assessment(2, "commune|b3|A1=5")])
+        raise RuntimeError("the write fails")
+    store.create_tenant("rennes")
+    index(store, [assessment(1, "commune|b3|A1=1")], tenant="rennes")
+    assert tallies(store) == {"commune|b3|A1=2": 1}
+    assert tallies(store, tenant="rennes") == {"commune|b3|A1=1": 1}
+
+
 HOSTILE = [
     'éclairage NEAR(intelligent public, 2)', "éclairage*", "^éclairage", "title:éclairage", "summary : compteurs",
     "éclairage OR compteurs", "NOT compteurs", "éclairage AND", "(éclairage", '"éclairage', 'compteurs"',

@@ -139,6 +139,21 @@ def test_peers_are_the_published_diagnostics_of_the_same_kind_and_band(service: 
     assert (metro["kind"], metro["epciKind"], metro["total"]) == ("epci", "METRO", 1)
 
 
+def test_peer_counts_follow_resubmissions_withdrawals_and_a_reindex(service: AssessmentService) -> None:
+    def a5_counts() -> dict[str, int]:
+        return service.peers(ANONYMOUS, "commune", "35238")["axes"][4]["counts"]
+
+    submit(service, RENNES, {"A5": 2}, publish=True)
+    submit(service, NANTES, {"A5": 4}, publish=True)
+    submit(service, NANTES, {"A5": 3})                           # stays published, at its new level
+    assert a5_counts() == {"1": 0, "2": 1, "3": 1, "4": 0, "5": 0}
+    service.unpublish(NANTES, "commune", "44109")
+    assert a5_counts() == {"1": 0, "2": 1, "3": 0, "4": 0, "5": 0}
+    service.publish(NANTES, "commune", "44109")
+    assert service.broker.text_search.reindex("observatoire") > 0  # rebuilding counts nothing twice
+    assert a5_counts() == {"1": 0, "2": 1, "3": 1, "4": 0, "5": 0}
+
+
 def test_recommendations_link_projects_of_comparable_territories_that_reached_the_level(
         service: AssessmentService) -> None:
     nantes_network = project(service, "Réseau LoRaWAN mutualisé", "commune:44109", ["digital-infrastructure"])

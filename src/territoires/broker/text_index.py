@@ -34,13 +34,39 @@ from territoires.store.port import (
 
 
 @dataclass(frozen=True)
+class Tally:
+    """Counts the store keeps at each write (``TextDocument.tallied``), for counts over too
+    many documents to make at each read: among the documents whose facets have the values of
+    ``when``, how many have each value of each ``counted`` facet, in each group of values of
+    the ``group`` facets (the first value of each; codes without ``|``). The tally is a facet
+    of its own whose values read ``<group value>|…|<counted facet>=<value>``."""
+
+    group: tuple[str, ...]
+    counted: tuple[str, ...]
+    when: Mapping[str, str] = field(default_factory=dict)
+
+    @staticmethod
+    def prefix(group: Sequence[str]) -> str:
+        """The start of the tally's values in one group (values of the ``group`` facets)."""
+        return "".join(f"{value}|" for value in group)
+
+    def values(self, facets: Mapping[str, tuple[str, ...]]) -> tuple[str, ...]:
+        """The tally's values for a document of these facets."""
+        if any(value not in facets.get(facet, ()) for facet, value in self.when.items()):
+            return ()
+        prefix = self.prefix([next(iter(facets.get(facet, ())), "") for facet in self.group])
+        return tuple(f"{prefix}{facet}={value}" for facet in self.counted for value in facets.get(facet, ()))
+
+
+@dataclass(frozen=True)
 class IndexedType:
     """How the entities of one type are indexed. ``text``: attribute IRI -> text field name;
-    ``facets``: facet name -> attribute IRI."""
+    ``facets``: facet name -> attribute IRI; ``tallies``: facet name -> the Tally it keeps."""
 
     entity_type: str
     text: Mapping[str, str] = field(default_factory=dict)
     facets: Mapping[str, str] = field(default_factory=dict)
+    tallies: Mapping[str, Tally] = field(default_factory=dict)
 
     def document(self, entity: Entity) -> TextDocument:
         """The text document of an entity of this type."""
@@ -50,9 +76,10 @@ class IndexedType:
             fields.setdefault(name, []).extend(_texts(attrs.get(attr, [])))
         facets = {facet: tuple(dict.fromkeys(_facet_values(attrs.get(attr, []))))
                   for facet, attr in self.facets.items()}
+        facets.update({name: tally.values(facets) for name, tally in self.tallies.items()})
         return TextDocument(entity["id"], self.entity_type,
                             {name: "\n".join(texts) for name, texts in fields.items() if texts},
-                            {facet: values for facet, values in facets.items() if values})
+                            {facet: values for facet, values in facets.items() if values}, frozenset(self.tallies))
 
 
 _TR = "https://territoires.example/ns/v1#"  # the observatory's vocabulary (territoires-context.jsonld)
@@ -73,14 +100,17 @@ PROJECTS = IndexedType(
     },
 )
 
-# The maturity self-diagnostics (one per territory): no text, only facets, so that the peer
+# The maturity self-diagnostics (one per territory): no text, only facets. The peer
 # distribution (how many published diagnostics of a kind and band are at each level of each
-# axis, A1 to A10) is one counting search in the database.
+# axis, A1 to A10) is the ``peers`` tally: read, not counted, however many peers there are.
+MATURITY_LEVELS = tuple(f"levelA{n}" for n in range(1, 11))
 MATURITY = IndexedType(
     entity_type=_TR + "MaturityAssessment",
     facets={"territoryKind": _TR + "territoryKind", "epciKind": _TR + "epciKind",
             "populationBand": _TR + "populationBand", "published": _TR + "published",
-            **{f"levelA{n}": _TR + f"levelA{n}" for n in range(1, 11)}},
+            **{level: _TR + level for level in MATURITY_LEVELS}},
+    tallies={"peers": Tally(group=("territoryKind", "epciKind", "populationBand"), counted=MATURITY_LEVELS,
+                            when={"published": "true"})},
 )
 
 
@@ -127,6 +157,17 @@ class TextSearchService:
         """``search`` in ``tenant`` (see ``TextSearch``); ``BadRequestData`` for a bad text or page."""
         with self.store.session(tenant) as session:
             return session.text_search(search)
+
+    def tally(self, tenant: str, indexed: IndexedType, name: str, group: Sequence[str]) -> dict[str, dict[str, int]]:
+        """The counts of the tally ``name`` of ``indexed`` in one group (``Tally.group``'s
+        values): counted facet -> value -> how many documents."""
+        tally, prefix = indexed.tallies[name], Tally.prefix(group)
+        counts: dict[str, dict[str, int]] = {facet: {} for facet in tally.counted}
+        with self.store.session(tenant) as session:
+            for key, n in session.text_tallies(indexed.entity_type, name, prefix).items():
+                facet, _, value = key[len(prefix):].partition("=")
+                counts.setdefault(facet, {})[value] = n
+        return counts
 
     def reindex(self, tenant: str) -> int:
         """Index again every stored entity of the indexed types of ``tenant`` (entities written

@@ -224,13 +224,12 @@ class AssessmentService:
                                  "populationBand": territory.band, "total": 0}
         counts: dict[str, dict[str, int]] = {}
         if territory.band is not None:  # a territory without a known population has no peers
-            filters = {"territoryKind": (territory.kind,), "populationBand": (territory.band,), "published": ("true",)}
-            if territory.epci_kind:
-                filters["epciKind"] = (territory.epci_kind,)
-            found = self._search(TextSearch(MATURITY.entity_type, filters=filters,
-                                            facets=tuple(f"level{axis}" for axis in axes), limit=0))
-            shown["total"] = found.total
-            counts = found.facets
+            try:
+                counts = self.broker.text_search.tally(
+                    TENANT, MATURITY, "peers", (territory.kind, territory.epci_kind or "", territory.band))
+            except NonexistentTenant:
+                counts = {}
+            shown["total"] = sum(counts.get(f"level{axes[0]}", {}).values())  # one level per axis each
         shown["axes"] = []
         for axis in axes:
             by_level = {level: counts.get(f"level{axis}", {}).get(str(level), 0) for level in maturity.LEVELS}

@@ -464,12 +464,16 @@ class TextDocument:
       one of ``summary``, which counts more than one of any other field.
     - ``facets``: facet name -> its values for this entity (several for a list attribute;
       empty strings are not values).
+    - ``tallied``: the facets whose value counts over all the documents of the type are kept
+      up to date at each write (``TenantSession.text_tallies``), for counts too wide to make
+      at each read.
     """
 
     entity_id: str
     entity_type: str  # expanded type IRI
     text_fields: dict[str, str] = field(default_factory=dict)
     facets: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    tallied: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -822,12 +826,20 @@ class TenantSession(ABC):
     @abstractmethod
     def index_documents(self, documents: Sequence[TextDocument]) -> None:
         """Index these documents, each replacing whatever was indexed for its entity id (its
-        text and all its facet values). Written in the session: an entity write and its index
-        commit or roll back together. A write."""
+        text and all its facet values, its tallies moved from the old values to the new).
+        Written in the session: an entity write and its index commit or roll back together.
+        A write."""
 
     @abstractmethod
     def unindex(self, entity_ids: Sequence[str]) -> None:
-        """Remove the documents of these entities (absent ones are ignored). A write."""
+        """Remove the documents of these entities (absent ones are ignored), taking their
+        tallied values out of the tallies. A write."""
+
+    @abstractmethod
+    def text_tallies(self, entity_type: str, facet: str, prefix: str = "") -> dict[str, int]:
+        """How many indexed documents of ``entity_type`` have each value of the tallied
+        ``facet`` that starts with ``prefix`` (values no document has any more are left out):
+        read from the kept counts, without reading the documents."""
 
     @abstractmethod
     def text_search(self, search: TextSearch) -> TextSearchResult:

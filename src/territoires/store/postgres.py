@@ -65,7 +65,7 @@ log = logging.getLogger("territoires.store")
 _TENANT_TABLES = ("history", "history_series", "history_kept",
                   "geometries", "attr_values", "entities", "shapes", "contexts", "frames",
                   "subscriptions", "subscription_versions", "outbox", "notification_status", "audit",
-                  "text_facets", "text_documents")
+                  "text_tallies", "text_facets", "text_documents")
 # Seconds a tenant seen alive is taken as alive by reads on a connection already naming it.
 TENANT_RECHECK = 1.0
 # From this many entities, a write goes through COPY (measured: a single row costs 0.5 ms in

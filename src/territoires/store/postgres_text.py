@@ -33,6 +33,7 @@ from territoires.store.text_common import (
     parse_query,
     read_result,
     search_statement,
+    tally_rows,
 )
 
 # The facet values' tokens (``facet_token``) are words of the document too, without position
@@ -117,14 +118,34 @@ class PostgresText:
                     "%s::text[])",
                     facets,
                 )
+            tallies = sorted((_text(t), _text(f), _text(v), n) for t, f, v, n in tally_rows(latest))
+            if tallies:  # in key order, so that two writers lock the rows they share in the same order
+                self.conn.execute(
+                    "INSERT INTO text_tallies (entity_type, facet, value, n) SELECT * FROM unnest(%s::text[], "
+                    "%s::text[], %s::text[], %s::bigint[]) ON CONFLICT (tenant, entity_type, facet, value) "
+                    "DO UPDATE SET n = text_tallies.n + EXCLUDED.n",
+                    [list(column) for column in zip(*tallies, strict=True)],
+                )
 
     def unindex(self, entity_ids: Sequence[str]) -> None:
         ids = [_text(entity_id) for entity_id in entity_ids]
         if not ids:
             return
         with self.conn.pipeline():
+            # only tallied values have a tally row to take them from
+            self.conn.execute(
+                "UPDATE text_tallies t SET n = t.n - c.k FROM (SELECT d.entity_type, f.facet, f.value, count(*) AS k "
+                "FROM text_documents d JOIN text_facets f ON f.entity_id = d.entity_id WHERE d.entity_id = ANY(%s) "
+                "GROUP BY 1, 2, 3) AS c WHERE t.entity_type = c.entity_type AND t.facet = c.facet AND t.value = c.value",
+                (ids,))
             self.conn.execute("DELETE FROM text_facets WHERE entity_id = ANY(%s)", (ids,))
             self.conn.execute("DELETE FROM text_documents WHERE entity_id = ANY(%s)", (ids,))
+
+    def text_tallies(self, entity_type: str, facet: str, prefix: str = "") -> dict[str, int]:
+        rows = self.conn.execute(
+            "SELECT value, n FROM text_tallies WHERE entity_type = %s AND facet = %s AND left(value, %s) = %s "
+            "AND n > 0", (_text(entity_type), _text(facet), len(prefix), _text(prefix)))
+        return dict(rows.fetchall())
 
     def text_search(self, search: TextSearch) -> TextSearchResult:
         check_search(search)

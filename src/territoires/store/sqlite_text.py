@@ -11,6 +11,8 @@ index methods).
   MATCH, so FTS5 intersects them with the words in its own posting lists rather than the
   query looking up each match's values.
 - ``text_facets(facet, value, rid)``: the facet values, indexed by document for the counts.
+- ``text_tallies(entity_type, facet, value, n)``: the kept counts of the tallied facets' values,
+  moved at each write from a document's old values (its ``text_facets`` rows) to its new ones.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from territoires.store.text_common import (
     read_result,
     search_statement,
     stemmed,
+    tally_rows,
 )
 
 TEXT_SCHEMA = """
@@ -49,6 +52,13 @@ CREATE TABLE IF NOT EXISTS text_facets(
     PRIMARY KEY (facet, value, rid)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS text_facets_by_document ON text_facets(rid, facet, value);
+CREATE TABLE IF NOT EXISTS text_tallies(
+    entity_type TEXT NOT NULL,
+    facet TEXT NOT NULL,
+    value TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    PRIMARY KEY (entity_type, facet, value)
+) WITHOUT ROWID;
 """
 
 _BIND_CHUNK = 500  # ids bound per statement (SQLite binds at most 32766 parameters)
@@ -62,10 +72,11 @@ class SqliteText:
     conn: sqlite3.Connection
 
     def index_documents(self, documents: Sequence[TextDocument]) -> None:
-        self.unindex([document.entity_id for document in documents])
+        latest = list({document.entity_id: document for document in documents}.values())  # the last one wins
+        self.unindex([document.entity_id for document in latest])
         rid = self.conn.execute("SELECT coalesce(max(rid), 0) FROM text_documents").fetchone()[0]
         rows, texts, facets = [], [], []
-        for document in {document.entity_id: document for document in documents}.values():  # the last one wins
+        for document in latest:
             rid += 1
             rows.append((rid, document.entity_id, document.entity_type))
             pairs = facet_rows(document)
@@ -77,15 +88,30 @@ class SqliteText:
         self.conn.executemany("INSERT INTO text_search(rowid, title, summary, body, facets) VALUES (?, ?, ?, ?, ?)",
                               texts)
         self.conn.executemany("INSERT INTO text_facets(facet, value, rid) VALUES (?, ?, ?)", facets)
+        self.conn.executemany(
+            "INSERT INTO text_tallies(entity_type, facet, value, n) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT(entity_type, facet, value) DO UPDATE SET n = n + excluded.n",
+            tally_rows(latest))
 
     def unindex(self, entity_ids: Sequence[str]) -> None:
         for part in chunks(list(entity_ids), _BIND_CHUNK):
             marks = ", ".join("?" * len(part))
             rids = [(rid,) for (rid,) in self.conn.execute(
                 f"SELECT rid FROM text_documents WHERE entity_id IN ({marks})", tuple(part))]
+            if rids:  # only tallied values have a tally row to take them from
+                self.conn.execute(
+                    "UPDATE text_tallies SET n = n - c.k FROM (SELECT d.entity_type AS t, f.facet AS facet, "
+                    "f.value AS value, count(*) AS k FROM text_documents d JOIN text_facets f ON f.rid = d.rid "
+                    f"WHERE d.entity_id IN ({marks}) GROUP BY 1, 2, 3) AS c WHERE text_tallies.entity_type = c.t "
+                    "AND text_tallies.facet = c.facet AND text_tallies.value = c.value", tuple(part))
             self.conn.executemany("DELETE FROM text_search WHERE rowid = ?", rids)
             self.conn.executemany("DELETE FROM text_facets WHERE rid = ?", rids)
             self.conn.executemany("DELETE FROM text_documents WHERE rid = ?", rids)
+
+    def text_tallies(self, entity_type: str, facet: str, prefix: str = "") -> dict[str, int]:
+        return dict(self.conn.execute(
+            "SELECT value, n FROM text_tallies WHERE entity_type = ? AND facet = ? AND substr(value, 1, ?) = ? "
+            "AND n > 0", (entity_type, facet, len(prefix), prefix)))
 
     def text_search(self, search: TextSearch) -> TextSearchResult:
         check_search(search)

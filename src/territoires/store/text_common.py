@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -166,6 +167,13 @@ def fts5_query(terms: list[Term]) -> str:
 def body_text(document: TextDocument) -> str:
     """The text of every field but the title and the summary, one after the other."""
     return "\n".join(text for name, text in document.text_fields.items() if name not in (TITLE_FIELD, SUMMARY_FIELD))
+
+
+def tally_rows(documents: Iterable[TextDocument]) -> list[tuple[str, str, str, int]]:
+    """(entity type, facet, value, how many) that these documents add to the tallies."""
+    counts = Counter((document.entity_type, facet, value) for document in documents
+                     for facet, value in facet_rows(document) if facet in document.tallied)
+    return [(*key, n) for key, n in counts.items()]
 
 
 def facet_rows(document: TextDocument) -> set[tuple[str, str]]:
