@@ -103,13 +103,34 @@ def test_exports_csv_and_json_with_the_same_filters(app: Starlette, anonymous: T
     assert response.headers["content-type"] == "text/csv; charset=utf-8"
     assert response.content.startswith("\ufeff".encode())
     rows = list(csv.DictReader(io.StringIO(response.content.decode("utf-8-sig")), delimiter=";"))
-    assert [row["Titre"] for row in rows] == ["Télérelève des compteurs d'eau", "'=HYPERLINK(1)"]
-    first = rows[0]
+    assert [row["Titre"] for row in rows] == ["'=HYPERLINK(1)", "Télérelève des compteurs d'eau"]  # by id
+    first = rows[1]
     assert (first["Domaines"], first["Cas d'usage"], first["SIREN du porteur"]) == (
         "Eau", "Télérelève des compteurs", "213502388")
     assert (first["Territoires"], first["Strate de population"], first["État d'avancement"]) == (
         "commune:35238", "200 000 habitants et plus", "Expérimentation")
     assert first["Modération"] == "Publié"
+
+
+def test_every_filter_takes_several_codes_and_the_export_follows(app: Starlette, anonymous: TestClient) -> None:
+    moderator = bearer(app, "moderator")
+    for fields in (project(moderation="published", fundingSources=["france-2030-tid"]),
+                   project(title="Éclairage", territories=["commune:21231"], carrier="212102313", moderation="published",
+                           domains=["public-lighting"], useCases=["led-retrofit"], connectivity=["lorawan"])):
+        assert anonymous.post(f"{BASE}/projects", json=fields, headers=moderator).status_code == 201
+
+    def titles(path: str, **params: str) -> list[str]:
+        response = anonymous.get(f"{BASE}/{path}", params=params)
+        assert response.status_code == 200, response.text
+        return sorted(p["title"] for p in (response.json() if path.endswith(".json") else response.json()["projects"]))
+
+    assert titles("projects", domain="water,public-lighting") == ["Télérelève des compteurs d'eau", "Éclairage"]
+    assert titles("projects.json", domain="water,public-lighting", connectivity="lorawan") == ["Éclairage"]
+    assert titles("projects.json", funding="france-2030-tid") == ["Télérelève des compteurs d'eau"]
+    repeated = anonymous.get(f"{BASE}/projects.json", params=[("region", "53"), ("region", "27")]).json()
+    assert sorted(p["title"] for p in repeated) == ["Télérelève des compteurs d'eau", "Éclairage"]
+    assert_problem(anonymous.get(f"{BASE}/projects", params={"funding": "loto"}), 400, "BadRequestData")
+    assert_problem(anonymous.get(f"{BASE}/projects.csv", params={"label": ""}), 400, "BadRequestData")
 
 
 def test_territories_for_forms(anonymous: TestClient) -> None:

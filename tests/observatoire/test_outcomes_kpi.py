@@ -15,7 +15,8 @@ from territoires.broker import Broker, open_broker
 from territoires.config import Settings
 from territoires.ngsild.errors import BadRequestData
 from territoires.observatoire.indicators import indicator
-from territoires.observatoire.projects import ProjectFilters, ProjectService
+from territoires.observatoire.project_filters import ProjectFilters
+from territoires.observatoire.projects import ProjectService
 from territoires.observatoire.registry import TerritoryRegistry
 from tests import postgres
 

@@ -16,7 +16,8 @@ from territoires.broker import open_broker
 from territoires.config import Settings
 from territoires.ngsild.errors import AlreadyExists, BadRequestData, ResourceNotFound
 from territoires.observatoire import project_record
-from territoires.observatoire.projects import TENANT, ProjectFilters, ProjectService
+from territoires.observatoire.project_filters import ProjectFilters
+from territoires.observatoire.projects import TENANT, ProjectService
 from territoires.observatoire.registry import TerritoryRegistry
 from tests import postgres
 
@@ -166,7 +167,7 @@ def test_a_moderator_publishes_then_everyone_reads(service: ProjectService) -> N
     assert published["moderation"] == "published"
     shown = service.get(ANONYMOUS, draft["id"])
     assert shown["title"] == draft["title"] and shown["lastEditor"] == {"role": "moderator"}  # names: moderators only
-    assert service.list(ANONYMOUS, ProjectFilters(domain="public-lighting")).total == 1
+    assert service.list(ANONYMOUS, ProjectFilters({"domain": ("public-lighting",)})).total == 1
     # Changed by its territory, a published record goes back to moderation.
     changed = service.update(DIJON, draft["id"], {"summary": "Nouveau résumé"})
     assert changed["moderation"] == "submitted"
@@ -195,7 +196,8 @@ def test_filters(service: ProjectService) -> None:
     def titles(**filters: str) -> list[str]:
         return [p["title"] for p in service.list(ANONYMOUS, ProjectFilters.of(filters)).projects]
 
-    assert titles() == ["Éclairage intelligent du centre-ville", "Compteurs d'eau"]
+    assert titles() == ["Compteurs d'eau", "Éclairage intelligent du centre-ville"]  # by id, made from the title
+    assert [p["title"] for p in service.latest(ANONYMOUS, 1)] == ["Compteurs d'eau"]
     assert titles(domain="water") == titles(useCase="remote-meter-reading") == ["Compteurs d'eau"]
     assert titles(region="53") == titles(departement="35") == titles(carrierKind="metropole") == ["Compteurs d'eau"]
     assert titles(status="deployed", populationBand="100000-199999") == ["Éclairage intelligent du centre-ville"]
@@ -207,7 +209,7 @@ def test_filters(service: ProjectService) -> None:
     assert titles(q="eclairages") == ["Éclairage intelligent du centre-ville"]
     assert titles(q="compteur", domain="water") == ["Compteurs d'eau"] and titles(q="compteur", region="11") == []
     page = service.list(ANONYMOUS, ProjectFilters(), offset=1, limit=1)
-    assert (page.total, [p["title"] for p in page.projects]) == (2, ["Compteurs d'eau"])
+    assert (page.total, [p["title"] for p in page.projects]) == (2, ["Éclairage intelligent du centre-ville"])
 
 
 def test_reads_before_the_observatory_tenant_exists(service: ProjectService) -> None:

@@ -12,7 +12,8 @@ from territoires.auth.principal import ANONYMOUS
 from territoires.broker import open_broker
 from territoires.cli import main
 from territoires.config import Settings
-from territoires.observatoire.projects import ProjectFilters, ProjectService
+from territoires.observatoire.project_filters import ProjectFilters
+from territoires.observatoire.projects import ProjectService
 from territoires.observatoire.seed import SEEDER, load_seed, seed_records
 from tests import postgres
 
@@ -71,11 +72,11 @@ def test_seeded_facts_are_those_of_the_table(service: ProjectService) -> None:
     assert "carrier" not in sdef and sdef["status"] == "in-progress" and sdef["departement"] == ["29"]
     porto = service.get(ANONYMOUS, "porto-vecchio-tid")
     assert porto["summary"] == "Détails du projet non trouvés." and not {"domains", "useCases", "outcomes"} & set(porto)
-    lighting = service.list(ANONYMOUS, ProjectFilters(domain="public-lighting"), limit=100).projects
+    lighting = service.list(ANONYMOUS, ProjectFilters({"domain": ("public-lighting",)}), limit=100).projects
     assert {p["id"].rsplit(":", 1)[1] for p in lighting} == {
         "ondijon", "angers-territoire-intelligent", "sdef-infrastructure-iot-mutualisee", "fute-grand-est",
         "rillieux-la-pape-eclairage-public"}
-    metering = service.list(ANONYMOUS, ProjectFilters(useCase="remote-meter-reading"), limit=100).projects
+    metering = service.list(ANONYMOUS, ProjectFilters({"useCase": ("remote-meter-reading",)}), limit=100).projects
     assert {p["id"].rsplit(":", 1)[1] for p in metering} == {"sdef-infrastructure-iot-mutualisee",
                                                             "vendee-territoire-connecte"}
 

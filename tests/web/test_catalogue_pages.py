@@ -217,9 +217,14 @@ def test_bad_search_parameters_answer_400_with_a_french_summary(client: TestClie
     assert empty.status_code == 400 and "aucun mot" in empty.text
 
 
-def test_export_names_the_filters_it_cannot_carry(client: TestClient) -> None:
-    page = Page(client.get("/observatoire/projets", params={"connectivity": "lorawan"}).text)
-    assert "L'export ne reprend pas ces filtres" in page.text and "Connectivité" in page.text
+def test_the_export_carries_every_filter_of_the_page(client: TestClient) -> None:
+    params = [("connectivity", "lorawan"), ("domains", "public-lighting"), ("domains", "water")]
+    answer = client.get("/observatoire/projets", params=params)
+    found = int(re.search(r"<h2 id=\"resultats\">(\d+) projets? trouvés?", answer.text).group(1))
+    export = next(a["href"] for a in Page(answer.text).all("a") if a.get("href", "").startswith(
+        "/api/observatoire/v1/projects.json?"))
+    assert "connectivity=lorawan" in export and "domain=public-lighting%2Cwater" in export
+    assert len(client.get(export).json()) == found
 
 
 # ---- a project's record ----------------------------------------------------------------------

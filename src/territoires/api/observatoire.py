@@ -23,7 +23,8 @@ from territoires.auth.principal import Principal
 from territoires.broker.contexts import bundled_context_document
 from territoires.ngsild.errors import BadRequestData
 from territoires.observatoire import vocabularies as vocab
-from territoires.observatoire.projects import CONTEXT_URL, ProjectFilters, ProjectService
+from territoires.observatoire.project_filters import ProjectFilters
+from territoires.observatoire.projects import CONTEXT_URL, ProjectService
 from territoires.observatoire.registry import EPCI_KIND_LABELS, Territory, TerritoryRegistry, urn
 
 BASE = "/api/observatoire/v1"

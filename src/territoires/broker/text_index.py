@@ -97,6 +97,7 @@ PROJECTS = IndexedType(
         "region": _TR + "region", "departement": _TR + "departement", "fundingSources": _TR + "fundingSources",
         "connectivity": _TR + "connectivity", "standards": _TR + "standards", "openSource": _TR + "openSource",
         "procurement": _TR + "procurement", "labels": _TR + "labels", "moderation": _TR + "moderation",
+        "territories": _TR + "territories",  # who sees a draft: the contributors of its territories
     },
 )
 

@@ -47,7 +47,8 @@ from territoires.observatoire import indicators as kpis
 from territoires.observatoire import maturity
 from territoires.observatoire import project_record as pr
 from territoires.observatoire.bands import BANDS_BY_CODE
-from territoires.observatoire.projects import TENANT, ProjectFilters, ProjectService, Rights
+from territoires.observatoire.project_filters import ProjectFilters
+from territoires.observatoire.projects import TENANT, ProjectService, Rights
 from territoires.observatoire.registry import Territory, TerritoryRegistry, urn
 from territoires.store.port import EntityQuery, TextSearch, TextSearchResult
 
@@ -285,9 +286,9 @@ class AssessmentService:
             if entities:
                 return [_shown_project(p) for p in entities[:PROJECTS_PER_STEP]], "reached-level"
         fallback: dict[str, dict[str, Any]] = {}
+        band = {"populationBand": (territory.band,)} if territory.band else {}
         for domain in axis.domains:
-            page = self.projects.list(ANONYMOUS, ProjectFilters(domain=domain, populationBand=territory.band),
-                                      limit=PROJECTS_PER_STEP)
+            page = self.projects.list(ANONYMOUS, ProjectFilters({"domain": (domain,), **band}), limit=PROJECTS_PER_STEP)
             fallback.update((p["id"], p) for p in page.projects)
             if len(fallback) >= PROJECTS_PER_STEP:
                 break

@@ -14,8 +14,8 @@ each version, from which :meth:`ProjectService.history` tells who changed what, 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, fields, replace
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
@@ -28,65 +28,22 @@ from territoires.broker.text_index import PROJECTS
 from territoires.ngsild.context import Context
 from territoires.ngsild.errors import AlreadyExists, BadRequestData, NonexistentTenant, ResourceNotFound
 from territoires.ngsild.model import NGSI_LD_NULL
-from territoires.ngsild.query import parse_q, parse_type_expr
+from territoires.ngsild.query import parse_order_by, parse_q, parse_type_expr
 from territoires.ngsild.temporal import TemporalParams
 from territoires.observatoire import project_record as pr
 from territoires.observatoire import similar as likeness
 from territoires.observatoire import vocabularies as vocab
-from territoires.observatoire.codes import valid_departement_code, valid_region_code
 from territoires.observatoire.outcomes import KpiBindings, bindings
+from territoires.observatoire.project_filters import FILTERS, ProjectFilters
 from territoires.observatoire.registry import Territory, TerritoryRegistry
 from territoires.observatoire.territories import Organisation, TerritoryEntities
-from territoires.store.port import EntityQuery, QueryPage, TextSearch
+from territoires.store.port import EntityQuery, TextSearch, TextSearchResult
 
 TENANT = "observatoire"
 CONTEXT_URL = OBSERVATORY_CONTEXT_URL
 MAX_PAGE = 100
 EXPORT_PAGE = 500
 MAX_SIMILAR = 20
-
-# The full-text seam (the search engineer's): the entities of ``query`` matching ``text`` in
-# French, best first, paged as ``query`` says. Until one is given, ``q`` is answered 422.
-# Full-text search ranks at most this many records; the filters and the page apply to them.
-MAX_TEXT_HITS = 1000
-
-
-@dataclass(frozen=True)
-class ProjectFilters:
-    """What a listing or an export selects; every filter given must hold. Codes are checked."""
-
-    domain: str | None = None
-    useCase: str | None = None
-    status: str | None = None
-    region: str | None = None
-    departement: str | None = None
-    carrierKind: str | None = None
-    populationBand: str | None = None
-    moderation: str = "published"
-    q: str | None = None
-
-    @classmethod
-    def of(cls, params: Mapping[str, str], *, ignore: tuple[str, ...] = ()) -> ProjectFilters:
-        """From query parameters; an unknown parameter or code is BadRequestData."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(params) - known - set(ignore))
-        if unknown:
-            raise BadRequestData(f"unknown parameter(s) {', '.join(unknown)}; filters are {', '.join(sorted(known))}")
-        given = {name: params[name] for name in known if name in params}
-        checks: dict[str, vocab.Vocabulary] = {
-            "domain": vocab.DOMAINS, "useCase": vocab.USE_CASES, "status": vocab.STATUSES,
-            "carrierKind": vocab.CARRIER_KINDS, "populationBand": vocab.POPULATION_BAND_VOCABULARY,
-            "moderation": vocab.MODERATION}
-        for name, vocabulary in checks.items():
-            if name in given:
-                vocabulary.check(given[name], name)
-        if "region" in given and not valid_region_code(given["region"]):
-            raise BadRequestData(f"region: {given['region']!r} is not a région code (2 digits, e.g. 53)")
-        if "departement" in given and not valid_departement_code(given["departement"]):
-            raise BadRequestData(f"departement: {given['departement']!r} is not a département code (e.g. 35, 2A, 974)")
-        if "q" in given and not given["q"].strip():
-            raise BadRequestData("q: the text to search is empty")
-        return cls(**given)
 
 
 @dataclass
@@ -95,6 +52,7 @@ class ProjectPage:
     total: int
     offset: int
     limit: int
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)  # filter -> code -> records
 
 
 @dataclass(frozen=True)
@@ -308,67 +266,85 @@ class ProjectService:
             record["lastEditor"] = {k: v for k, v in editor.items() if k != "name"}
         return record
 
-    def list(self, principal: Principal, filters: ProjectFilters, *, offset: int = 0, limit: int = 20) -> ProjectPage:
-        if not 1 <= limit <= MAX_PAGE:
-            raise BadRequestData(f"limit must be from 1 to {MAX_PAGE}, not {limit}")
+    def search(self, principal: Principal, filters: ProjectFilters, *, offset: int = 0, limit: int = 20,
+               counted: tuple[str, ...] = ()) -> ProjectPage:
+        """The records ``filters`` select that ``principal`` may read: a page (best first for a
+        text, else by id, which is made from the title; ``limit`` 0 for counts only), how many in all, and for each filter of
+        ``counted`` (names of ``project_filters.FILTERS``) how many records have each code among
+        those the other filters select: its own choice left out, so that its other codes stay
+        offered. Selecting, counting and paging run in the database (the text index)."""
+        if not 0 <= limit <= MAX_PAGE:
+            raise BadRequestData(f"limit must be from 0 to {MAX_PAGE}, not {limit}")
         if offset < 0:
             raise BadRequestData(f"offset cannot be negative: {offset}")
         rights = Rights.of(principal)
-        query = EntityQuery(types=self._type, q=self._q(filters, rights), offset=offset, limit=limit, count=True)
-        page = self._query(filters, query)
-        projects = self._shown_all([pr.from_entity(e, self._names) for e in page.entities], rights)
-        return ProjectPage(projects, page.count or 0, offset, limit)
+        visible = self._visible(filters, rights)
+        facet = {name: FILTERS[name].facet for name in counted}
+        found = self._search(TextSearch(PROJECTS.entity_type, filters.q, {**filters.facets(), **visible},
+                                        tuple(facet[n] for n in counted if n not in filters.chosen), offset, limit))
+        counts = {name: found.facets.get(facet[name], {}) for name in counted if name not in filters.chosen}
+        for name in counted:
+            if name in filters.chosen:
+                others = replace(filters, chosen={k: v for k, v in filters.chosen.items() if k != name})
+                counts[name] = self._search(TextSearch(PROJECTS.entity_type, filters.q, {**others.facets(), **visible},
+                                                       (facet[name],), limit=0)).facets.get(facet[name], {})
+        return ProjectPage(self._records(found.ids, rights), found.total, offset, limit, counts)
+
+    def list(self, principal: Principal, filters: ProjectFilters, *, offset: int = 0, limit: int = 20) -> ProjectPage:
+        """A page of the records ``filters`` select (``search`` without counts)."""
+        if limit < 1:
+            raise BadRequestData(f"limit must be from 1 to {MAX_PAGE}, not {limit}")
+        return self.search(principal, filters, offset=offset, limit=limit)
+
+    def latest(self, principal: Principal, count: int) -> list[dict[str, Any]]:
+        """The ``count`` published records changed last, the latest first."""
+        query = EntityQuery(types=self._type, q=parse_q('moderation=="published"', self.context.expand),
+                            order_by=parse_order_by("modifiedAt;desc", self.context.expand), limit=count)
+        try:
+            entities = self.broker.entities.query(TENANT, query).entities
+        except NonexistentTenant:
+            return []
+        return self._shown_all([pr.from_entity(entity, self._names) for entity in entities], Rights.of(principal))
 
     def export(self, principal: Principal, filters: ProjectFilters) -> Iterator[dict[str, Any]]:
         """Every record the filters select, in pages read one after the other."""
         rights = Rights.of(principal)
-        query = EntityQuery(types=self._type, q=self._q(filters, rights), limit=EXPORT_PAGE)
+        where = {**filters.facets(), **self._visible(filters, rights)}
         offset = 0
         while True:
-            page = self._query(filters, replace(query, offset=offset))
-            yield from self._shown_all([pr.from_entity(entity, self._names) for entity in page.entities], rights)
-            if len(page.entities) < EXPORT_PAGE:
+            found = self._search(TextSearch(PROJECTS.entity_type, filters.q, where, offset=offset, limit=EXPORT_PAGE))
+            yield from self._records(found.ids, rights)
+            if len(found.ids) < EXPORT_PAGE:
                 return
             offset += EXPORT_PAGE
 
-    def _query(self, filters: ProjectFilters, query: EntityQuery) -> QueryPage:
+    def _search(self, search: TextSearch) -> TextSearchResult:
         try:
-            if filters.q is None:
-                return self.broker.entities.query(TENANT, query)
-            return self._text_query(filters.q, query)
+            return self.broker.text_search.search(TENANT, search)
         except NonexistentTenant:
-            return QueryPage([], 0)
+            return TextSearchResult([], 0, {facet: {} for facet in search.facets})
 
-    def _text_query(self, text: str, query: EntityQuery) -> QueryPage:
-        """The records the French full-text search ranks best for ``text``, in that order, that
-        the query's filters select; then the query's page of them."""
-        found = self.broker.text_search.search(TENANT, TextSearch(PROJECTS.entity_type, text, limit=MAX_TEXT_HITS))
-        if not found.ids:
-            return QueryPage([], 0)
-        selected = self.broker.entities.query(TENANT, replace(query, ids=tuple(found.ids), offset=0,
-                                                              limit=len(found.ids), count=False))
-        rank = {entity_id: position for position, entity_id in enumerate(found.ids)}
-        ranked = sorted(selected.entities, key=lambda entity: rank[entity["id"]])
-        return QueryPage(ranked[query.offset:query.offset + query.limit], len(ranked))
+    def _records(self, ids: list[str], rights: Rights) -> list[dict[str, Any]]:
+        """The records of these ids, in their order, as ``rights`` sees them."""
+        if not ids:
+            return []
+        page = self.broker.entities.query(TENANT, EntityQuery(types=self._type, ids=tuple(ids), limit=len(ids)))
+        by_id = {entity["id"]: entity for entity in page.entities}
+        return self._shown_all([pr.from_entity(by_id[i], self._names) for i in ids if i in by_id], rights)
 
-    def _q(self, filters: ProjectFilters, rights: Rights) -> Any:
-        """The NGSI-LD query of the filters (their values are checked codes: nothing to escape)."""
-        terms = [f'moderation=="{filters.moderation}"']
-        if filters.moderation != "published":
-            if not rights.authenticated:
-                raise Unauthenticated("records not yet published are shown to their contributors and moderators: "
-                                      "give 'Authorization: Bearer <key>'")
-            if not rights.moderator:
-                if not rights.territories:
-                    raise Forbidden("records not yet published are shown to their contributors and moderators only")
-                terms.append("(" + "|".join(f'territories=="{t}"' for t in sorted(rights.territories)) + ")")
-        for name, attribute in (("domain", "domains"), ("useCase", "useCases"), ("status", "status"),
-                                ("region", "region"), ("departement", "departement"),
-                                ("carrierKind", "carrierKind"), ("populationBand", "populationBand")):
-            value = getattr(filters, name)
-            if value is not None:
-                terms.append(f'{attribute}=="{value}"')
-        return parse_q(";".join(terms), self.context.expand)
+    @staticmethod
+    def _visible(filters: ProjectFilters, rights: Rights) -> dict[str, tuple[str, ...]]:
+        """The filter that keeps records not yet published to those who may see them."""
+        if filters.moderation == "published":
+            return {}
+        if not rights.authenticated:
+            raise Unauthenticated("records not yet published are shown to their contributors and moderators: "
+                                  "give 'Authorization: Bearer <key>'")
+        if rights.moderator:
+            return {}
+        if not rights.territories:
+            raise Forbidden("records not yet published are shown to their contributors and moderators only")
+        return {"territories": tuple(sorted(rights.territories))}
 
     # ---- similar records ---------------------------------------------------------------------
     def similar(self, principal: Principal, project: str, *, limit: int = 6) -> list[dict[str, Any]]:

@@ -23,23 +23,12 @@ from starlette.routing import Route
 
 from territoires.api.http import call
 from territoires.auth.errors import Forbidden
-from territoires.auth.principal import Principal
-from territoires.broker.text_index import PROJECTS
 from territoires.ngsild.errors import BadRequestData, NgsiLdError, ResourceNotFound
 from territoires.observatoire import project_record as pr
 from territoires.observatoire import vocabularies as vocab
-from territoires.observatoire.projects import (
-    TENANT,
-    ProjectFilters,
-    ProjectService,
-    Rights,
-)
-from territoires.observatoire.registry import (
-    EPCI_KIND_LABELS,
-    Territory,
-    TerritoryRegistry,
-)
-from territoires.store.port import TextSearch
+from territoires.observatoire.project_filters import ProjectFilters
+from territoires.observatoire.projects import ProjectPage, ProjectService, Rights
+from territoires.observatoire.registry import EPCI_KIND_LABELS, Territory, TerritoryRegistry
 from territoires.web import catalogue_map
 from territoires.web.pages import checked_form, gettext, href, principal_of, render
 
@@ -86,10 +75,10 @@ def sign_in_first(request: Request) -> Response:
 # ---- facets ----------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Facet:
-    name: str                       # the query parameter and the text index's facet
+    name: str                       # the page's query parameter
     legend: str                     # French
     terms: Mapping[str, str]        # code -> French label, in display order
-    api: str | None = None          # the JSON API's filter of the same meaning (exports), if any
+    api: str                        # the filter of the same meaning (project_filters.FILTERS), for the JSON API
 
 
 def facets(registry: TerritoryRegistry) -> tuple[Facet, ...]:
@@ -101,10 +90,10 @@ def facets(registry: TerritoryRegistry) -> tuple[Facet, ...]:
         Facet("carrierKind", "Nature du porteur", vocab.CARRIER_KINDS.terms, "carrierKind"),
         Facet("populationBand", "Strate de population", vocab.POPULATION_BAND_VOCABULARY.terms, "populationBand"),
         Facet("region", "Région", regions, "region"),
-        Facet("fundingSources", "Financement", vocab.FUNDING_SOURCES.terms),
-        Facet("connectivity", "Connectivité", vocab.CONNECTIVITY.terms),
-        Facet("standards", "Standards", vocab.STANDARDS.terms),
-        Facet("labels", "Labels et appels remportés", vocab.LABELS.terms),
+        Facet("fundingSources", "Financement", vocab.FUNDING_SOURCES.terms, "funding"),
+        Facet("connectivity", "Connectivité", vocab.CONNECTIVITY.terms, "connectivity"),
+        Facet("standards", "Standards", vocab.STANDARDS.terms, "standard"),
+        Facet("labels", "Labels et appels remportés", vocab.LABELS.terms, "label"),
     )
 
 
@@ -139,6 +128,11 @@ class Search:
                                     page=raw_page[:20]))
         return cls(params.get("q", "").strip()[:500], chosen, page), problems
 
+    def filters(self, facet_list: tuple[Facet, ...]) -> ProjectFilters:
+        """The same search, as the project service (and the JSON API) take it."""
+        api = {facet.name: facet.api for facet in facet_list}
+        return ProjectFilters({api[name]: values for name, values in self.chosen.items()}, q=self.text or None)
+
     def params(self, **change: Any) -> list[tuple[str, str]]:
         """The query parameters of this search (for links), with ``change`` applied."""
         items = [("q", self.text)] if self.text else []
@@ -149,44 +143,10 @@ class Search:
         return items
 
 
-@dataclass
-class Results:
-    records: list[dict[str, Any]]
-    total: int
-    counts: dict[str, dict[str, int]]
-
-
-def run_search(service: ProjectService, principal: Principal, search: Search, facet_names: tuple[str, ...],
-               offset: int, limit: int) -> Results:
-    """The published records matching ``search`` and each facet's counts. A facet's counts
-    ignore its own selection (so that its other values stay offered), the others' apply."""
-    published = {"moderation": ("published",)}
-    text = search.text or None
-    found = service.broker.text_search.search(TENANT, TextSearch(
-        PROJECTS.entity_type, text=text, filters={**search.chosen, **published}, facets=facet_names,
-        offset=offset, limit=limit))
-    counts = dict(found.facets)
-    for name in search.chosen:
-        others = {k: v for k, v in search.chosen.items() if k != name}
-        counts[name] = service.broker.text_search.search(TENANT, TextSearch(
-            PROJECTS.entity_type, text=text, filters={**others, **published}, facets=(name,), limit=0)).facets.get(name, {})
-    return Results([service.get(principal, entity_id) for entity_id in found.ids], found.total, counts)
-
-
-def export_links(search: Search, facet_list: tuple[Facet, ...]) -> tuple[dict[str, str], list[str]]:
-    """The JSON API's export URLs for this search, and the legends of the facets they cannot
-    carry (the API filters on one value per facet, and not on every facet)."""
-    params: list[tuple[str, str]] = [("q", search.text)] if search.text else []
-    left_out: list[str] = []
-    by_name = {facet.name: facet for facet in facet_list}
-    for name, values in search.chosen.items():
-        facet = by_name[name]
-        if facet.api is None or len(values) > 1:
-            left_out.append(facet.legend)
-        else:
-            params.append((facet.api, values[0]))
-    query = "?" + urlencode(params) if params else ""
-    return {"csv": f"{API}/projects.csv{query}", "json": f"{API}/projects.json{query}"}, left_out
+def export_links(search: Search, facet_list: tuple[Facet, ...]) -> dict[str, str]:
+    """The JSON API's export URLs of this search: the same records, whatever the filters."""
+    query = urlencode(search.filters(facet_list).params())
+    return {kind: f"{API}/projects.{kind}" + (f"?{query}" if query else "") for kind in ("csv", "json")}
 
 
 # ---- pages: home, search ---------------------------------------------------------------------
@@ -195,11 +155,8 @@ async def home(request: Request) -> Response:
     principal = principal_of(request)
 
     def gather() -> tuple[dict[str, int], int, list[dict[str, Any]]]:
-        found = service.broker.text_search.search(TENANT, TextSearch(
-            PROJECTS.entity_type, filters={"moderation": ("published",)}, facets=("domains",), limit=0))
-        total = service.list(principal, ProjectFilters(), limit=1).total
-        latest = service.list(principal, ProjectFilters(), offset=max(total - LATEST, 0), limit=LATEST).projects
-        return found.facets.get("domains", {}), total, latest[::-1]
+        counted = service.search(principal, ProjectFilters(), limit=0, counted=("domain",))
+        return counted.counts["domain"], counted.total, service.latest(principal, LATEST)
 
     by_domain, total, latest = await call(request, gather)
     domains = [(code, label, by_domain[code]) for code, label in vocab.DOMAINS.terms.items() if by_domain.get(code)]
@@ -211,14 +168,14 @@ async def search_page(request: Request) -> Response:
     service = projects(request)
     facet_list = facets(service.registry)
     search, problems = Search.of(request, facet_list)
-    names = tuple(facet.name for facet in facet_list)
     offset = (search.page - 1) * PAGE_SIZE
     try:
-        results = await call(request, run_search, service, principal_of(request), search, names, offset, PAGE_SIZE)
+        results = await call(request, service.search, principal_of(request), search.filters(facet_list),
+                             offset=offset, limit=PAGE_SIZE, counted=tuple(facet.api for facet in facet_list))
     except BadRequestData:  # a text with nothing to search in it ("?!"), or too long
         problems.append(gettext(request, "Le texte recherché ne contient aucun mot à chercher : "
                                          "saisissez un ou plusieurs mots."))
-        results = Results([], 0, {})
+        results = ProjectPage([], 0, offset, PAGE_SIZE)
     pages = max(math.ceil(results.total / PAGE_SIZE), 1)
 
     def page_link(number: int) -> str:
@@ -226,15 +183,14 @@ async def search_page(request: Request) -> Response:
 
     links = {"prev": page_link(search.page - 1) if search.page > 1 else None,
              "next": page_link(search.page + 1) if search.page < pages else None}
-    exports, left_out = export_links(search, facet_list)
     groups = [{"facet": facet, "chosen": search.chosen.get(facet.name, ()),
-               "values": [(code, label, results.counts.get(facet.name, {}).get(code, 0))
+               "values": [(code, label, results.counts.get(facet.api, {}).get(code, 0))
                           for code, label in facet.terms.items()
-                          if results.counts.get(facet.name, {}).get(code) or code in search.chosen.get(facet.name, ())]}
+                          if results.counts.get(facet.api, {}).get(code) or code in search.chosen.get(facet.name, ())]}
               for facet in facet_list]
     context = {"search": search, "results": results, "groups": groups, "problems": problems, "page": search.page,
-               "pages": pages, "links": links, "exports": exports, "left_out": left_out, "labels": _labels(),
-               "first": offset + 1, "last": offset + len(results.records)}
+               "pages": pages, "links": links, "exports": export_links(search, facet_list), "labels": _labels(),
+               "first": offset + 1, "last": offset + len(results.projects)}
     return render(request, "catalogue_search.html", context, status=400 if problems else 200)
 
 
