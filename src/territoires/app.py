@@ -11,8 +11,22 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from territoires.api import access, admin, contexts, devices, discovery, entities, errors, openapi, subscriptions, temporal
-from territoires.api import audit, cooperation, observatoire, quotas
+from territoires.api import (
+    access,
+    admin,
+    audit,
+    contexts,
+    cooperation,
+    devices,
+    discovery,
+    entities,
+    errors,
+    observatoire,
+    openapi,
+    quotas,
+    subscriptions,
+    temporal,
+)
 from territoires.api import maturity as maturity_api
 from territoires.auth.gate import Gate
 from territoires.auth.keys import TOKEN_PREFIX, KeyService
@@ -108,7 +122,8 @@ def create_app(settings: Settings | None = None, broker: Broker | None = None) -
     broker = broker or open_broker(settings)
     services = AccessServices.over(broker, settings)
     routes = gate_for(settings, services, broker).guard_routes(routes)
-    app = Starlette(routes=routes + _slashed(routes), exception_handlers=errors.handlers, lifespan=lifespan)
+    app = Starlette(routes=routes + _slashed(routes), exception_handlers=pages.page_handlers(errors.handlers),
+                    lifespan=lifespan)
     app.state.settings = settings
     app.state.broker = broker
     app.state.observatory = Observatory(broker)

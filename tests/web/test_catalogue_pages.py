@@ -252,6 +252,17 @@ def test_unknown_or_malformed_project_is_a_french_404_page(client: TestClient) -
         assert "Page introuvable" in answer.text and project in answer.text
 
 
+def test_any_page_problem_is_a_french_page_and_the_api_keeps_its_problem_details(client: TestClient) -> None:
+    nowhere = client.get("/observatoire/nulle/part")
+    assert nowhere.status_code == 404 and nowhere.headers["content-type"].startswith("text/html")
+    assert "<h1>Page introuvable</h1>" in nowhere.text and "Aucune page de l'observatoire" in Page(nowhere.text).text
+    assert "<h1>Page not found</h1>" in client.get("/observatoire/nulle/part?lang=en").text
+    wrong = client.delete("/observatoire/projets")
+    assert wrong.status_code == 405 and "Action impossible ici" in wrong.text
+    api = client.get("/api/observatoire/v1/nulle-part")
+    assert api.status_code == 404 and api.headers["content-type"] == "application/problem+json"
+
+
 # ---- the map -------------------------------------------------------------------------------
 def test_the_map_places_metropolitan_projects_and_lists_the_others(client: TestClient) -> None:
     answer = client.get("/observatoire/carte")
@@ -393,3 +404,4 @@ def test_only_moderators_publish(client: TestClient, app: Any) -> None:
     token = signed_in(client, app, Grant(Role.CONTRIBUTOR, None, "epci:242100410"))
     answer = client.post("/observatoire/projets/ondijon/renvoyer", data={"csrf_token": token})
     assert answer.status_code == 403
+    assert answer.headers["content-type"].startswith("text/html") and "<h1>Accès refusé</h1>" in answer.text

@@ -14,7 +14,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 from starlette.datastructures import FormData
 from starlette.requests import Request
@@ -30,7 +30,7 @@ from territoires.observatoire.project_filters import ProjectFilters
 from territoires.observatoire.projects import ProjectPage, ProjectService, Rights
 from territoires.observatoire.registry import EPCI_KIND_LABELS, Territory, TerritoryRegistry
 from territoires.web import catalogue_map
-from territoires.web.pages import checked_form, gettext, href, principal_of, render
+from territoires.web.pages import checked_form, gettext, href, principal_of, problem_page, render, sign_in_first
 
 BASE = "/observatoire"
 PAGE_SIZE = 20
@@ -62,14 +62,7 @@ def projects(request: Request) -> ProjectService:
 
 
 def not_found(request: Request, detail: str) -> Response:
-    return render(request, "catalogue_error.html", {"heading": gettext(request, "Page introuvable"), "detail": detail,
-                                                    "back": href(request, BASE + "/projets")}, status=404)
-
-
-def sign_in_first(request: Request) -> Response:
-    """An anonymous visitor asking a page for people signed in: to /connexion, then back here."""
-    here = request.url.path + ("?" + request.url.query if request.url.query else "")
-    return RedirectResponse("/connexion?suivant=" + quote(here, safe=""), status_code=303)
+    return problem_page(request, 404, detail, back=(BASE + "/projets", "Retour au catalogue des projets"))
 
 
 # ---- facets ----------------------------------------------------------------------------------

@@ -14,7 +14,6 @@ import math
 import re
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -32,7 +31,7 @@ from territoires.observatoire.names import fold
 from territoires.observatoire.partners import NEAR_KM
 from territoires.observatoire.projects import Rights
 from territoires.observatoire.registry import Territory, TerritoryRegistry
-from territoires.web.pages import checked_form, gettext, href, principal_of, render
+from territoires.web.pages import checked_form, gettext, href, principal_of, problem_page, render, sign_in_first
 
 PAGE_SIZE = 20
 GROUPS = "/observatoire/groupes"
@@ -74,8 +73,11 @@ def _field_error(request: Request, form: str, error: BadRequestData) -> list[tup
     return [(f"{form}-{first}", gettext(request, "La saisie est refusée : {detail}", detail=error.detail))]
 
 
-def _sign_in(page: str) -> Response:
-    return RedirectResponse(f"/connexion?suivant={quote(page, safe='')}", status_code=303)
+def _missing(request: Request, group: str) -> Response:
+    return problem_page(request, 404, gettext(request, "Aucun groupe de travail « {group} » dans l'observatoire.",
+                                              group=group[:120]),
+                        heading=gettext(request, "Groupe introuvable"),
+                        back=("/observatoire/groupes", "Voir les groupes de travail"))
 
 
 def _slug(group_id: str) -> str:
@@ -134,7 +136,7 @@ async def group_list(request: Request) -> Response:
 async def new_group(request: Request) -> Response:
     principal = principal_of(request)
     if not principal.authenticated:
-        return _sign_in("/observatoire/groupes/nouveau")
+        return sign_in_first(request)
     typed = {"titre": "", "description": "", "cas": []}
     errors: list[tuple[str, str]] = []
     status = 200
@@ -171,7 +173,7 @@ async def _group_page(request: Request, group: str, *, form: str = "", typed: Ma
     try:
         view = await call(request, working_groups(request).view, principal, group)
     except (ResourceNotFound, BadRequestData):
-        return render(request, "cooperation_missing.html", {"group": group}, status=404)
+        return _missing(request, group)
     registry = TerritoryRegistry.load()
     joinable = [(item, _territory_name(registry, item)) for item in view.joinable]
     own = {m["id"] for m in view.group["members"]} & _territories_of(principal)
@@ -203,9 +205,9 @@ async def group_action(request: Request) -> Response:
     page = f"{GROUPS}/{group}"
     principal = principal_of(request)
     if action not in _ACTIONS:
-        return render(request, "cooperation_missing.html", {"group": group}, status=404)
+        return _missing(request, group)
     if not principal.authenticated:
-        return _sign_in(page)
+        return sign_in_first(request, page)
     form = await checked_form(request)
     service = working_groups(request)
     typed = {name: form.get(name, "") for name in _FORMS.get(action, {})}

@@ -15,7 +15,6 @@ Thin: the rules (who reads, who writes, the levels) are ``observatoire.assessmen
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote
 
 import orjson
 from starlette.requests import Request
@@ -30,7 +29,16 @@ from territoires.observatoire.assessments import AssessmentService
 from territoires.observatoire.bands import BANDS_BY_CODE
 from territoires.observatoire.projects import Rights
 from territoires.observatoire.registry import EPCI_KIND_LABELS, KINDS, Territory, TerritoryRegistry, urn
-from territoires.web.pages import checked_form, gettext, href, language, principal_of, render
+from territoires.web.pages import (
+    checked_form,
+    gettext,
+    href,
+    language,
+    principal_of,
+    problem_page,
+    render,
+    sign_in_first,
+)
 
 ROOT = "/observatoire/diagnostic"
 MAX_FOUND = 20
@@ -210,10 +218,9 @@ def _territory(request: Request, service: AssessmentService) -> Territory | Resp
     try:
         return service.registry.get(kind, code)
     except (BadRequestData, ResourceNotFound):
-        return render(request, "maturity_problem.html", {
-            "title": gettext(request, "Territoire inconnu"),
-            "message": gettext(request, "Aucun territoire ne porte le code « {code} » ({kind}) dans le "
-                                        "répertoire des territoires.", code=code[:20], kind=kind[:20])}, status=404)
+        return _problem(request, 404, gettext(request, "Territoire inconnu"), gettext(
+            request, "Aucun territoire ne porte le code « {code} » ({kind}) dans le répertoire des territoires.",
+            code=code[:20], kind=kind[:20]))
 
 
 def _may_write(request: Request, territory: Territory) -> bool:
@@ -225,14 +232,17 @@ def _refused(request: Request, territory: Territory) -> Response | None:
     """Who may not fill the diagnostic: signed out, sent to sign in; others told why."""
     principal = principal_of(request)
     if not principal.authenticated:
-        here = _page(territory.kind, territory.code)
-        return RedirectResponse("/connexion?suivant=" + quote(here, safe=""), status_code=303)
+        return sign_in_first(request, _page(territory.kind, territory.code))
     if not _may_write(request, territory):
-        return render(request, "maturity_problem.html", {
-            "title": gettext(request, "Accès réservé"),
-            "message": gettext(request, "Seuls les contributeurs de {name} et les modérateurs de l'observatoire "
-                                        "remplissent son diagnostic.", name=territory.name)}, status=403)
+        return _problem(request, 403, gettext(request, "Accès réservé"), gettext(
+            request, "Seuls les contributeurs de {name} et les modérateurs de l'observatoire remplissent son "
+                     "diagnostic.", name=territory.name))
     return None
+
+
+def _problem(request: Request, status: int, heading: str, detail: str) -> Response:
+    return problem_page(request, status, detail, heading=heading, back=("/observatoire/diagnostic",
+                                                                         "Choisir un territoire"))
 
 
 def _territory_view(request: Request, territory: Territory) -> dict[str, Any]:

@@ -8,25 +8,26 @@ translation. Templates extend ``base.html`` and fill its blocks ``title`` and ``
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, quote, urlencode
 
 import jinja2
 import orjson
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 from starlette.staticfiles import StaticFiles
 
+from territoires.auth.errors import Unauthenticated
 from territoires.auth.gate import FORM_TYPE, MAX_FORM_BYTES
 from territoires.auth.principal import ANONYMOUS, Principal
 from territoires.auth.sessions import Sessions
-from territoires.ngsild.errors import PayloadTooLarge, ResourceNotFound
+from territoires.ngsild.errors import NgsiLdError, PayloadTooLarge, ResourceNotFound
 
 HERE = Path(__file__).parent
 TEMPLATES = HERE / "templates"
@@ -38,6 +39,7 @@ _VENDOR_CACHE = "public, max-age=31536000, immutable"   # vendor files change on
 _OWN_CACHE = "public, max-age=300"                     # ours change with a deployment
 
 Translate = Callable[..., str]
+Handler = Callable[[Request, Exception], Awaitable[Response]]
 
 
 @lru_cache(maxsize=1)
@@ -147,6 +149,51 @@ async def checked_form(request: Request) -> FormData:
     if principal_of(request).kind == "session" or sessions.principal_from_request(request) is not None:
         sessions.check_csrf(request, form)
     return form
+
+
+# ---- what went wrong, as a page ---------------------------------------------------------------
+PAGES_PREFIX = "/observatoire"
+HEADINGS = {400: "Demande incorrecte", 403: "Accès refusé", 404: "Page introuvable", 405: "Action impossible ici",
+            409: "Demande en conflit", 413: "Envoi trop volumineux", 429: "Trop de demandes",
+            503: "Service momentanément indisponible"}
+
+
+def problem_page(request: Request, status: int, detail: str, *, heading: str | None = None,
+                 back: tuple[str, str] = (PAGES_PREFIX, "Retour à l'observatoire")) -> HTMLResponse:
+    """A French page saying what went wrong (``detail``, translated already) and the way on
+    (``back``: path and French label)."""
+    title = heading or gettext(request, HEADINGS.get(status, "Demande impossible"))
+    context = {"heading": title, "detail": detail, "back": href(request, back[0]), "back_label": back[1]}
+    return render(request, "problem.html", context, status=status)
+
+
+def sign_in_first(request: Request, then: str | None = None) -> RedirectResponse:
+    """A visitor asking a page for people signed in: to /connexion, then back to this page (or
+    to ``then``, the page of a form posted)."""
+    here = then or request.url.path + ("?" + request.url.query if request.url.query else "")
+    return RedirectResponse("/connexion?suivant=" + quote(here, safe=""), status_code=303)
+
+
+def page_handlers(api: Mapping[Any, Handler]) -> dict[Any, Handler]:
+    """The application's error handlers: ``api``'s for the APIs, and for a page (under
+    /observatoire, outside its JSON API) a French page instead of a ProblemDetails document."""
+
+    def on_page(handler: Handler) -> Handler:
+        async def handle(request: Request, error: Exception) -> Response:
+            path = request.url.path
+            if not path.startswith(PAGES_PREFIX) or path.startswith("/api/"):
+                return await handler(request, error)
+            if isinstance(error, Unauthenticated):
+                return sign_in_first(request)
+            if isinstance(error, NgsiLdError):
+                return problem_page(request, error.status, gettext(request, "Détail : {detail}", detail=error.detail))
+            if isinstance(error, HTTPException) and error.status_code in HEADINGS:
+                return problem_page(request, error.status_code,
+                                    gettext(request, "Aucune page de l'observatoire à cette adresse."))
+            return await handler(request, error)
+        return handle
+
+    return {kind: on_page(handler) for kind, handler in api.items()}
 
 
 _FILES = StaticFiles(directory=STATIC, check_dir=False)
