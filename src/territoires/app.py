@@ -40,7 +40,7 @@ from territoires.broker import Broker, open_broker
 from territoires.broker.notifier import Notifier
 from territoires.config import Settings
 from territoires.observatoire.services import Observatory
-from territoires.web import catalogue, login, pages
+from territoires.web import catalogue, login, login_key, pages
 from territoires.web import cooperation as cooperation_pages
 from territoires.web import maturity as maturity_pages
 
@@ -110,6 +110,7 @@ def create_app(settings: Settings | None = None, broker: Broker | None = None) -
         *access.routes,
         *audit.routes,
         *login.routes,
+        *login_key.routes,
         *pages.routes,
         *catalogue.routes,
         *observatoire.routes,

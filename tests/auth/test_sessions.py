@@ -193,11 +193,13 @@ def test_signing_in_needs_https_except_on_loopback(tmp_path: Path, oidc_issuer: 
         assert "redirect_uri=https%3A%2F%2Fplateforme.example%2Fconnexion%2Fretour" in answer.headers["location"]
 
 
-def test_without_an_issuer_signing_in_says_it_is_not_configured(tmp_path: Path) -> None:
+def test_without_an_issuer_signing_in_is_with_a_key_and_the_return_says_why(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path / "var", auth=False, notifications=False)
     with TestClient(app_for(settings), base_url="http://127.0.0.1") as client:
-        answer = client.get("/connexion")
-        assert answer.status_code == 404 and "TERRITOIRES_OIDC_ISSUER" in answer.json()["detail"]
+        answer = client.get("/connexion", follow_redirects=False)
+        assert answer.status_code == 303 and answer.headers["location"] == "/connexion/cle?suivant=%2F"
+        back = client.get("/connexion/retour", params={"code": "x", "state": "y"})
+        assert back.status_code == 404 and "TERRITOIRES_OIDC_ISSUER" in back.json()["detail"]
 
 
 # ---- the cookie ------------------------------------------------------------------------------

@@ -92,6 +92,15 @@ def test_a_bound_outcome_follows_its_kpi(service: ProjectService, broker: Broker
     assert next(service.export(ANONYMOUS, ProjectFilters()))["outcomes"][0]["measured"]["value"] == 72.0
 
 
+def test_a_record_read_changed_and_sent_back_keeps_its_declared_values(service: ProjectService) -> None:
+    declared = {"value": 40, "date": "2024"}
+    shown = service.create(DIJON, record(bound(after=declared)))
+    sent_back = [{**shown["outcomes"][0], "source": "rapport annuel"}]  # with measured, declaredAfter…
+    changed = service.update(DIJON, "eclairage-dijon", {"outcomes": sent_back})["outcomes"][0]
+    assert changed["source"] == "rapport annuel" and changed["declaredAfter"] == declared
+    assert changed["after"] == {"value": 61.5, "date": "2025-12-31"}  # measured, not stored as declared
+
+
 def test_a_kpi_under_the_core_context_alone_is_bound_too(service: ProjectService, broker: Broker) -> None:
     other = "urn:ngsi-ld:KeyPerformanceIndicator:dijon-telegestion"
     broker.entities.create("dijon", {"id": other, "type": "KeyPerformanceIndicator",

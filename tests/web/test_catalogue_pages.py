@@ -21,6 +21,7 @@ from territoires.web import catalogue, catalogue_map, pages
 from tests import postgres
 
 SECRET = "clé-de-session-des-tests-du-catalogue"
+READER = Principal("key", "lecture", (Grant(Role.MODERATOR),))  # reads drafts too
 RENNES = "commune:35238"
 
 
@@ -319,7 +320,7 @@ def test_a_bad_submission_is_400_with_a_summary_and_every_value_kept(client: Tes
     typed = {"csrf_token": token, "title": "", "summary": "Capteurs « <b>gras</b> » & co",
              "carrierName": "Ville de Rennes", "carrier": "123456789", "carrierKind": "commune",
              "territories": RENNES, "domains": ["water", "energy"], "totalCost": "douze",
-             "outcome_indicator": "Eau économisée", "outcome_after": "12,5", "action": "draft"}
+             "outcome0_indicator": "Eau économisée", "outcome0_after": "12,5", "action": "draft"}
     answer = client.post("/observatoire/projets/nouveau", data=typed)
     assert answer.status_code == 400
     page = Page(answer.text)
@@ -331,7 +332,7 @@ def test_a_bad_submission_is_400_with_a_summary_and_every_value_kept(client: Tes
     assert page.all("input", id="carrierName", value="Ville de Rennes")
     assert page.all("input", id="carrier", value="123456789")
     assert page.all("input", id="totalCost", value="douze")
-    assert page.all("input", id="outcome_after", value="12,5")
+    assert page.all("input", id="outcome0_after", value="12,5")
     assert page.all("option", value="commune", selected="")
     assert "checked" in page.all("input", id="domains-water")[0] and "checked" in page.all("input", id="domains-energy")[0]
     assert "checked" not in page.all("input", id="domains-waste")[0]
@@ -345,6 +346,16 @@ def test_a_refusal_of_the_service_names_its_field(client: TestClient, app: Any) 
              "carrier": "123456789", "carrierKind": "commune", "territories": RENNES}
     answer = client.post("/observatoire/projets/nouveau", data=typed)
     assert answer.status_code == 400 and 'href="#carrier"' in answer.text and "SIREN du porteur" in answer.text
+    assert "Le SIREN 123456789 n'existe pas : sa clé de contrôle est fausse." in html.unescape(answer.text)
+    unknown = client.post("/observatoire/projets/nouveau", data={**typed, "carrier": "", "territories": "commune:35999"})
+    assert unknown.status_code == 400 and 'href="#territories"' in unknown.text
+    assert "Aucun territoire (commune) n'a le code 35999" in html.unescape(unknown.text)
+    future = client.post("/observatoire/projets/nouveau", data={
+        **typed, "carrier": "", "outcome_rows": "1", "outcome0_indicator": "Eau", "outcome0_unit": "m3",
+        "outcome0_after": "3", "outcome0_after_date": "2099-01-01", "outcome0_method": "measured"})
+    assert future.status_code == 400 and 'href="#outcome0_after_date"' in future.text
+    assert "La date 2099-01-01 est à venir" in html.unescape(future.text)
+    assert Page(future.text).all("input", id="outcome0_after_date", value="2099-01-01")  # kept
     elsewhere = client.post("/observatoire/projets/nouveau", data={**typed, "carrier": "", "territories": "commune:21231"})
     assert elsewhere.status_code == 400 and 'href="#territories"' in elsewhere.text
     assert "Vous ne contribuez pour aucun de ces territoires" in elsewhere.text
@@ -362,7 +373,7 @@ def test_a_contributor_drafts_edits_and_a_moderator_publishes(client: TestClient
     typed = {"csrf_token": token, "title": "Arrosage piloté des parcs de Rennes", "carrierName": "Ville de Rennes",
              "carrierKind": "commune", "territories": RENNES, "domains": ["green-spaces"],
              "useCases": ["smart-watering"], "status": "pilot", "totalCost": "48 000",
-             "outcome_indicator": "Eau d'arrosage économisée", "outcome_unit": "%", "outcome_after": "30",
+             "outcome0_indicator": "Eau d'arrosage économisée", "outcome0_unit": "%", "outcome0_after": "30",
              "action": "draft"}
     created = client.post("/observatoire/projets/nouveau", data=typed, follow_redirects=False)
     assert created.status_code == 303, created.text[:2000]
@@ -398,6 +409,49 @@ def test_a_contributor_drafts_edits_and_a_moderator_publishes(client: TestClient
     history = public.text.split("Historique des modifications", 1)[1].split("Projets similaires", 1)[0]
     assert history.count("contributor (commune:35238)") == 2 and history.count("moderator") == 1
     assert "Résumé" in history and "État de modération" in history
+
+
+def test_outcomes_are_added_changed_and_removed_row_by_row(client: TestClient, app: Any) -> None:
+    token = signed_in(client, app, Grant(Role.CONTRIBUTOR, None, RENNES))
+    typed = {"csrf_token": token, "title": "Compteurs de Rennes", "carrierName": "Ville de Rennes",
+             "carrierKind": "commune", "territories": RENNES, "outcome_rows": "1",
+             "outcome0_indicator": "Fuites détectées", "outcome0_unit": "fuites", "outcome0_after": "14",
+             "action": "draft"}
+    assert client.post("/observatoire/projets/nouveau", data=typed, follow_redirects=False).status_code == 303
+    edit = "/observatoire/projets/compteurs-de-rennes/modifier"
+    form = Page(client.get(edit).text)
+    assert form.all("input", name="outcome_rows", value="2")  # the record's outcome, and a row to add one
+    assert form.all("input", id="outcome0_after", value="14") and form.all("input", id="outcome1_indicator", value="")
+    second = {**typed, "outcome_rows": "2", "outcome1_indicator": "Eau économisée", "outcome1_unit": "m3",
+              "outcome1_baseline": "1 200", "outcome1_after": "900", "outcome1_after_date": "2025"}
+    assert client.post(edit, data=second, follow_redirects=False).status_code == 303
+    record = app.state.observatory.projects.get(READER, "compteurs-de-rennes")
+    assert [(o["indicator"], o.get("baseline"), o["after"]) for o in record["outcomes"]] == [
+        ("Fuites détectées", None, {"value": 14}), ("Eau économisée", {"value": 1200}, {"value": 900, "date": "2025"})]
+    wrong = client.post(edit, data={**second, "outcome1_after": "beaucoup"})
+    assert wrong.status_code == 400 and "Résultat 2 : valeur après" in html.unescape(wrong.text)
+    emptied = {**second, **{f"outcome0_{name}": "" for name in catalogue.OUTCOME_FIELDS}}
+    assert client.post(edit, data=emptied, follow_redirects=False).status_code == 303
+    record = app.state.observatory.projects.get(READER, "compteurs-de-rennes")
+    assert [o["indicator"] for o in record["outcomes"]] == ["Eau économisée"]
+
+
+def test_contributors_find_their_drafts_and_others_are_turned_away(client: TestClient, app: Any) -> None:
+    token = signed_in(client, app, Grant(Role.CONTRIBUTOR, None, RENNES))
+    typed = {"csrf_token": token, "title": "Brouillon rennais", "carrierName": "Ville de Rennes",
+             "carrierKind": "commune", "territories": RENNES, "action": "draft"}
+    assert client.post("/observatoire/projets/nouveau", data=typed, follow_redirects=False).status_code == 303
+    page = Page(client.get("/observatoire/projets").text)
+    assert page.all("input", type="radio", name="moderation", value="draft")
+    drafts = client.get("/observatoire/projets", params={"moderation": "draft"})
+    assert drafts.status_code == 200 and "Brouillon rennais" in drafts.text
+    assert "moderation=draft" in next(a["href"] for a in Page(drafts.text).all("a") if "projects.csv" in a.get("href", ""))
+    signed_in(client, app, Grant(Role.CONTRIBUTOR, None, "commune:21231"))
+    assert "Brouillon rennais" not in client.get("/observatoire/projets", params={"moderation": "draft"}).text
+    client.cookies.clear()
+    anonymous = client.get("/observatoire/projets", params={"moderation": "draft"}, follow_redirects=False)
+    assert anonymous.status_code == 303 and anonymous.headers["location"].startswith("/connexion?suivant=")
+    assert not Page(client.get("/observatoire/projets").text).all("input", type="radio", name="moderation")
 
 
 def test_only_moderators_publish(client: TestClient, app: Any) -> None:

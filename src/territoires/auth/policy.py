@@ -186,6 +186,8 @@ POLICY: dict[tuple[str, str], Rule] = {
     # pages: signing in and out (the pages check their own CSRF tokens)
     ("GET", "/connexion"): OPEN,
     ("GET", "/connexion/retour"): OPEN,
+    ("GET", "/connexion/cle"): OPEN,
+    ("POST", "/connexion/cle"): OPEN,
     ("POST", "/deconnexion"): OPEN,
     # pages: static files (site CSS, scripts, vendor libraries)
     ("GET", "/static/{path:path}"): OPEN,

@@ -94,14 +94,15 @@ class Sessions:
         return data
 
     # ---- the session cookie ----------------------------------------------------------------
-    def open(self, principal: Principal) -> str:
-        """A new session's cookie value for a person who has just signed in."""
+    def open(self, principal: Principal, *, max_age: int | None = None) -> str:
+        """A new session's cookie value for a person who has just signed in (valid
+        ``max_age`` seconds, the setting's by default)."""
         value = self.seal("session", {
             "sid": secrets.token_urlsafe(16),
             "sub": principal.subject,
             "name": principal.name,
             "grants": [[g.role.value, g.tenant, g.scope] for g in principal.grants],
-        }, self.max_age)
+        }, max_age or self.max_age)
         if len(value) > _MAX_COOKIE:
             raise Forbidden("Vos rôles sont trop nombreux pour tenir dans une session de navigateur : "
                             "utilisez l'API avec un jeton, ou demandez à un administrateur de les regrouper.")

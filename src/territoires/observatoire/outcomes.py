@@ -102,6 +102,21 @@ class KpiBindings:
         return {entity["id"]: entity for entity in page.entities}
 
 
+SHOWN_ONLY = ("measured", "measuredReason", "declaredAfter")  # what ``measure`` adds to a record shown
+
+
+def declared(outcome: Any) -> Any:
+    """An outcome as stored, from the outcome as a record shows it (a client reads a record,
+    changes it and sends it back): the measure taken away, the declared ``after`` back."""
+    if not isinstance(outcome, dict) or not any(key in outcome for key in SHOWN_ONLY):
+        return outcome
+    stored = {key: value for key, value in outcome.items() if key not in SHOWN_ONLY}
+    stored.pop("after", None)
+    if "declaredAfter" in outcome:
+        stored["after"] = outcome["declaredAfter"]
+    return stored
+
+
 def _measured(outcome: dict[str, Any], tenant: str, entity_id: str,
               entities: dict[str, Entity] | None) -> dict[str, Any]:
     shown = dict(outcome)

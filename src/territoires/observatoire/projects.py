@@ -33,7 +33,7 @@ from territoires.ngsild.temporal import TemporalParams
 from territoires.observatoire import project_record as pr
 from territoires.observatoire import similar as likeness
 from territoires.observatoire import vocabularies as vocab
-from territoires.observatoire.outcomes import KpiBindings, bindings
+from territoires.observatoire.outcomes import KpiBindings, bindings, declared
 from territoires.observatoire.project_filters import FILTERS, ProjectFilters
 from territoires.observatoire.registry import Territory, TerritoryRegistry
 from territoires.observatoire.territories import Organisation, TerritoryEntities
@@ -131,6 +131,8 @@ class ProjectService:
             raise BadRequestData("a change of a project record is a JSON object of the fields to change")
         merged = {name: value for name, value in current.items() if name in pr.FIELDS}
         merged.update(patch)
+        if isinstance(merged.get("outcomes"), list):  # as read (the record's current outcomes, or the patch's)
+            merged["outcomes"] = [declared(outcome) for outcome in merged["outcomes"]]
         checked = pr.check_record(merged, self.registry, today=_today())
         rights.require_edit(checked["territories"])  # a contributor cannot hand the record to others
         default = current["moderation"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +27,7 @@ from territoires.auth.errors import Forbidden
 from territoires.ngsild.errors import BadRequestData, NgsiLdError, ResourceNotFound
 from territoires.observatoire import project_record as pr
 from territoires.observatoire import vocabularies as vocab
+from territoires.observatoire.outcomes import declared
 from territoires.observatoire.project_filters import ProjectFilters
 from territoires.observatoire.projects import ProjectPage, ProjectService, Rights
 from territoires.observatoire.registry import EPCI_KIND_LABELS, Territory, TerritoryRegistry
@@ -93,11 +95,13 @@ def facets(registry: TerritoryRegistry) -> tuple[Facet, ...]:
 @dataclass
 class Search:
     """What the search form asks: a text and, per facet, the values accepted (OR within a
-    facet, AND across facets)."""
+    facet, AND across facets); which records (published ones, or the drafts and submitted ones
+    its contributors and moderators see)."""
 
     text: str
     chosen: dict[str, tuple[str, ...]]
     page: int
+    moderation: str = "published"
 
     @classmethod
     def of(cls, request: Request, facet_list: tuple[Facet, ...]) -> tuple[Search, list[str]]:
@@ -119,17 +123,25 @@ class Search:
         if raw_page != str(page):
             problems.append(gettext(request, "Le numéro de page « {page} » n'est pas un entier positif.",
                                     page=raw_page[:20]))
-        return cls(params.get("q", "").strip()[:500], chosen, page), problems
+        moderation = params.get("moderation", "published")
+        if moderation not in vocab.MODERATION.terms:
+            problems.append(gettext(request, "« {legend} » : valeur inconnue {values}.",
+                                    legend=gettext(request, vocab.MODERATION.label), values=moderation[:40]))
+            moderation = "published"
+        return cls(params.get("q", "").strip()[:500], chosen, page, moderation), problems
 
     def filters(self, facet_list: tuple[Facet, ...]) -> ProjectFilters:
         """The same search, as the project service (and the JSON API) take it."""
         api = {facet.name: facet.api for facet in facet_list}
-        return ProjectFilters({api[name]: values for name, values in self.chosen.items()}, q=self.text or None)
+        return ProjectFilters({api[name]: values for name, values in self.chosen.items()}, self.moderation,
+                              self.text or None)
 
     def params(self, **change: Any) -> list[tuple[str, str]]:
         """The query parameters of this search (for links), with ``change`` applied."""
         items = [("q", self.text)] if self.text else []
         items += [(name, value) for name, values in self.chosen.items() for value in values]
+        if self.moderation != "published":
+            items.append(("moderation", self.moderation))
         page = change.get("page", self.page)
         if page != 1:
             items.append(("page", str(page)))
@@ -181,7 +193,10 @@ async def search_page(request: Request) -> Response:
                           for code, label in facet.terms.items()
                           if results.counts.get(facet.api, {}).get(code) or code in search.chosen.get(facet.name, ())]}
               for facet in facet_list]
+    rights = Rights.of(principal_of(request))
     context = {"search": search, "results": results, "groups": groups, "problems": problems, "page": search.page,
+               "moderation": vocab.MODERATION if rights.authenticated and (rights.moderator or rights.territories)
+               else None,
                "pages": pages, "links": links, "exports": export_links(search, facet_list), "labels": _labels(),
                "first": offset + 1, "last": offset + len(results.projects)}
     return render(request, "catalogue_search.html", context, status=400 if problems else 200)
@@ -282,17 +297,42 @@ FORM_TEXTS = ("title", "summary", "description", "need", "carrierName", "technol
 FORM_CODES = ("carrierKind", "status", "procurement", "typology")
 FORM_LISTS = ("domains", "useCases", "connectivity", "fundingSources")
 FORM_DATES = ("startDate", "goLiveDate", "endDate")
-OUTCOME_FIELDS = ("indicator", "unit", "baseline", "after", "after_date", "method", "source")
-# The fields in the order the form shows them: the error summary follows it.
+# An outcome's fields in the form: one row per outcome of the record, and one more to add one.
+OUTCOME_FIELDS = {"indicator": "indicateur", "unit": "unité", "baseline": "valeur avant", "after": "valeur après",
+                  "after_date": "date de la valeur après", "method": "méthode", "source": "source"}
+MAX_OUTCOME_ROWS = 20
+# The fields in the order the form shows them: the error summary follows it ("outcomes": the rows).
 FORM_ORDER = ("title", "summary", "description", "need", "status", "domains", "useCases", *FORM_DATES, "carrierName",
               "carrier", "carrierKind", "territories", "typology", "technology", "connectivity", "fundingSources",
-              "totalCost", "procurement", "pooling", *(f"outcome_{n}" for n in OUTCOME_FIELDS), "lessons",
-              "replicability", "contact", "sourceUrl")
+              "totalCost", "procurement", "pooling", "outcomes", "lessons", "replicability", "contact", "sourceUrl")
 # What the error summary calls the form's own fields (the record's are in FIELD_LABELS).
-FORM_LABELS = {**FIELD_LABELS, "sourceUrl": "Source publique", "outcome_indicator": "Résultat : indicateur",
-               "outcome_unit": "Résultat : unité", "outcome_baseline": "Résultat : valeur avant",
-               "outcome_after": "Résultat : valeur après", "outcome_after_date": "Résultat : date de la valeur après",
-               "outcome_method": "Résultat : méthode", "outcome_source": "Résultat : source"}
+FORM_LABELS = {**FIELD_LABELS, "sourceUrl": "Source publique"}
+
+
+def outcome_field(row: int, name: str) -> str:
+    """The form field of an outcome row's member (``outcome0_indicator``…)."""
+    return f"outcome{row}_{name}"
+
+
+def _outcome_parts(field: str) -> tuple[int, str] | None:
+    head, _, name = field.partition("_")
+    row = head.removeprefix("outcome")
+    return (int(row), name) if head.startswith("outcome") and row.isdigit() and name in OUTCOME_FIELDS else None
+
+
+def field_label(field: str) -> str:
+    """What the error summary calls a field (French)."""
+    parts = _outcome_parts(field)
+    if parts is None:
+        return FORM_LABELS.get(field, field)
+    return f"Résultat {parts[0] + 1} : {OUTCOME_FIELDS[parts[1]]}"
+
+
+def _field_position(field: str) -> tuple[int, int, int]:
+    parts = _outcome_parts(field)
+    if parts is None:
+        return (FORM_ORDER.index(field) if field in FORM_ORDER else len(FORM_ORDER), 0, 0)
+    return (FORM_ORDER.index("outcomes"), parts[0], list(OUTCOME_FIELDS).index(parts[1]))
 
 
 class FormErrors(Exception):
@@ -312,23 +352,29 @@ def form_values(record: Mapping[str, Any]) -> dict[str, Any]:
     cost = record.get("totalCost")
     values["totalCost"] = "" if cost is None else _number_text(cost)
     values["sourceUrl"] = (record.get("provenance") or {}).get("sourceUrl", "")
-    first = (record.get("outcomes") or [{}])[0]
-    values.update({
-        "outcome_indicator": first.get("indicator", ""), "outcome_unit": first.get("unit", ""),
-        "outcome_baseline": _number_text((first.get("baseline") or {}).get("value")),
-        "outcome_after": _number_text((first.get("after") or {}).get("value")),
-        "outcome_after_date": (first.get("after") or {}).get("date", ""),
-        "outcome_method": first.get("method", ""), "outcome_source": first.get("source", ""),
-    })
+    outcomes = list(record.get("outcomes") or ())[:MAX_OUTCOME_ROWS - 1]
+    values["outcome_rows"] = len(outcomes) + 1
+    for row, outcome in enumerate([*outcomes, {}]):
+        after = outcome.get("declaredAfter", {} if "measured" in outcome else outcome.get("after")) or {}
+        typed = {"indicator": outcome.get("indicator", ""), "unit": outcome.get("unit", ""),
+                 "baseline": _number_text((outcome.get("baseline") or {}).get("value")),
+                 "after": _number_text(after.get("value")), "after_date": after.get("date", ""),
+                 "method": outcome.get("method", ""), "source": outcome.get("source", "")}
+        values.update({outcome_field(row, name): text for name, text in typed.items()})
+        values[f"outcome{row}_measured"] = outcome.get("measured")
     return values
 
 
 def submitted_values(form: FormData) -> dict[str, Any]:
     """What the person typed, as the form shows it again (nothing lost on an error)."""
     values: dict[str, Any] = {}
-    for name in (*FORM_TEXTS, *FORM_CODES, *FORM_DATES, "carrier", "territories", "totalCost", "sourceUrl",
-                 *(f"outcome_{n}" for n in OUTCOME_FIELDS)):
+    for name in (*FORM_TEXTS, *FORM_CODES, *FORM_DATES, "carrier", "territories", "totalCost", "sourceUrl"):
         values[name] = str(form.get(name, "")).strip()
+    rows = str(form.get("outcome_rows", "1"))
+    values["outcome_rows"] = min(int(rows), MAX_OUTCOME_ROWS) if rows.isdigit() and int(rows) > 0 else 1
+    for row in range(values["outcome_rows"]):
+        for name in OUTCOME_FIELDS:
+            values[outcome_field(row, name)] = str(form.get(outcome_field(row, name), "")).strip()
     for name in FORM_LISTS:
         values[name] = [str(v) for v in form.getlist(name)]
     return values
@@ -352,9 +398,10 @@ def record_of(values: Mapping[str, Any], request: Request, *, current: Mapping[s
     else:
         provenance.pop("sourceUrl", None)
     record["provenance"] = provenance or None
-    outcome = _outcome_of(values, errors, request)
-    kept = list((current or {}).get("outcomes") or ())[1:]
-    record["outcomes"] = ([outcome] if outcome else []) + kept or None
+    shown = list((current or {}).get("outcomes") or ())
+    outcomes = [_outcome_of(values, row, shown[row] if row < len(shown) else {}, errors, request)
+                for row in range(values["outcome_rows"])]
+    record["outcomes"] = [o for o in outcomes if o] + shown[values["outcome_rows"]:] or None
     for name in pr.REQUIRED:
         if not record.get(name) and name not in errors:
             errors[name] = gettext(request, "Ce champ est obligatoire.")
@@ -363,22 +410,30 @@ def record_of(values: Mapping[str, Any], request: Request, *, current: Mapping[s
     return record if current is not None else {k: v for k, v in record.items() if v is not None}
 
 
-def _outcome_of(values: Mapping[str, Any], errors: dict[str, str], request: Request) -> dict[str, Any] | None:
-    typed = {name: values[f"outcome_{name}"] for name in OUTCOME_FIELDS}
+def _outcome_of(values: Mapping[str, Any], row: int, shown: Mapping[str, Any], errors: dict[str, str],
+                request: Request) -> dict[str, Any] | None:
+    """The outcome of a row: what the form shows set as typed (empty: removed), what it does not
+    show (a KPI binding, the baseline's date…) kept from the record shown. An empty row is none."""
+    typed = {name: values[outcome_field(row, name)] for name in OUTCOME_FIELDS}
     if not any(typed.values()):
         return None
-    outcome: dict[str, Any] = {"indicator": typed["indicator"]}
+    outcome = dict(declared(shown))
     if not typed["indicator"]:
-        errors["outcome_indicator"] = gettext(request, "Nommez l'indicateur du résultat, ou videz la ligne du résultat.")
-    for name in ("unit", "method", "source"):
-        if typed[name]:
-            outcome[name] = typed[name]
-    baseline = _parse_number(typed["baseline"], "outcome_baseline", errors, request)
-    if baseline is not None:
-        outcome["baseline"] = {"value": baseline}
-    after = _parse_number(typed["after"], "outcome_after", errors, request)
-    if after is not None or typed["after_date"]:
-        outcome["after"] = {k: v for k, v in (("value", after), ("date", typed["after_date"])) if v not in (None, "")}
+        errors[outcome_field(row, "indicator")] = gettext(
+            request, "Nommez l'indicateur du résultat, ou videz la ligne du résultat.")
+    for name in ("indicator", "unit", "method", "source"):
+        outcome[name] = typed[name]
+        if not typed[name]:
+            del outcome[name]
+    for name in ("baseline", "after"):
+        number = _parse_number(typed[name], outcome_field(row, name), errors, request)
+        point = {**(outcome.get(name) or {}), "value": number}
+        if name == "after":
+            point["date"] = typed["after_date"]
+        point = {k: v for k, v in point.items() if v not in (None, "")}
+        outcome[name] = point
+        if "value" not in point and "date" not in point:
+            del outcome[name]
     return outcome
 
 
@@ -409,8 +464,10 @@ def refusal_field(detail: str) -> str:
     head = detail.split(":", 1)[0].split(" ", 1)[0]
     name = head.split("[", 1)[0].split(".", 1)[0]
     if name == "outcomes":
+        row = head.split("[", 1)[1].split("]", 1)[0] if "[" in head else "0"
         member = head.rsplit(".", 1)[-1] if "." in head else "indicator"
-        return "outcome_after_date" if head.endswith("after.date") else f"outcome_{member}"
+        member = "after_date" if head.endswith("after.date") else member
+        return outcome_field(int(row) if row.isdigit() else 0, member if member in OUTCOME_FIELDS else "indicator")
     if name == "provenance":
         return "sourceUrl"
     if detail.startswith("missing required field"):
@@ -496,20 +553,53 @@ async def moderate(request: Request) -> Response:
     return RedirectResponse(_with_query(request, f"{BASE}/projets/{slug}", [("fait", done)]), status_code=303)
 
 
+# The service's refusals a form can meet, said in French (the API's details are in English):
+# a pattern of the detail -> the French message, its groups as named values.
+FRENCH_REFUSALS: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(pattern), message) for pattern, message in (
+    (r"SIREN (?P<siren>\d{9}) has a wrong check digit",
+     "Le SIREN {siren} n'existe pas : sa clé de contrôle est fausse. Vérifiez les 9 chiffres."),
+    (r"is not a SIREN", "Un SIREN a 9 chiffres (exemple : 213502388)."),
+    (r"no (?P<kind>\w+) has code (?P<code>\S+) in the territory registry",
+     "Aucun territoire ({kind}) n'a le code {code} dans le répertoire des territoires."),
+    (r"territories.*'(?P<code>[^']*)' is not", "« {code} » n'est pas un code de territoire (exemple : commune:35238)."),
+    (r"unknown territory kind '(?P<kind>[^']*)'",
+     "« {kind} » n'est pas une nature de territoire : commune, epci, departement ou region."),
+    (r"(?P<date>\S+) is in the future, but the result is marked as observed",
+     "La date {date} est à venir : un résultat observé porte la date où il l'a été."),
+    (r"a (?P<point>baseline|after) value needs its unit", "Une valeur avant ou après demande son unité (kWh/an, %…)."),
+    (r"is not an ISO 8601 date|is not a date of the calendar", "Une date s'écrit AAAA-MM-JJ, AAAA-MM ou AAAA."),
+    (r"endDate (?P<end>\S+) is before startDate (?P<start>\S+)",
+     "La date de fin ({end}) précède la date de début ({start})."),
+    (r"(?P<length>\d+) characters, at most (?P<limit>\d+)",
+     "Texte trop long : {length} caractères pour {limit} au plus."),
+    (r"is not an http\(s\) URL", "Une adresse de page commence par https:// (ou http://)."),
+    (r"is not an e-mail address", "Une adresse électronique est attendue (une boîte fonctionnelle)."),
+    (r"an amount in euros", "Un montant en euros est attendu (un nombre positif)."),
+))
+
+
+def french_refusal(request: Request, detail: str) -> str:
+    """A refusal of the service, as the form says it."""
+    for pattern, message in FRENCH_REFUSALS:
+        found = pattern.search(detail)
+        if found:
+            return gettext(request, message, **found.groupdict())
+    return gettext(request, "Valeur refusée : {detail}", detail=detail)
+
+
 def _refusal_errors(request: Request, refusal: NgsiLdError) -> dict[str, str]:
     if isinstance(refusal, Forbidden):
         return {"territories": gettext(request, "Vous ne contribuez pour aucun de ces territoires : une fiche ne "
                                                 "peut servir que les territoires pour lesquels vous contribuez.")}
-    field = refusal_field(refusal.detail)
-    return {field: gettext(request, "Valeur refusée : {detail}", detail=refusal.detail)}
+    return {refusal_field(refusal.detail): french_refusal(request, refusal.detail)}
 
 
 def _render_form(request: Request, values: dict[str, Any], errors: dict[str, str],
                  record: dict[str, Any] | None) -> Response:
     rights = Rights.of(principal_of(request))
-    order = {name: n for n, name in enumerate(FORM_ORDER)}
-    errors = dict(sorted(errors.items(), key=lambda item: order.get(item[0], len(order))))
-    context = {"values": values, "errors": errors, "record": record, "error_labels": FORM_LABELS,
+    errors = dict(sorted(errors.items(), key=lambda item: _field_position(item[0])))
+    context = {"values": values, "errors": errors, "record": record,
+               "error_labels": {name: field_label(name) for name in errors},
                "vocabularies": vocab.VOCABULARIES, "moderator": rights.moderator,
                "scopes": sorted(t.removeprefix(pr.TERRITORY_PREFIX) for t in rights.territories),
                "action": href(request, f"{BASE}/projets/{record['id'][len(pr.PROJECT_PREFIX):]}/modifier" if record

@@ -7,7 +7,8 @@ server-side store, so any worker process can take the return. ``GET /connexion/r
 verifier), verifies the id token (signature, issuer, audience, times, nonce), completes the
 person's claims from the userinfo endpoint when the id token lacks their e-mail (ProConnect's
 keeps only the subject), opens the session cookie and goes back to the page asked.
-``POST /deconnexion`` (its form carries ``csrf_token``) closes the session.
+``POST /deconnexion`` (its form carries ``csrf_token``) closes the session. Without an OpenID
+provider configured, ``/connexion`` sends to the sign-in with an API key (``web/login_key.py``).
 
 The verifier and the sessions are the application's (``app.state.oidc``, ``app.state.sessions``):
 the enforcement point reads the same cookies with the same key.
@@ -39,9 +40,14 @@ _MAX_FORM = 16 * 1024
 _RESTART = "recommencez depuis /connexion."
 
 
+def _oidc_configured(request: Request) -> bool:
+    verifier: OidcVerifier = request.app.state.oidc
+    return verifier.enabled and bool(verifier.client_id)
+
+
 def _verifier(request: Request) -> OidcVerifier:
     verifier: OidcVerifier = request.app.state.oidc
-    if not verifier.enabled or not verifier.client_id:
+    if not _oidc_configured(request):
         raise ResourceNotFound("La connexion n'est pas configurée sur cette plateforme : l'exploitant doit renseigner "
                                "TERRITOIRES_OIDC_ISSUER et TERRITOIRES_OIDC_CLIENT_ID.")
     return verifier
@@ -56,6 +62,9 @@ def _settings(request: Request) -> Settings:
 
 
 async def sign_in(request: Request) -> Response:
+    if not _oidc_configured(request):  # no OpenID provider: sign in with an API key
+        then = quote(local_page(request.query_params.get("suivant")), safe="")
+        return RedirectResponse(f"/connexion/cle?suivant={then}", status_code=303)
     verifier, sessions, settings = _verifier(request), _sessions(request), _settings(request)
     if request.url.scheme != "https" and not is_loopback(str(request.url)):
         raise InvalidRequest("La connexion passe par HTTPS : ouvrez cette adresse en https:// (derrière un "

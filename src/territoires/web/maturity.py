@@ -83,13 +83,10 @@ def _kind_label(territory: Territory) -> str:
 # ---- the questionnaire ------------------------------------------------------------------------------
 async def questionnaire(request: Request) -> Response:
     """The form, filled with the current answers."""
-    service = await call(request, assessments, request)
-    territory = _territory(request, service)
-    if isinstance(territory, Response):
-        return territory
-    refused = _refused(request, territory)
-    if refused is not None:
-        return refused
+    found = await _writable(request)
+    if isinstance(found, Response):
+        return found
+    service, territory = found
     try:
         current = await call(request, service.get, principal_of(request), territory.kind, territory.code)
         answers = current["answers"]
@@ -100,13 +97,10 @@ async def questionnaire(request: Request) -> Response:
 
 async def submit(request: Request) -> Response:
     """Save the answers; on a missing or wrong answer, the form again with every answer kept."""
-    service = await call(request, assessments, request)
-    territory = _territory(request, service)
-    if isinstance(territory, Response):
-        return territory
-    refused = _refused(request, territory)
-    if refused is not None:
-        return refused
+    found = await _writable(request)
+    if isinstance(found, Response):
+        return found
+    service, territory = found
     form = await checked_form(request)
     answers = {name: value for name, value in form.items() if name in maturity.questionnaire().questions}
     errors = maturity.answer_errors(answers)
@@ -196,13 +190,10 @@ def _step(request: Request, step: dict[str, Any]) -> dict[str, Any]:
 
 async def publication(request: Request) -> Response:
     """Publish (``action=publier``) or withdraw (``action=retirer``) the diagnostic."""
-    service = await call(request, assessments, request)
-    territory = _territory(request, service)
-    if isinstance(territory, Response):
-        return territory
-    refused = _refused(request, territory)
-    if refused is not None:
-        return refused
+    found = await _writable(request)
+    if isinstance(found, Response):
+        return found
+    service, territory = found
     form = await checked_form(request)
     action = {"publier": service.publish, "retirer": service.unpublish}.get(form.get("action", ""))
     if action is None:
@@ -212,6 +203,16 @@ async def publication(request: Request) -> Response:
 
 
 # ---- shared -----------------------------------------------------------------------------------------
+async def _writable(request: Request) -> tuple[AssessmentService, Territory] | Response:
+    """The service and the territory of the path, for a person who may write its diagnostic;
+    otherwise the page to answer (unknown territory, sign in first, access reserved)."""
+    service = await call(request, assessments, request)
+    territory = _territory(request, service)
+    if isinstance(territory, Response):
+        return territory
+    return _refused(request, territory) or (service, territory)
+
+
 def _territory(request: Request, service: AssessmentService) -> Territory | Response:
     """The territory of the path; a page saying so if it is not one."""
     kind, code = request.path_params["kind"], request.path_params["code"]
