@@ -38,7 +38,7 @@ from territoires.store.sqlite_quotas import QUOTAS_SCHEMA, SqliteEntityCount, Sq
 from territoires.store.sqlite_outbox import OUTBOX_SCHEMA, DueTenants, SqliteOutbox, SqliteOutboxDelivery
 from territoires.store.sqlite_subscriptions import SUBSCRIPTIONS_SCHEMA, SqliteSubscriptions
 from territoires.store.sqlite_temporal import HISTORY_SCHEMA, SqliteTemporal
-from territoires.store.sqlite_text import TEXT_SCHEMA, SqliteText
+from territoires.store.sqlite_text import TEXT_SCHEMA, SqliteText, set_ranking
 from territoires.store.port import (
     DEFAULT_TENANT,
     EntityQuery,
@@ -121,6 +121,7 @@ class _Tenant:
         self.path = path
         self.conn = _connect(path)
         self.conn.executescript(SCHEMA)
+        set_ranking(self.conn)
         sqlite_filters.register_functions(self.conn)
         sqlite_geo.register_functions(self.conn)
         self.lock = threading.RLock()

@@ -60,10 +60,18 @@ CREATE TABLE IF NOT EXISTS text_tallies(
     PRIMARY KEY (entity_type, facet, value)
 ) WITHOUT ROWID;
 """
+# The ranking: bm25 with the fields' weights (facet tokens do not rank), set as the table's own
+# ``rank``, which FTS5 computes in its scan: twice as fast as calling bm25() on each match.
+_BM25 = "bm25({}, {}, {}, 0.0)".format(*BM25_WEIGHTS)
+
+
+def set_ranking(conn: sqlite3.Connection) -> None:
+    """Set the index's ranking in a tenant's file, unless it is set already (no write then)."""
+    if conn.execute("SELECT v FROM text_search_config WHERE k = 'rank'").fetchone() != (_BM25,):
+        conn.execute("INSERT INTO text_search(text_search, rank) VALUES ('rank', ?)", (_BM25,))
+        conn.commit()
 
 _BIND_CHUNK = 500  # ids bound per statement (SQLite binds at most 32766 parameters)
-_RANK = "bm25(text_search, {}, {}, {}, 0)".format(*BM25_WEIGHTS)  # facet tokens do not rank
-
 
 
 class SqliteText:
@@ -125,7 +133,7 @@ class SqliteText:
             params = [search.entity_type]
         else:
             # The full-text index first (CROSS JOIN keeps this order), then each match's document.
-            matching = (f"{_RANK if search.text is not None else 0} AS rank FROM text_search CROSS JOIN "
+            matching = (f"{'text_search.rank' if search.text is not None else 0} AS rank FROM text_search CROSS JOIN "
                         "text_documents d WHERE text_search MATCH ? AND d.rid = text_search.rowid AND d.entity_type = ?")
             params = [" AND ".join(match), search.entity_type]
         sql, args = search_statement(search, matching, params, key="rid", mark="?", filtered=True)
