@@ -154,15 +154,17 @@ class PostgresText:
         if search.text is None:
             matching = "0 AS rank, d.facet_names, d.facet_values FROM text_documents d WHERE d.entity_type = %s"
         else:
-            query, params = tsquery(parse_query(search.text, prefix=search.prefix))
+            words, params = tsquery(parse_query(search.text, prefix=search.prefix))
             # The filters in the tsquery (tokens are letters and digits: no tsquery syntax): the
             # GIN index intersects them with the words, so nothing else has to check them (their
             # look-ups in text_facets as well doubled the time of a search matching many records).
+            # The rank reads the words alone: facet tokens weigh nothing, and cost a third more.
+            query, params = words, [*params, *params]
             for facet, values in search.filters.items():
                 query += " && to_tsquery('simple', %s)"
                 params.append(" | ".join(facet_token(_text(facet), _text(value)) for value in values))
-            matching = (f"-ts_rank(d.document, s.q) AS rank, d.facet_names, d.facet_values FROM text_documents d, "
-                        f"(SELECT {query} AS q) AS s WHERE d.entity_type = %s AND d.document @@ s.q")
+            matching = (f"-ts_rank(d.document, s.r) AS rank, d.facet_names, d.facet_values FROM text_documents d, "
+                        f"(SELECT {words} AS r, {query} AS q) AS s WHERE d.entity_type = %s AND d.document @@ s.q")
         params.append(_text(search.entity_type))
         filtered = replace(search, facets=tuple(map(_text, search.facets)), filters={
             _text(facet): tuple(map(_text, values)) for facet, values in search.filters.items()})
