@@ -152,6 +152,7 @@ def test_009_01_delete_a_temporal_representation_of_an_entity(client):
 
 
 def test_009_02_009_03_delete_an_invalid_or_unknown_temporal_entity(client):
+    assert client.delete(f"{TEMPORAL}/").status_code == 405  # 009_02_01: no id, no DELETE on the collection
     assert_problem(client.delete(f"{TEMPORAL}/invalidId"), 400, "BadRequestData")
     assert_problem(client.delete(f"{TEMPORAL}/{OTHER}"), 404, "ResourceNotFound")
 

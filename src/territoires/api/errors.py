@@ -41,7 +41,9 @@ ATTRIBUTE_WITHOUT_NAME = re.compile(r"/ngsi-ld/v1/(temporal/)?entities/[^/]+/att
 async def on_http_exception(request: Request, error: Exception) -> Response:
     assert isinstance(error, HTTPException)
     purge = request.method == "DELETE" and request.url.path == "/ngsi-ld/v1/entities/"
-    if error.status_code in (404, 405) and ENTITY_WITHOUT_ID.match(request.url.path) and not purge:
+    # /temporal/entities has no DELETE: without an id, that method is not allowed (ETSI 009_02_01)
+    temporal_delete = request.method == "DELETE" and request.url.path == "/ngsi-ld/v1/temporal/entities/"
+    if error.status_code in (404, 405) and ENTITY_WITHOUT_ID.match(request.url.path) and not (purge or temporal_delete):
         return problem(BadRequestData("the entity id is missing from the path"))
     if error.status_code in (404, 405) and ATTRIBUTE_WITHOUT_NAME.match(request.url.path):
         if request.method == "PATCH":  # no route patches .../attrs/ (the ETSI suite's 016_02_06)
