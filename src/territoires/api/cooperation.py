@@ -9,6 +9,8 @@ who may write what), render. Reads are open to all.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -135,47 +137,39 @@ async def delete_group(request: Request) -> Response:
     return no_content()
 
 
-async def add_meeting(request: Request) -> Response:
-    """Add a meeting: date (ISO 8601), title, place or link, minutes (animateurs)."""
-    body = await read_json(request, allow=(JSON,))
-    group = await call(request, working_groups(request).add_meeting, _principal(request), request.path_params["id"],
-                       body)
-    return json_response(group, status=201)
+def _adding(operation: str, summary: str) -> Callable[[Request], Awaitable[Response]]:
+    """The endpoint adding an item to a group: ``WorkingGroupService.<operation>(principal, group, body)``."""
+
+    async def endpoint(request: Request) -> Response:
+        body = await read_json(request, allow=(JSON,))
+        group = await call(request, getattr(working_groups(request), operation), _principal(request),
+                           request.path_params["id"], body)
+        return json_response(group, status=201)
+
+    endpoint.__name__, endpoint.__doc__ = operation, summary
+    return endpoint
 
 
-async def remove_meeting(request: Request) -> Response:
-    group = await call(request, working_groups(request).remove_meeting, _principal(request),
-                       request.path_params["id"], request.path_params["item"])
-    return json_response(group)
+def _removing(operation: str, summary: str) -> Callable[[Request], Awaitable[Response]]:
+    """The endpoint removing an item of a group: ``WorkingGroupService.<operation>(principal, group, item)``."""
+
+    async def endpoint(request: Request) -> Response:
+        group = await call(request, getattr(working_groups(request), operation), _principal(request),
+                           request.path_params["id"], request.path_params["item"])
+        return json_response(group)
+
+    endpoint.__name__, endpoint.__doc__ = operation, summary
+    return endpoint
 
 
-async def add_link(request: Request) -> Response:
-    """Share a link: title, url (http or https) (animateurs)."""
-    body = await read_json(request, allow=(JSON,))
-    group = await call(request, working_groups(request).add_link, _principal(request), request.path_params["id"], body)
-    return json_response(group, status=201)
-
-
-async def remove_link(request: Request) -> Response:
-    group = await call(request, working_groups(request).remove_link, _principal(request),
-                       request.path_params["id"], request.path_params["item"])
-    return json_response(group)
-
-
-async def add_member(request: Request) -> Response:
-    """Add a member: ``{"member": "commune:21231" | "organisation:<SIREN>", "role", "name"}``;
-    a contributor adds its own territory as a member (joins)."""
-    body = await read_json(request, allow=(JSON,))
-    group = await call(request, working_groups(request).add_member, _principal(request), request.path_params["id"],
-                       body)
-    return json_response(group, status=201)
-
-
-async def remove_member(request: Request) -> Response:
-    """Remove a member (``kind:code`` or ``organisation:<SIREN>``); a contributor withdraws its territory."""
-    group = await call(request, working_groups(request).remove_member, _principal(request),
-                       request.path_params["id"], request.path_params["item"])
-    return json_response(group)
+add_meeting = _adding("add_meeting", "Add a meeting: date (ISO 8601), title, place or link, minutes (animateurs).")
+remove_meeting = _removing("remove_meeting", "Remove a meeting (animateurs).")
+add_link = _adding("add_link", "Share a link: title, url (http or https) (animateurs).")
+remove_link = _removing("remove_link", "Remove a shared link (animateurs).")
+add_member = _adding("add_member", 'Add a member: ``{"member": "commune:21231" | "organisation:<SIREN>", "role", '
+                                   '"name"}``; a contributor adds its own territory as a member (joins).')
+remove_member = _removing("remove_member", "Remove a member (``kind:code`` or ``organisation:<SIREN>``); a "
+                                           "contributor withdraws its territory.")
 
 
 routes = [

@@ -8,6 +8,7 @@ write, and read it until it is published), render.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -60,34 +61,27 @@ def _answers(body: Any) -> Any:
     return body["answers"]
 
 
-async def publish(request: Request) -> Response:
-    """Publish the territory's diagnostic: everyone reads it, and it counts among its peers'."""
-    service = await call(request, assessments, request)
-    return json_response(await call(request, service.publish, request.state.principal, *_territory(request)))
+def _territory_operation(operation: str, summary: str) -> Callable[[Request], Awaitable[Response]]:
+    """The endpoint answering ``AssessmentService.<operation>(principal, kind, code)``."""
+
+    async def endpoint(request: Request) -> Response:
+        service = await call(request, assessments, request)
+        return json_response(await call(request, getattr(service, operation), request.state.principal,
+                                        *_territory(request)))
+
+    endpoint.__name__, endpoint.__doc__ = operation, summary
+    return endpoint
 
 
-async def unpublish(request: Request) -> Response:
-    """Make the territory's diagnostic private again."""
-    service = await call(request, assessments, request)
-    return json_response(await call(request, service.unpublish, request.state.principal, *_territory(request)))
-
-
-async def history(request: Request) -> Response:
-    """Every submission (date, levels) and publication of the territory's diagnostic, oldest first."""
-    service = await call(request, assessments, request)
-    return json_response(await call(request, service.history, request.state.principal, *_territory(request)))
-
-
-async def peers(request: Request) -> Response:
-    """How many of the territory's peers (same kind and population band, published) are at each level of each axis."""
-    service = await call(request, assessments, request)
-    return json_response(await call(request, service.peers, request.state.principal, *_territory(request)))
-
-
-async def recommendations(request: Request) -> Response:
-    """The next level's unmet criteria of each axis, most pressing first, with projects and indicators."""
-    service = await call(request, assessments, request)
-    return json_response(await call(request, service.recommendations, request.state.principal, *_territory(request)))
+publish = _territory_operation("publish", "Publish the territory's diagnostic: everyone reads it, and it counts "
+                                          "among its peers'.")
+unpublish = _territory_operation("unpublish", "Make the territory's diagnostic private again.")
+history = _territory_operation("history", "Every submission (date, levels) and publication of the territory's "
+                                          "diagnostic, oldest first.")
+peers = _territory_operation("peers", "How many of the territory's peers (same kind and population band, "
+                                      "published) are at each level of each axis.")
+recommendations = _territory_operation("recommendations", "The next level's unmet criteria of each axis, most "
+                                                          "pressing first, with projects and indicators.")
 
 
 routes = [
