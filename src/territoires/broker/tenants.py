@@ -33,3 +33,8 @@ class TenantService:
 
     def list(self) -> list[str]:
         return self.store.tenants()
+
+    def public_types(self, name: str) -> frozenset[str]:
+        """The entity types (expanded IRIs) anyone may read in this tenant, as its administrators
+        published them (the enforcement point reads the same, through ``auth.public_types``)."""
+        return self.store.public_types(validate_tenant_name(name))

@@ -22,7 +22,6 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from territoires.auth.principal import Action, Principal
-from territoires.auth.public_types import PublicTypes
 from territoires.broker import Broker
 from territoires.ngsild.errors import BadRequestData, NonexistentTenant
 from territoires.ngsild.model import Entity, Instance
@@ -47,7 +46,6 @@ def bindings(outcomes: Iterable[Any]) -> Iterator[tuple[int, str, str]]:
 class KpiBindings:
     def __init__(self, broker: Broker) -> None:
         self.broker = broker
-        self.public_types = PublicTypes(broker.store)
 
     def check(self, principal: Principal, outcomes: list[dict[str, Any]], *,
               known: frozenset[tuple[str, str]] = frozenset()) -> None:
@@ -74,7 +72,7 @@ class KpiBindings:
                     raise BadRequestData(f"{where}: {entity} is not a KeyPerformanceIndicator")
                 if principal.may(Action.READ, tenant):
                     continue
-                public = self.public_types.read(tenant) if public is None else public
+                public = self.broker.tenants.public_types(tenant) if public is None else public
                 if not types & public & KPI_TYPES:
                     raise BadRequestData(
                         f"{where}: this credential may not read {entity} in tenant {tenant!r} (no grant there, "
