@@ -43,13 +43,16 @@ def tenant_of(request: Request) -> str:
 
 
 T = TypeVar("T")
+READ_METHODS = frozenset({"GET", "HEAD"})
 
 
 async def call(request: Request, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Run a broker call. When the store waits on a database server, in a worker thread, so
-    that the event loop serves other requests meanwhile; with the embedded store, whose calls
-    keep the processor busy, inline (a thread would only add its own cost)."""
-    if request.app.state.broker.store.waits_on_server:
+    """Run a broker call. When the store waits on a database server, or the call may write and
+    writes wait on other processes' lock, in a worker thread, so that the event loop serves
+    other requests meanwhile; otherwise (reads of the embedded store, which keep the processor
+    busy) inline: a thread would only add its own cost."""
+    store = request.app.state.broker.store
+    if store.waits_on_server or (store.writes_wait_on_lock and request.method not in READ_METHODS):
         return await run_in_threadpool(function, *args, **kwargs)
     return function(*args, **kwargs)
 

@@ -854,6 +854,10 @@ class Store(ABC):
     # Calls wait on a database server (rather than keep the processor busy): adapters run
     # them in worker threads, so that one process serves other requests meanwhile.
     waits_on_server: bool = False
+    # Writes queue on a lock that other processes hold (one writer at a time per tenant):
+    # adapters run writing calls in worker threads, so that the wait does not stall the event
+    # loop, which meanwhile serves reads and sends notifications.
+    writes_wait_on_lock: bool = False
 
     @abstractmethod
     def session(self, tenant: str, *, write: bool = False) -> AbstractContextManager[TenantSession]:

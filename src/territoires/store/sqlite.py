@@ -157,6 +157,8 @@ class _Tenant:
 
 
 class SqliteStore(sqlite_devices.SqliteDeviceRegistry, SqliteAccess, SqliteQuotas, SqliteOutboxDelivery, Store):
+    writes_wait_on_lock = True  # one writer per tenant file, across processes (flock)
+
     def __init__(self, data_dir: Path | str, *, use_value_index: bool = True) -> None:
         # ``use_value_index=False`` answers q by scanning only: the tests compare both ways.
         self.use_value_index = use_value_index
