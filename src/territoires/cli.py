@@ -6,6 +6,7 @@ import argparse
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -332,23 +333,43 @@ def db(args: argparse.Namespace) -> int:
                   "TERRITOIRES_DATABASE_URL désigne une base PostgreSQL")
             return 0
         return _schema(settings.database_url, upgrade=args.action == "upgrade")
-    store = open_store(settings)
+    # A restore goes through the broker: its full-text index is rebuilt from each restored tenant.
+    broker = _broker(args) if args.action == "restore" else None
+    store = broker.store if broker else open_store(settings)
     try:
-        def progress(tenant: str, count: int) -> None:
-            print(f"\r{tenant or '(défaut)'} : {count} entités", end="", file=sys.stderr, flush=True)
-
         path = Path(args.file)
+        progress = _backup_progress()
         if args.action == "backup":
             names = [args.tenant] if args.tenant is not None else ["", *store.tenants()]
-            done = backup.backup(store, path, names, progress)
+            done = backup.backup(store, path, names, progress, platform=args.tenant is None)
         else:
-            done = backup.restore(store, path, args.tenant, progress)
+            reindex = broker.text_search.reindex if broker else None
+            done = backup.restore(store, path, args.tenant, progress, after_tenant=reindex)
         print(file=sys.stderr)
-        for tenant, count in done.items():
-            print(f"{tenant or '(défaut)'}\t{count}")
+        for tenant, report in done.items():
+            print(f"{_tenant_label(tenant)}\t{report.entities} entités\t{report.instances} instances d'historique\t"
+                  f"{report.kept} entités supprimées à l'historique gardé\t{report.keys} clés d'API\t"
+                  f"{report.members} membres\t{report.audit} enregistrements d'audit")
     finally:
         store.close()
     return 0
+
+
+def _backup_progress() -> Callable[[str, str, int], None]:
+    """Progress of a backup or restore on one line of stderr per tenant: entities, then history instances."""
+    from territoires.store.backup import ENTITIES, INSTANCES
+
+    shown: dict[str, object] = {}
+
+    def progress(tenant: str, kind: str, count: int) -> None:
+        if shown.get("tenant", tenant) != tenant:
+            print(file=sys.stderr)
+            shown.clear()
+        shown.update({"tenant": tenant, kind: count})
+        print(f"\r{tenant or '(défaut)'} : {shown.get(ENTITIES, 0)} entités, "
+              f"{shown.get(INSTANCES, 0)} instances d'historique", end="", file=sys.stderr, flush=True)
+
+    return progress
 
 
 def _schema(url: str, *, upgrade: bool) -> int:
