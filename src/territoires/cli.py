@@ -268,6 +268,36 @@ def members(args: argparse.Namespace) -> int:
     return 0
 
 
+def notifications(args: argparse.Namespace) -> int:
+    from territoires.broker import open_store
+    from territoires.broker.dead_letters import DeadLetterService, choice_of, dead_letter_json
+
+    store = open_store(_settings(args))
+    try:
+        service, tenant = DeadLetterService(store), _cli_tenant(args.tenant) or ""
+        if args.action == "list":
+            found, total = service.list(tenant, args.subscription, offset=args.offset, limit=args.limit)
+            for entry in found:
+                row = dead_letter_json(entry)
+                print("\t".join((str(row["seq"]), row.get("givenUpAt", "?"), row["subscriptionId"],
+                                 f"{row['attempts']} essais", row.get("lastError", ""), row["id"],
+                                 ",".join(map(str, row["entityIds"])))))
+            if total > args.offset + len(found):
+                print(f"… {total - args.offset - len(found)} de plus (--offset, --limit)", file=sys.stderr)
+            return 0
+        choice = choice_of({"subscription": args.subscription, "seqs": args.seq})
+        if args.action == "revive":
+            count = service.revive(tenant, choice)
+            print(f"{count} notification(s) remise(s) en file d'envoi, avec leur identifiant et à leur place ; "
+                  "un serveur en marche les envoie à sa prochaine ronde (PostgreSQL) ou à son prochain balayage "
+                  "(stockage embarqué, TERRITOIRES_NOTIFICATION_SWEEP_INTERVAL)")
+        else:
+            print(f"{service.drop(tenant, choice)} notification(s) abandonnée(s) supprimée(s)")
+    finally:
+        store.close()
+    return 0
+
+
 def observatoire(args: argparse.Namespace) -> int:
     from territoires.observatoire.projects import TENANT
     from territoires.observatoire.seed import command, territories_command
@@ -506,6 +536,26 @@ def parser() -> argparse.ArgumentParser:
     removed_member = member_actions.add_parser("remove", help="retirer un rôle")
     removed_member.add_argument("id")
     member.set_defaults(handler=members)
+
+    sent = commands.add_parser("notifications", help="notifications des abonnements")
+    sent.add_argument("--data-dir", default=argparse.SUPPRESS, help="dossier des données")
+    sent_groups = sent.add_subparsers(dest="group", required=True)
+    dead = sent_groups.add_parser("dead-letters", help="notifications abandonnées après leur dernier essai")
+    dead_actions = dead.add_subparsers(dest="action", required=True)
+    for action, what in (("list", "lister les notifications abandonnées, les plus anciennes d'abord"),
+                         ("revive", "les envoyer de nouveau (même identifiant, dans l'ordre de l'abonnement)"),
+                         ("drop", "les supprimer définitivement")):
+        one = dead_actions.add_parser(action, help=what)
+        one.add_argument("--tenant", default="", help="locataire (défaut ou _default : le locataire par défaut)")
+        one.add_argument("--subscription", help="celles de cet abonnement seulement (son identifiant)")
+        if action == "list":
+            one.add_argument("--offset", type=int, default=0)
+            one.add_argument("--limit", type=int, default=100)
+        else:
+            one.add_argument("--seq", type=int, action="append",
+                             help="celle de ce numéro (colonne 1 de la liste) ; répétable ; sans --seq ni "
+                                  "--subscription : toutes celles du locataire")
+    sent.set_defaults(handler=notifications)
 
     from territoires.ingest.simulator import add_arguments as simulate_arguments
 

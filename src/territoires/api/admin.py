@@ -1,4 +1,5 @@
-"""Administration routes /admin/v1: tenants (created and deleted at run time)."""
+"""Administration routes /admin/v1: tenants (created and deleted at run time), and their dead
+letters (``api/dead_letters.py``)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from territoires.api import dead_letters
 from territoires.api.http import json_response, no_content, read_json
 from territoires.ngsild.errors import BadRequestData
 
@@ -33,4 +35,5 @@ routes = [
     Route(f"{BASE}/tenants", list_tenants, methods=["GET"]),
     Route(f"{BASE}/tenants", create_tenant, methods=["POST"]),
     Route(f"{BASE}/tenants/{{name}}", delete_tenant, methods=["DELETE"]),
+    *dead_letters.routes,
 ]

@@ -108,7 +108,8 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("DELETE", f"{ADMIN}/devices/{{eui}}"): Rule(Action.ADMIN, tenant="handler", audit="deleteDevice"),
     ("GET", f"{ADMIN}/quarantine"): Rule(Action.ADMIN, tenant="query:tenant"),
     ("GET", f"{ADMIN}/ingestion"): OPERATE,
-    # administration of a tenant by its admins: keys, members, public types, quotas, audit trail
+    # administration of a tenant by its admins: keys, members, public types, quotas, audit trail,
+    # dead letters of its notifications
     ("GET", f"{ADMIN}/tenants/{{name}}/keys"): _tenant_admin(),
     ("POST", f"{ADMIN}/tenants/{{name}}/keys"): _tenant_admin("createKey"),
     ("GET", f"{ADMIN}/tenants/{{name}}/keys/{{id}}"): _tenant_admin(),
@@ -122,6 +123,9 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("PUT", f"{ADMIN}/tenants/{{name}}/quotas"): Rule(Action.OPERATE, tenant="path:name", audit="setQuotas"),
     ("GET", f"{ADMIN}/tenants/{{name}}/audit"): _tenant_admin(),
     ("GET", f"{ADMIN}/tenants/{{name}}/audit/export"): _tenant_admin(),
+    ("GET", f"{ADMIN}/tenants/{{name}}/dead-letters"): _tenant_admin(),
+    ("POST", f"{ADMIN}/tenants/{{name}}/dead-letters/revive"): _tenant_admin("reviveDeadLetters"),
+    ("POST", f"{ADMIN}/tenants/{{name}}/dead-letters/drop"): _tenant_admin("dropDeadLetters"),
     # platform operators' keys
     ("GET", f"{ADMIN}/keys"): OPERATE,
     ("POST", f"{ADMIN}/keys"): _audited(OPERATE, "createKey"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -22,8 +23,9 @@ from territoires.store.port import (
 # removes a head makes the next one due ("promotes" it). Epoch seconds far in the future.
 WAITING = 1e18
 
-# The outbox columns a claim or a listing reads, in this order (see ``entry``).
-ENTRY_COLUMNS = "seq, id, subscription, endpoint, trigger, data, created_at, attempts, last_error, dead"
+# The outbox columns a claim or a listing reads, in this order (see ``entry``). ``due`` of a
+# dead letter is when it was given up (epoch seconds): nothing schedules it any more.
+ENTRY_COLUMNS = "seq, id, subscription, endpoint, trigger, data, created_at, attempts, last_error, dead, due"
 # The delivery status columns, in the order of ``STATUS_MEMBERS`` after the subscription.
 STATUS_COLUMNS = "subscription, times_sent, times_failed, last_notification, last_success, last_failure, status"
 STATUS_MEMBERS = ("timesSent", "timesFailed", "lastNotification", "lastSuccess", "lastFailure", "status")
@@ -53,6 +55,55 @@ def promote_sql(mark: str, alive: str) -> str:
             f"AND {alive}) AND due >= {WAITING}")
 
 
+def requeue_sql(mark: str, alive: str) -> tuple[str, str]:
+    """The two statements that give a subscription (the parameter, twice each) its right head
+    after dead letters were revived into its queue with ``due`` WAITING: first an unclaimed head
+    that is no longer the oldest goes back to waiting, then the oldest becomes due unless a
+    head (claimed, in flight) remains. So one notification at most is due or in flight per
+    subscription, and the revived ones come before those enqueued after them."""
+    m = mark
+    demote = (f"UPDATE outbox SET due = {WAITING} WHERE subscription = {m} AND {alive} AND due < {WAITING} "
+              f"AND owner IS NULL AND seq > (SELECT min(seq) FROM outbox WHERE subscription = {m} AND {alive})")
+    head = (f"UPDATE outbox SET due = 0 WHERE seq = (SELECT min(seq) FROM outbox WHERE subscription = {m} "
+            f"AND {alive}) AND NOT EXISTS (SELECT 1 FROM outbox WHERE subscription = {m} AND {alive} "
+            f"AND due < {WAITING})")
+    return demote, head
+
+
+# What a revived dead letter becomes: pending as if never tried, waiting until ``requeue_sql``
+# makes it the head of its queue.
+REVIVE_SET = f"dead = false, attempts = 0, last_error = NULL, due = {WAITING}, lease = 0, owner = NULL"
+
+
+def dead_selection(dead: str, mark: str, seq_in: str, subscription_id: str | None,
+                   seqs: Sequence[int] | None) -> tuple[str, list[Any]]:
+    """The WHERE condition and its parameters choosing dead letters (see the port's
+    ``revive_notifications``). ``dead`` is the SQL test of a dead row, ``seq_in`` the driver's
+    test that ``seq`` is in a JSON array given as one parameter."""
+    where, params = [dead], []
+    if subscription_id is not None:
+        where.append(f"subscription = {mark}")
+        params.append(subscription_id)
+    if seqs is not None:
+        where.append(seq_in)
+        params.append(orjson.dumps([int(seq) for seq in seqs]).decode())
+    return " AND ".join(where), params
+
+
+def given_up(outcomes: Iterable[DeliveryOutcome]) -> list[tuple[str | None, float, int]]:
+    """``(last error, when given up in epoch seconds, seq)`` of the outcomes that give a
+    notification up."""
+    return [(o.error, _epoch(o.at), o.seq) for o in outcomes if o.result == FAILED and o.retry_at is None]
+
+
+def _epoch(instant: str) -> float:
+    return datetime.fromisoformat(instant).timestamp()
+
+
+def _instant(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 def leaving(outcomes: Iterable[DeliveryOutcome]) -> list[tuple[str]]:
     """The subscriptions whose head leaves the queue with these outcomes (sent, dropped or
     given up), as parameters of ``promote_sql``."""
@@ -61,9 +112,10 @@ def leaving(outcomes: Iterable[DeliveryOutcome]) -> list[tuple[str]]:
 
 def entry(tenant: str, row: Sequence[Any]) -> OutboxEntry:
     """An outbox row read with ``ENTRY_COLUMNS`` as an ``OutboxEntry``."""
-    seq, nid, subscription, endpoint, trigger, data, created_at, attempts, last_error, dead = row
+    seq, nid, subscription, endpoint, trigger, data, created_at, attempts, last_error, dead, due = row
     notification = PendingNotification(nid, subscription, endpoint, trigger, orjson.loads(data), created_at)
-    return OutboxEntry(tenant, seq, notification, attempts, last_error, "dead" if dead else "pending")
+    return OutboxEntry(tenant, seq, notification, attempts, last_error, "dead" if dead else "pending",
+                       _instant(due) if dead and 0 < due < WAITING else None)
 
 
 def status_members(row: Sequence[Any]) -> tuple[str, dict[str, Any]]:

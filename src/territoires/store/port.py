@@ -357,8 +357,10 @@ class PendingNotification:
 class OutboxEntry:
     """A notification in a tenant's outbox, as a claim or the list of dead letters gives it.
     ``seq`` orders the outbox (per subscription, delivery follows it); ``attempts`` counts the
-    attempts already made; ``state`` is ``pending`` or ``dead`` (given up, kept for people).
-    ``tenant`` is empty in what a session lists: its caller knows the tenant."""
+    attempts already made; ``state`` is ``pending`` or ``dead`` (given up, kept for people);
+    ``given_up_at``: when a dead letter was given up (ISO 8601; for one given up before this was
+    recorded, when its last attempt was due), None for a pending one. ``tenant`` is empty in
+    what a session lists: its caller knows the tenant."""
 
     tenant: str
     seq: int
@@ -366,6 +368,7 @@ class OutboxEntry:
     attempts: int = 0
     last_error: str | None = None
     state: str = "pending"
+    given_up_at: str | None = None
 
 
 # What became of one attempt (DeliveryOutcome.result).
@@ -799,6 +802,24 @@ class TenantSession(ABC):
     ) -> tuple[list[OutboxEntry], int]:
         """Dead letters (notifications given up after their last attempt), of one subscription
         or all, oldest first: a page and how many in all."""
+
+    # Dead letters are chosen by subscription (None: every subscription) and by ``seq`` (None:
+    # every one; both given: those of the subscription among ``seqs``); in a tenant's session,
+    # only that tenant's, whatever ``seqs`` names.
+    @abstractmethod
+    def revive_notifications(self, subscription_id: str | None = None, seqs: Sequence[int] | None = None) -> int:
+        """Put these dead letters back in their subscriptions' queues, as if never tried
+        (attempts 0, no error), with their notification id and their ``seq``; returns how many.
+        Keeping its ``seq``, a revived letter goes before the notifications of its subscription
+        enqueued after it, even one already due (which waits again); only one claimed at that
+        moment (in flight) goes first, and the revived letter is next. The oldest is due at once.
+        One notification in flight per subscription, in ``seq`` order, holds as for any claim.
+        Announced to the delivery worker (``on_enqueued``) once committed, as an enqueue is.
+        A write."""
+
+    @abstractmethod
+    def drop_dead_notifications(self, subscription_id: str | None = None, seqs: Sequence[int] | None = None) -> int:
+        """Delete these dead letters for good; returns how many. A write."""
 
     @abstractmethod
     def forget_notifications(self, subscription_id: str) -> int:

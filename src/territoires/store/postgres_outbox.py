@@ -29,6 +29,8 @@ from territoires.store.port import (
 
 _ENQUEUE = records.enqueue_sql("%s", "NOT dead")
 _PROMOTE = records.promote_sql("%s", "NOT dead")
+_REQUEUE = records.requeue_sql("%s", "NOT dead")
+_SEQ_IN = "seq IN (SELECT value::bigint FROM jsonb_array_elements_text(%s::jsonb))"
 # The writer of outbox rows records its tenant as having work, in the same transaction.
 _ANNOUNCE = ("INSERT INTO outbox_tenants (tenant) VALUES (current_setting('territoires.tenant')) "
              "ON CONFLICT (tenant) DO UPDATE SET version = outbox_tenants.version + 1, due = 0")
@@ -76,13 +78,32 @@ class PostgresOutbox:
     def dead_notifications(
         self, subscription_id: str | None = None, *, offset: int = 0, limit: int = 100
     ) -> tuple[list[OutboxEntry], int]:
-        where, params = ("dead AND subscription = %s", [subscription_id]) if subscription_id else ("dead", [])
+        where, params = records.dead_selection("dead", "%s", _SEQ_IN, subscription_id, None)
         with self.conn.pipeline():
             page = self.conn.execute(f"SELECT {records.ENTRY_COLUMNS} FROM outbox WHERE {where} ORDER BY seq "
                                      "LIMIT %s OFFSET %s", (*params, limit, offset))
             count = self.conn.execute(f"SELECT count(*) FROM outbox WHERE {where}", params)
             rows, total = page.fetchall(), count.fetchone()[0]
         return [records.entry("", row) for row in rows], total
+
+    def revive_notifications(self, subscription_id: str | None = None, seqs: Sequence[int] | None = None) -> int:
+        where, params = records.dead_selection("dead", "%s", _SEQ_IN, subscription_id, seqs)
+        revived = self.conn.execute(f"UPDATE outbox SET {records.REVIVE_SET} WHERE {where} RETURNING subscription",
+                                    params).fetchall()
+        if not revived:
+            return 0
+        queues = [(sid, sid) for sid in sorted({sid for (sid,) in revived})]
+        cur = self.conn.cursor()
+        with self.conn.pipeline():
+            for statement in _REQUEUE:
+                cur.executemany(statement, queues)
+            self.conn.execute(_ANNOUNCE)
+        self.notifications_enqueued = True
+        return len(revived)
+
+    def drop_dead_notifications(self, subscription_id: str | None = None, seqs: Sequence[int] | None = None) -> int:
+        where, params = records.dead_selection("dead", "%s", _SEQ_IN, subscription_id, seqs)
+        return self.conn.execute(f"DELETE FROM outbox WHERE {where}", params).rowcount
 
     def forget_notifications(self, subscription_id: str) -> int:
         with self.conn.pipeline():
@@ -171,9 +192,8 @@ def _settle(conn: psycopg.Connection, tenant: str, settled: Sequence[DeliveryOut
             "WHERE seq = %s",
             [(o.error, o.retry_at, o.seq) for o in settled if o.result == FAILED and o.retry_at is not None])
         cur.executemany(
-            "UPDATE outbox SET attempts = attempts + 1, last_error = %s, dead = true, lease = 0, owner = NULL "
-            "WHERE seq = %s",
-            [(o.error, o.seq) for o in settled if o.result == FAILED and o.retry_at is None])
+            "UPDATE outbox SET attempts = attempts + 1, last_error = %s, dead = true, due = %s, lease = 0, "
+            "owner = NULL WHERE seq = %s", records.given_up(settled))
         cur.executemany(_PROMOTE, records.leaving(settled))
         cur.executemany(
             "INSERT INTO notification_status (subscription, times_sent, times_failed, last_notification, "

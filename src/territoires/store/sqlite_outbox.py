@@ -31,7 +31,8 @@ from territoires.store.port import (
 
 # In a tenant's file. ``seq`` never reuses a number (AUTOINCREMENT): an outcome names its row
 # by it. ``due`` and ``lease`` are epoch seconds; a row whose lease is in the past is unclaimed;
-# a row queued behind another of its subscription waits (``records.WAITING``).
+# a row queued behind another of its subscription waits (``records.WAITING``); a dead row's
+# ``due`` is when it was given up.
 OUTBOX_SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox(
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -66,6 +67,8 @@ CREATE TABLE IF NOT EXISTS notification_status(
 
 _ENQUEUE = records.enqueue_sql("?", "dead = 0")
 _PROMOTE = records.promote_sql("?", "dead = 0")
+_REQUEUE = records.requeue_sql("?", "dead = 0")
+_SEQ_IN = "seq IN (SELECT value FROM json_each(?))"
 _BIND_CHUNK = 500
 
 
@@ -114,11 +117,26 @@ class SqliteOutbox:
     def dead_notifications(
         self, subscription_id: str | None = None, *, offset: int = 0, limit: int = 100
     ) -> tuple[list[OutboxEntry], int]:
-        where, params = ("dead = 1 AND subscription = ?", (subscription_id,)) if subscription_id else ("dead = 1", ())
+        where, params = records.dead_selection("dead = 1", "?", _SEQ_IN, subscription_id, None)
         rows = self.conn.execute(f"SELECT {records.ENTRY_COLUMNS} FROM outbox WHERE {where} ORDER BY seq "
                                  "LIMIT ? OFFSET ?", (*params, limit, offset)).fetchall()
         count = self.conn.execute(f"SELECT count(*) FROM outbox WHERE {where}", params).fetchone()[0]
         return [records.entry("", row) for row in rows], count
+
+    def revive_notifications(self, subscription_id: str | None = None, seqs: Sequence[int] | None = None) -> int:
+        where, params = records.dead_selection("dead = 1", "?", _SEQ_IN, subscription_id, seqs)
+        queues = [(sid, sid) for (sid,) in self.conn.execute(
+            f"SELECT DISTINCT subscription FROM outbox WHERE {where}", params)]
+        revived = self.conn.execute(f"UPDATE outbox SET {records.REVIVE_SET} WHERE {where}", params).rowcount
+        for statement in _REQUEUE:
+            self.conn.executemany(statement, queues)
+        if revived:
+            self.notifications_enqueued = True
+        return revived
+
+    def drop_dead_notifications(self, subscription_id: str | None = None, seqs: Sequence[int] | None = None) -> int:
+        where, params = records.dead_selection("dead = 1", "?", _SEQ_IN, subscription_id, seqs)
+        return self.conn.execute(f"DELETE FROM outbox WHERE {where}", params).rowcount
 
     def forget_notifications(self, subscription_id: str) -> int:
         dropped = self.conn.execute("DELETE FROM outbox WHERE subscription = ?", (subscription_id,)).rowcount
@@ -150,12 +168,11 @@ class SqliteOutbox:
     def settle_outbox(self, outcomes: Sequence[DeliveryOutcome]) -> None:
         gone = [(o.seq,) for o in outcomes if o.result != FAILED]
         retried = [(o.error, o.retry_at, o.seq) for o in outcomes if o.result == FAILED and o.retry_at is not None]
-        dead = [(o.error, o.seq) for o in outcomes if o.result == FAILED and o.retry_at is None]
         self.conn.executemany("DELETE FROM outbox WHERE seq = ?", gone)
         self.conn.executemany("UPDATE outbox SET attempts = attempts + 1, last_error = ?, due = ?, lease = 0, "
                               "owner = NULL WHERE seq = ?", retried)
-        self.conn.executemany("UPDATE outbox SET attempts = attempts + 1, last_error = ?, dead = 1, lease = 0, "
-                              "owner = NULL WHERE seq = ?", dead)
+        self.conn.executemany("UPDATE outbox SET attempts = attempts + 1, last_error = ?, dead = 1, due = ?, "
+                              "lease = 0, owner = NULL WHERE seq = ?", records.given_up(outcomes))
         self.conn.executemany(_PROMOTE, records.leaving(outcomes))
         self.conn.executemany(
             "INSERT INTO notification_status(subscription, times_sent, times_failed, last_notification, "
