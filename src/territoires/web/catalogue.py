@@ -14,6 +14,7 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlencode
 
@@ -32,7 +33,17 @@ from territoires.observatoire.project_filters import ProjectFilters
 from territoires.observatoire.projects import ProjectPage, ProjectService, Rights
 from territoires.observatoire.registry import EPCI_KIND_LABELS, Territory, TerritoryRegistry
 from territoires.web import catalogue_map
-from territoires.web.pages import checked_form, gettext, href, principal_of, problem_page, render, sign_in_first
+from territoires.web.pages import (
+    checked_form,
+    gettext,
+    href,
+    language,
+    principal_of,
+    problem_page,
+    render,
+    sign_in_first,
+    translator,
+)
 
 BASE = "/observatoire"
 PAGE_SIZE = 20
@@ -71,24 +82,27 @@ def not_found(request: Request, detail: str) -> Response:
 @dataclass(frozen=True)
 class Facet:
     name: str                       # the page's query parameter
-    legend: str                     # French
-    terms: Mapping[str, str]        # code -> French label, in display order
+    legend: str                     # French (the template translates it)
+    terms: Mapping[str, str]        # code -> label in the page's language, in display order
     api: str                        # the filter of the same meaning (project_filters.FILTERS), for the JSON API
 
 
-def facets(registry: TerritoryRegistry) -> tuple[Facet, ...]:
+@lru_cache(maxsize=8)
+def facets(registry: TerritoryRegistry, lang: str) -> tuple[Facet, ...]:
+    """The search page's facets, their values labelled in ``lang`` (régions keep their names)."""
+    labels = _labels(lang)
     regions = {t.code: t.name for t in sorted(registry.territories("region"), key=lambda t: t.name)}
     return (
-        Facet("domains", "Domaine", vocab.DOMAINS.terms, "domain"),
-        Facet("useCases", "Cas d'usage", vocab.USE_CASES.terms, "useCase"),
-        Facet("status", "État d'avancement", vocab.STATUSES.terms, "status"),
-        Facet("carrierKind", "Nature du porteur", vocab.CARRIER_KINDS.terms, "carrierKind"),
-        Facet("populationBand", "Strate de population", vocab.POPULATION_BAND_VOCABULARY.terms, "populationBand"),
+        Facet("domains", "Domaine", labels["domains"], "domain"),
+        Facet("useCases", "Cas d'usage", labels["useCases"], "useCase"),
+        Facet("status", "État d'avancement", labels["status"], "status"),
+        Facet("carrierKind", "Nature du porteur", labels["carrierKind"], "carrierKind"),
+        Facet("populationBand", "Strate de population", labels["populationBand"], "populationBand"),
         Facet("region", "Région", regions, "region"),
-        Facet("fundingSources", "Financement", vocab.FUNDING_SOURCES.terms, "funding"),
-        Facet("connectivity", "Connectivité", vocab.CONNECTIVITY.terms, "connectivity"),
-        Facet("standards", "Standards", vocab.STANDARDS.terms, "standard"),
-        Facet("labels", "Labels et appels remportés", vocab.LABELS.terms, "label"),
+        Facet("fundingSources", "Financement", labels["fundingSources"], "funding"),
+        Facet("connectivity", "Connectivité", labels["connectivity"], "connectivity"),
+        Facet("standards", "Standards", labels["standards"], "standard"),
+        Facet("labels", "Labels et appels remportés", labels["labels"], "label"),
     )
 
 
@@ -164,14 +178,15 @@ async def home(request: Request) -> Response:
         return counted.counts["domain"], counted.total, service.latest(principal, LATEST)
 
     by_domain, total, latest = await call(request, gather)
-    domains = [(code, label, by_domain[code]) for code, label in vocab.DOMAINS.terms.items() if by_domain.get(code)]
+    labels = _labels(language(request))
+    domains = [(code, label, by_domain[code]) for code, label in labels["domains"].items() if by_domain.get(code)]
     return render(request, "catalogue_home.html", {"total": total, "domains": domains, "latest": latest,
-                                                   "labels": _labels()})
+                                                   "labels": labels})
 
 
 async def search_page(request: Request) -> Response:
     service = projects(request)
-    facet_list = facets(service.registry)
+    facet_list = facets(service.registry, language(request))
     search, problems = Search.of(request, facet_list)
     offset = (search.page - 1) * PAGE_SIZE
     try:
@@ -197,7 +212,8 @@ async def search_page(request: Request) -> Response:
     context = {"search": search, "results": results, "groups": groups, "problems": problems, "page": search.page,
                "moderation": vocab.MODERATION if rights.authenticated and (rights.moderator or rights.territories)
                else None,
-               "pages": pages, "links": links, "exports": export_links(search, facet_list), "labels": _labels(),
+               "pages": pages, "links": links, "exports": export_links(search, facet_list),
+               "labels": _labels(language(request)),
                "first": offset + 1, "last": offset + len(results.projects)}
     return render(request, "catalogue_search.html", context, status=400 if problems else 200)
 
@@ -208,9 +224,12 @@ def _with_query(request: Request, path: str, params: list[tuple[str, str]]) -> s
     return path + ("?" + urlencode(params) if params else "")
 
 
-def _labels() -> dict[str, Mapping[str, str]]:
-    """Code -> French label of each vocabulary, for the templates."""
-    return {name: vocabulary.terms for name, vocabulary in vocab.VOCABULARIES.items()}
+@lru_cache(maxsize=2)
+def _labels(lang: str) -> dict[str, Mapping[str, str]]:
+    """Code -> label in ``lang`` of each vocabulary, for the templates (made once per language)."""
+    _ = translator(lang)
+    return {name: {code: _(label) for code, label in vocabulary.terms.items()}
+            for name, vocabulary in vocab.VOCABULARIES.items()}
 
 
 # ---- page: a project's record --------------------------------------------------------------
@@ -246,7 +265,7 @@ async def project_page(request: Request) -> Response:
              "territories": [territory_shown(service.registry, item) for item in record["territories"]]}
     rights = Rights.of(principal)
     outcomes = [_outcome_row(item) for item in record.get("outcomes") or ()]
-    context = {**found, "outcomes": outcomes, "labels": _labels(), "field_labels": FIELD_LABELS,
+    context = {**found, "outcomes": outcomes, "labels": _labels(language(request)), "field_labels": FIELD_LABELS,
                "may_edit": rights.authenticated and rights.contributes_to(record["territories"]),
                "may_moderate": rights.authenticated and rights.moderator,
                "slug": record["id"][len(pr.PROJECT_PREFIX):], "notice": request.query_params.get("fait")}
@@ -288,7 +307,7 @@ async def map_page(request: Request) -> Response:
                                                "x": spot[0] if spot else None, "y": spot[1] if spot else None})
     return render(request, "catalogue_map.html", {"outline": outline, "placed": placed, "elsewhere": elsewhere,
                                                   "left_out": len(records) > MAP_LIMIT, "limit": MAP_LIMIT,
-                                                  "labels": _labels()})
+                                                  "labels": _labels(language(request))})
 
 
 # ---- forms: draft, edit, moderate ----------------------------------------------------------
@@ -320,12 +339,12 @@ def _outcome_parts(field: str) -> tuple[int, str] | None:
     return (int(row), name) if head.startswith("outcome") and row.isdigit() and name in OUTCOME_FIELDS else None
 
 
-def field_label(field: str) -> str:
-    """What the error summary calls a field (French)."""
+def field_label(request: Request, field: str) -> str:
+    """What the error summary calls a field, in the request's language."""
     parts = _outcome_parts(field)
     if parts is None:
-        return FORM_LABELS.get(field, field)
-    return f"Résultat {parts[0] + 1} : {OUTCOME_FIELDS[parts[1]]}"
+        return gettext(request, FORM_LABELS.get(field, field))
+    return gettext(request, "Résultat {n} : {field}", n=parts[0] + 1, field=gettext(request, OUTCOME_FIELDS[parts[1]]))
 
 
 def _field_position(field: str) -> tuple[int, int, int]:
@@ -599,7 +618,7 @@ def _render_form(request: Request, values: dict[str, Any], errors: dict[str, str
     rights = Rights.of(principal_of(request))
     errors = dict(sorted(errors.items(), key=lambda item: _field_position(item[0])))
     context = {"values": values, "errors": errors, "record": record,
-               "error_labels": {name: field_label(name) for name in errors},
+               "error_labels": {name: field_label(request, name) for name in errors},
                "vocabularies": vocab.VOCABULARIES, "moderator": rights.moderator,
                "scopes": sorted(t.removeprefix(pr.TERRITORY_PREFIX) for t in rights.territories),
                "action": href(request, f"{BASE}/projets/{record['id'][len(pr.PROJECT_PREFIX):]}/modifier" if record

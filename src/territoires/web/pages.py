@@ -3,11 +3,15 @@
 Every page is French first; ``?lang=en`` renders it in English from the JSON catalogues of
 ``web/translations/`` (one file per area of the site, merged: ``{"texte français": "English"}``).
 A text a catalogue lacks stays French rather than failing: a page is never lost to a missing
-translation. Templates extend ``base.html`` and fill its blocks ``title`` and ``main``.
+translation. The texts the observatory composes with values (a partner's reasons: « même
+département : Finistère », « à 52 km ») are translated through the templates of ``phrases.json``
+(``"même département : {name}": "same département: {name}"``), each value translated in turn when
+the catalogue knows it. Templates extend ``base.html`` and fill its blocks ``title`` and ``main``.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from functools import lru_cache
 from pathlib import Path
@@ -59,6 +63,42 @@ def catalogue() -> dict[str, str]:
     return merged
 
 
+@lru_cache(maxsize=1)
+def phrases() -> tuple[tuple[re.Pattern[str], str], ...]:
+    """The French templates of ``phrases.json`` as patterns, each with its English template; the
+    longest first, so that the most specific of two templates sharing a start wins."""
+    templates: dict[str, str] = orjson.loads((TRANSLATIONS / "phrases.json").read_bytes())
+    ordered = sorted(templates.items(), key=lambda item: -len(item[0]))
+    return tuple((re.compile(_pattern(french)), english) for french, english in ordered)
+
+
+def _pattern(template: str) -> str:
+    """``"à {km} km"`` -> ``"à (?P<km>.+) km"``: literal text escaped, each field any text."""
+    parts = re.split(r"\{(\w+)\}", template)
+    return "".join(f"(?P<{part}>.+)" if index % 2 else re.escape(part) for index, part in enumerate(parts))
+
+
+def _composed(text: str, texts: Mapping[str, str]) -> str:
+    """``text`` through the first phrase template it matches, its values translated; else as is."""
+    for pattern, english in phrases():
+        found = pattern.fullmatch(text)
+        if found:
+            return english.format(**{name: _value(value, texts) for name, value in found.groupdict().items()})
+    return text
+
+
+def _value(value: str, texts: Mapping[str, str]) -> str:
+    """A value inside a phrase: translated if the catalogue has it, also lowercased in the
+    phrase (« (expérimentation) » -> "(pilot)"); a name or a number stays as is."""
+    if value in texts:
+        return texts[value]
+    capital = value[:1].upper() + value[1:]
+    if capital != value and capital in texts:
+        english = texts[capital]
+        return english[:1].lower() + english[1:]
+    return value
+
+
 def language(request: Request) -> str:
     return "en" if request.query_params.get("lang") == "en" else "fr"
 
@@ -68,7 +108,9 @@ def translator(lang: str) -> Translate:
     texts = catalogue() if lang == "en" else {}
 
     def _(text: str, /, **values: Any) -> str:
-        translated = texts.get(text, text)
+        translated = texts.get(text)
+        if translated is None:
+            translated = _composed(text, texts) if texts else text
         return translated.format(**values) if values else translated
 
     return _
