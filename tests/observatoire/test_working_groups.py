@@ -4,6 +4,7 @@ creates, animates and joins, meetings, links and members, and the refusals of ba
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -114,6 +115,27 @@ def test_meetings_links_and_members(groups: WorkingGroupService) -> None:
     groups.delete(DIJON, gid)
     with pytest.raises(ResourceNotFound, match="no working group urn:ngsi-ld:WorkingGroup:detection-des-fuites"):
         groups.get(ANONYMOUS, gid)
+
+
+def test_changes_made_at_once_all_last(groups: WorkingGroupService) -> None:
+    """Communes joining and meetings added at the same moment: each change applies to the group
+    as stored when it is written, so none overwrites another."""
+    gid = water_group(groups)["id"]
+    communes = ["35238", "29019", "21054", "21166", "21370", "21473", "21515", "21617"]
+
+    def join(code: str) -> None:
+        groups.add_member(Principal("key", f"k-{code}", (Grant(Role.CONTRIBUTOR, scope=f"commune:{code}"),)),
+                          gid, {"member": f"commune:{code}"})
+
+    def meet(day: int) -> None:
+        groups.add_meeting(DIJON, gid, {"date": f"2026-04-{day:02d}", "title": f"Réunion {day}"})
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(join, communes))
+        list(pool.map(meet, range(1, 29)))
+    group = groups.get(MODERATOR, gid)
+    assert {m["id"] for m in group["members"]} >= {f"urn:ngsi-ld:Territory:commune:{code}" for code in communes}
+    assert [m["title"] for m in group["meetings"]] == [f"Réunion {day}" for day in range(1, 29)]
 
 
 def test_bad_input_is_refused_precisely(groups: WorkingGroupService) -> None:

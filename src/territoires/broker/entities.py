@@ -133,6 +133,18 @@ class EntityService:
         new = parse.parse_entity(body, ctx, now=now)
         self._change(tenant, entity_id, lambda old: (updates.replace_entity(old, new, now=now), None))
 
+    def replace_with(self, tenant: str, entity_id: str, body_of: Callable[[Entity], Any], ctx: Context) -> None:
+        """Replace the entity by the body ``body_of`` makes of its stored state (internal form),
+        in one write: no other write comes between the read and the replacement. What
+        ``body_of`` raises leaves the entity as it was."""
+        now = clock.now()
+
+        def change(old: Entity) -> tuple[Entity, None]:
+            new = parse.parse_entity({**body_of(old), "id": entity_id}, ctx, now=now)
+            return updates.replace_entity(old, new, now=now), None
+
+        self._change(tenant, entity_id, change)
+
     def merge(self, tenant: str, entity_id: str, body: Any, ctx: Context) -> None:
         now = clock.now()
         fragment = _fragment(body, entity_id, ctx, now, merge=True)

@@ -17,7 +17,7 @@ may lose one change (the last write wins), acceptable for a group's pace.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -28,6 +28,7 @@ from territoires.auth.principal import Principal, Role
 from territoires.broker import Broker
 from territoires.broker.contexts import OBSERVATORY_CONTEXT_URL
 from territoires.ngsild.errors import AlreadyExists, BadRequestData, NonexistentTenant, ResourceNotFound
+from territoires.ngsild.model import Entity
 from territoires.ngsild.query import parse_q, parse_type_expr
 from territoires.observatoire import project_record as pr
 from territoires.observatoire import vocabularies as vocab
@@ -272,12 +273,15 @@ class WorkingGroupService:
                 raise Forbidden("only an animateur of the group adds members or animateurs; a contributor adds its "
                                 f"own territory as a member (this credential contributes for: "
                                 f"{', '.join(sorted(rights.territories)) or 'none'})")
-        members = current.get("members", [])
-        if any(m["id"] == member["id"] for m in members):
-            raise AlreadyExists(f"{member['name']} is already a member of the group")
-        if len(members) >= MAX_MEMBERS:
-            raise BadRequestData(f"members: a group has at most {MAX_MEMBERS} members")
-        return self._write(principal, {**current, "members": [*members, member]})
+
+        def added(latest: dict[str, Any]) -> dict[str, Any]:
+            members = latest.get("members", [])
+            if any(m["id"] == member["id"] for m in members):
+                raise AlreadyExists(f"{member['name']} is already a member of the group")
+            if len(members) >= MAX_MEMBERS:
+                raise BadRequestData(f"members: a group has at most {MAX_MEMBERS} members")
+            return {**latest, "members": [*members, member]}
+        return self._write(principal, current["id"], added)
 
     def remove_member(self, principal: Principal, group: str, member: str) -> dict[str, Any]:
         """An animateur removes any member; a contributor withdraws its own territory."""
@@ -285,21 +289,34 @@ class WorkingGroupService:
         member_id = self._member_id(member, "member")
         if not self._animates(principal, current) and member_id not in Rights.of(principal).territories:
             self._require_animator(principal, current)
-        kept = [m for m in current.get("members", []) if m["id"] != member_id]
-        if len(kept) == len(current.get("members", [])):
-            raise ResourceNotFound(f"{member} is not a member of the group")
-        return self._write(principal, {**current, "members": kept})
+
+        def removed(latest: dict[str, Any]) -> dict[str, Any]:
+            kept = [m for m in latest.get("members", []) if m["id"] != member_id]
+            if len(kept) == len(latest.get("members", [])):
+                raise ResourceNotFound(f"{member} is not a member of the group")
+            return {**latest, "members": kept}
+        return self._write(principal, current["id"], removed)
 
     # ---- helpers ----------------------------------------------------------------------------
-    def _change(self, principal: Principal, group: str, change: Any) -> dict[str, Any]:
+    def _change(self, principal: Principal, group: str, change: Callable[[dict[str, Any]], dict[str, Any]]
+                ) -> dict[str, Any]:
         current = self._group(group)
         self._require_animator(principal, current)
-        return self._write(principal, change(current))
 
-    def _write(self, principal: Principal, group: dict[str, Any]) -> dict[str, Any]:
-        stored = {name: group[api] for name, api in _STORED.items() if group.get(api) is not None}
-        self.broker.entities.replace(TENANT, group["id"], _entity(group["id"], stored), self.context)
-        return self.get(principal, group["id"])
+        def animated(latest: dict[str, Any]) -> dict[str, Any]:
+            self._require_animator(principal, latest)  # animateurs may have changed meanwhile
+            return change(latest)
+        return self._write(principal, current["id"], animated)
+
+    def _write(self, principal: Principal, entity_id: str, change: Callable[[dict[str, Any]], dict[str, Any]]
+               ) -> dict[str, Any]:
+        """Apply ``change`` to the group as stored at the moment of writing, so that two changes
+        made at once (two members joining) both last."""
+        def body_of(entity: Entity) -> dict[str, Any]:
+            group = change(self._from_entity(entity))
+            return _entity(entity_id, {name: group[api] for name, api in _STORED.items() if group.get(api) is not None})
+        self.broker.entities.replace_with(TENANT, entity_id, body_of, self.context)
+        return self.get(principal, entity_id)
 
     def _require_animator(self, principal: Principal, group: Mapping[str, Any]) -> None:
         if not principal.authenticated:
