@@ -127,6 +127,29 @@ def test_group_page_forms_for_the_animateur_and_joining(app: Starlette, client: 
     assert client.get("/observatoire/groupes/inconnu").status_code == 404
 
 
+def test_the_animateur_edits_the_group_title_description_and_use_cases(app: Starlette, client: TestClient) -> None:
+    dijon, brest = bearer(app, "contributor", "commune:21231"), bearer(app, "contributor", "commune:29019")
+    client.post("/observatoire/groupes/nouveau", headers=dijon, data={"titre": "Capteurs de CO2",
+                                                                      "description": "Écoles", "cas-leak-detection": "1"})
+    page = "/observatoire/groupes/capteurs-de-co2"
+    form = client.get(page, headers=dijon).text
+    assert "Modifier le groupe" in form and 'value="Capteurs de CO2"' in form and "Écoles</textarea>" in form
+    assert 'name="cas-leak-detection" value="1" checked' in form
+    assert "Modifier le groupe" not in client.get(page, headers=brest).text
+    refused = client.post(f"{page}/groupe", headers=dijon, data={"titre": "", "description": "Écoles et crèches"})
+    assert refused.status_code == 400 and 'href="#groupe-titre"' in refused.text
+    assert "Écoles et crèches</textarea>" in refused.text  # what was typed is kept
+    denied = client.post(f"{page}/groupe", headers=brest, data={"titre": "Pris", "description": ""})
+    assert denied.status_code == 403 and "Action refusée" in text(denied)
+    saved = client.post(f"{page}/groupe", headers=dijon,
+                        data={"titre": "Qualité de l'air des écoles", "description": "", "cas-indoor-air-monitoring": "1"})
+    assert saved.status_code == 303
+    shown = client.get(page).text
+    assert "<h1>Qualité de l&#39;air des écoles</h1>" in shown and "Écoles" not in text(client.get(page))
+    group = app.state.observatory.working_groups.get(SEEDER, "capteurs-de-co2")
+    assert group["useCases"] == ["indoor-air-monitoring"] and "description" not in group
+
+
 # ---- in the browser ---------------------------------------------------------------------------
 def test_find_partners_for_a_commune_in_the_browser(site: Any, page: Any) -> None:
     page.goto(site.url + "/observatoire/cooperation")

@@ -137,18 +137,12 @@ async def new_group(request: Request) -> Response:
     principal = principal_of(request)
     if not principal.authenticated:
         return sign_in_first(request)
-    typed = {"titre": "", "description": "", "cas": []}
+    typed: dict[str, Any] = {"titre": "", "description": "", "cas": []}
     errors: list[tuple[str, str]] = []
     status = 200
     if request.method == "POST":
-        form = await checked_form(request)
-        typed = {"titre": form.get("titre", ""), "description": form.get("description", ""),
-                 "cas": [code for code in vocab.USE_CASES.terms if form.get(f"cas-{code}")]}
-        body: dict[str, Any] = {"title": typed["titre"]}
-        if typed["description"].strip():
-            body["description"] = typed["description"]
-        if typed["cas"]:
-            body["useCases"] = typed["cas"]
+        typed = _group_typed(await checked_form(request))
+        body = {name: value for name, value in _group_body(typed).items() if value is not None}
         try:
             group = await call(request, working_groups(request).create, principal, body)
         except BadRequestData as error:
@@ -163,11 +157,23 @@ async def new_group(request: Request) -> Response:
         "typed": typed, "errors": errors, "use_cases": vocab.USE_CASES.terms}, status=status)
 
 
+def _group_typed(form: Mapping[str, str]) -> dict[str, Any]:
+    """The group's own fields as the creation or edition form gives them."""
+    return {"titre": form.get("titre", ""), "description": form.get("description", ""),
+            "cas": [code for code in vocab.USE_CASES.terms if form.get(f"cas-{code}")]}
+
+
+def _group_body(typed: Mapping[str, Any]) -> dict[str, Any]:
+    """The service's fields of a typed group form; None for a field left empty (removes it)."""
+    return {"title": typed["titre"], "description": typed["description"] if typed["description"].strip() else None,
+            "useCases": typed["cas"] or None}
+
+
 async def group_page(request: Request) -> Response:
     return await _group_page(request, request.path_params["id"])
 
 
-async def _group_page(request: Request, group: str, *, form: str = "", typed: Mapping[str, str] | None = None,
+async def _group_page(request: Request, group: str, *, form: str = "", typed: Mapping[str, Any] | None = None,
                       errors: list[tuple[str, str]] | None = None, status: int = 200) -> Response:
     principal = principal_of(request)
     try:
@@ -177,7 +183,11 @@ async def _group_page(request: Request, group: str, *, form: str = "", typed: Ma
     registry = TerritoryRegistry.load()
     joinable = [(item, _territory_name(registry, item)) for item in view.joinable]
     own = {m["id"] for m in view.group["members"]} & _territories_of(principal)
+    group_typed = typed if form == "groupe" else {
+        "titre": view.group["title"], "description": view.group.get("description") or "",
+        "cas": view.group.get("useCases") or []}
     return render(request, "cooperation_group.html", {
+        "group_typed": group_typed,
         "group": view.group, "animates": view.animates, "joinable": joinable, "own": own,
         "signed_in": principal.authenticated, "form": form, "typed": typed or {}, "errors": errors or [],
         "use_cases": vocab.USE_CASES.terms, "domains": vocab.DOMAINS.terms, "roles": wg.ROLES,
@@ -197,7 +207,7 @@ def _territories_of(principal: Principal) -> set[str]:
 
 
 # The actions of a group's page (forms posted to /observatoire/groupes/{id}/{action}).
-_ACTIONS = ("reunion", "lien", "membre", "rejoindre", "retirer-membre", "retirer-reunion", "retirer-lien")
+_ACTIONS = ("groupe", "reunion", "lien", "membre", "rejoindre", "retirer-membre", "retirer-reunion", "retirer-lien")
 
 
 async def group_action(request: Request) -> Response:
@@ -210,7 +220,7 @@ async def group_action(request: Request) -> Response:
         return sign_in_first(request, page)
     form = await checked_form(request)
     service = working_groups(request)
-    typed = {name: form.get(name, "") for name in _FORMS.get(action, {})}
+    typed = _group_typed(form) if action == "groupe" else {name: form.get(name, "") for name in _FORMS.get(action, {})}
     try:
         await call(request, _act, service, principal, group, action, form)
     except BadRequestData as error:
@@ -232,6 +242,8 @@ def _act(service: wg.WorkingGroupService, principal: Principal, group: str, acti
         value = form.get(name, "").strip()
         return value or None
 
+    if action == "groupe":
+        return service.update(principal, group, _group_body(_group_typed(form)))
     if action == "reunion":
         return service.add_meeting(principal, group, {"date": form.get("date", ""), "title": form.get("titre", ""),
                                                       "place": given("lieu"), "link": given("visio"),
