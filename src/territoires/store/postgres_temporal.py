@@ -1,18 +1,22 @@
 """The temporal evolution in the PostgreSQL backend (tables of migration 0003: series,
-time-partitioned history rows, kept entities; all under the tenant's row-level security).
+time-partitioned history rows, kept entities; of 0012: the per-day rollup ``series_days``;
+all under the tenant's row-level security).
 
 Writes go in the entity write's transaction: a few rows in one pipelined ``executemany``,
 a batch through ``COPY`` into a per-connection staging table and one ``INSERT … SELECT``
 (row-level security forbids ``COPY`` into the protected table). Instance numbers come from
 the table's sequence. Reads take each series by its (tenant, sid, ts) index in a LATERAL
 subquery; aggregation is one ``GROUP BY`` over (series, period number), the period number
-computed from the integer times (``width_bucket`` over the bounds for calendar periods).
+computed from the integer times (``width_bucket`` over the bounds for calendar periods), over
+the rollup rows of the whole days and the raw rows of partial ones when the periods are made
+of whole UTC days. Every write keeps the rollup: appends add their batch's aggregates to it
+(one upsert), edits compute the rows of the days they touch again.
 """
 
 from __future__ import annotations
 
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import orjson
@@ -28,19 +32,25 @@ from territoires.store.port import (
     TimeRange,
 )
 from territoires.store.temporal_common import (
+    DAY,
     ROW_COLUMNS,
     Buckets,
+    Dialect,
     Row,
     SeriesKey,
     aggregate_sql,
     dataset_key,
+    day_start,
+    days_sql,
     instance_number,
     kept_identity,
     replacement_row,
+    rollup_sql,
     run_temporal_query,
     time_column,
     time_filter,
     to_row,
+    whole_days,
 )
 
 # From this many instances, a write goes through COPY (as entity writes do).
@@ -48,8 +58,28 @@ BULK_ROWS = 64
 _COLUMNS = "sid, ts, num, kind, modified, created, deleted, txt, doc"
 _STAGING = (
     "CREATE TEMPORARY TABLE IF NOT EXISTS staged_history (sid bigint, ts bigint, num float8, kind smallint, "
-    "modified bigint, created bigint, deleted bigint, txt text, doc jsonb) ON COMMIT DELETE ROWS"
+    'modified bigint, created bigint, deleted bigint, txt text COLLATE "C", doc jsonb, day bigint) '
+    "ON COMMIT DELETE ROWS"
 )
+# PostgreSQL's float arithmetic raises on overflow and underflow: past these bounds a number
+# counts as infinite in sums (its square as 0 when tiny), so that no write nor aggregation
+# fails on an extreme value (migration 0012 spells them the same).
+_SQL = Dialect(
+    "sum",
+    "CASE WHEN abs(h.num) > 1e300 THEN sign(h.num) * 'Infinity'::float8 ELSE h.num END",
+    "CASE WHEN abs(h.num) < 1e-150 THEN 0 WHEN abs(h.num) > 1e150 THEN 'Infinity'::float8 ELSE h.num * h.num END",
+)
+# The rollup rows of a batch, from its staged rows or (a few rows) from arrays of their columns.
+_ADD_STAGED = rollup_sql("h.day", "FROM staged_history h", _SQL, "tenant, sid, day")
+_ADD_ARRAYS = rollup_sql(
+    "h.day",
+    'FROM (SELECT sid, day, num, kind, txt COLLATE "C" AS txt FROM unnest(%s::bigint[], %s::bigint[], '
+    "%s::float8[], %s::smallint[], %s::text[]) AS u(sid, day, num, kind, txt)) AS h",
+    _SQL,
+    "tenant, sid, day",
+)
+# The rollup row of one series and day, computed from the history (series, day, day, day + 1).
+_RECOUNT = rollup_sql("%s::bigint", "FROM history h WHERE h.sid = %s AND h.ts >= %s AND h.ts < %s", _SQL)
 _staged: weakref.WeakSet[psycopg.Connection] = weakref.WeakSet()
 
 
@@ -90,21 +120,25 @@ class PostgresTemporal:
         for item, key in zip(instances, keys, strict=True):
             row = to_row(item)
             rows.append((sids[key], row.ts, row.num, row.kind, row.modified, row.created, row.deleted, row.txt,
-                         row.doc))
+                         row.doc, day_start(row.ts)))
         cur = self.conn.cursor()
         if len(rows) < BULK_ROWS:
+            sid, _ts, num, kind, _modified, _created, _deleted, txt, _doc, day = (list(c) for c in zip(*rows))
             with self.conn.pipeline():
                 cur.executemany(
-                    f"INSERT INTO history ({_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb)", rows
+                    f"INSERT INTO history ({_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb)",
+                    [row[:-1] for row in rows],
                 )
+                cur.execute(_ADD_ARRAYS, (sid, day, [None if n is None else float(n) for n in num], kind, txt))
             return
         if self.conn not in _staged:
             cur.execute(_STAGING)
             _staged.add(self.conn)
-        with cur.copy(f"COPY staged_history ({_COLUMNS}) FROM STDIN") as copy:
+        with cur.copy(f"COPY staged_history ({_COLUMNS}, day) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
         cur.execute(f"INSERT INTO history ({_COLUMNS}) SELECT {_COLUMNS} FROM staged_history")
+        cur.execute(_ADD_STAGED)
         cur.execute("DELETE FROM staged_history")  # a session may write again before it commits
 
     def delete_history(
@@ -119,6 +153,7 @@ class PostgresTemporal:
                 params.append(dataset_key(dataset_id))
         else:
             self.conn.execute("DELETE FROM history_kept WHERE id = %s", (entity_id,))
+        # Deleting the series deletes its rollup rows (foreign key, migration 0012).
         sids = [sid for (sid,) in self.conn.execute(
             f"DELETE FROM history_series WHERE {where} RETURNING sid", params
         ).fetchall()]
@@ -126,28 +161,35 @@ class PostgresTemporal:
             return 0
         return self.conn.execute("DELETE FROM history WHERE sid = ANY(%s)", (sids,)).rowcount
 
-    def _find(self, entity_id: str, attr: str, instance_id: str) -> tuple[int, int, int | None] | None:
-        """(sid, iid, deleted) of an instance of the entity's attribute."""
+    def _find(self, entity_id: str, attr: str, instance_id: str) -> tuple[int, int, int | None, int] | None:
+        """(sid, iid, deleted, ts) of an instance of the entity's attribute."""
         iid = instance_number(instance_id)
         if iid is None:
             return None
         return self.conn.execute(
-            "SELECT h.sid, h.iid, h.deleted FROM history_series s JOIN history h ON h.sid = s.sid "
+            "SELECT h.sid, h.iid, h.deleted, h.ts FROM history_series s JOIN history h ON h.sid = s.sid "
             "WHERE s.entity = %s AND s.attr = %s AND h.iid = %s",
             (entity_id, attr, iid),
         ).fetchone()
+
+    def _recount(self, sid: int, days: set[int]) -> None:
+        """Compute again from the history the rollup rows of these days of a series."""
+        for day in days:
+            self.conn.execute("DELETE FROM series_days WHERE sid = %s AND day = %s", (sid, day))
+            self.conn.execute(_RECOUNT, (day, sid, day, day + DAY))
 
     def replace_instance(self, entity_id: str, attr: str, instance_id: str, instance: Instance) -> bool:
         found = self._find(entity_id, attr, instance_id)
         if found is None:
             return False
-        sid, iid, deleted = found
+        sid, iid, deleted, ts = found
         row = replacement_row(entity_id, attr, instance, deleted)
         self.conn.execute(
             "UPDATE history SET ts = %s, num = %s, kind = %s, modified = %s, created = %s, txt = %s, "
             "doc = %s::jsonb WHERE sid = %s AND iid = %s",
             (row.ts, row.num, row.kind, row.modified, row.created, row.txt, row.doc, sid, iid),
         )
+        self._recount(sid, {day_start(ts), day_start(row.ts)})
         return True
 
     def delete_instance(self, entity_id: str, attr: str, instance_id: str) -> bool:
@@ -155,6 +197,7 @@ class PostgresTemporal:
         if found is None:
             return False
         self.conn.execute("DELETE FROM history WHERE sid = %s AND iid = %s", found[:2])
+        self._recount(found[0], {day_start(found[3])})
         return True
 
     def keep_deleted_entities(self, entities: Sequence[Entity], deleted_at: str) -> None:
@@ -215,17 +258,39 @@ class PostgresTemporal:
     ) -> dict[int, list[tuple[Any, ...]]]:
         column = time_column(time)
         terms, params = time_filter(time, "%s")
-        if buckets.step:
-            period, period_params = f"({column} - %s) / %s", [buckets.origin, buckets.step]
-        else:
-            period, period_params = f"width_bucket({column}, %s::bigint[]) - 1", [list(buckets.bounds)]
+        sids = [k.sid for k in keys]
+        days = whole_days(time, buckets, until, names)
+        if days is not None:
+            rows = self.conn.execute(
+                days_sql(days, names, _SQL, _period(buckets, _named), lambda sid: f"{sid} = ANY(%(sids)s)", _named),
+                {**days.params(), "origin": buckets.origin, "step": buckets.step, "bounds": list(buckets.bounds),
+                 "sids": sids},
+            ).fetchall()
+            return _by_series(rows)
+        period = _period(buckets, lambda _: "%s")(column)
+        period_params = [buckets.origin, buckets.step] if buckets.step else [list(buckets.bounds)]
         rows = self.conn.execute(
-            f"SELECT h.sid, {period} AS k, {aggregate_sql(names, 'sum')} FROM history h "
+            f"SELECT h.sid, {period} AS k, {aggregate_sql(names, _SQL)} FROM history h "
             f"WHERE h.sid = ANY(%s) AND {column} >= %s AND {column} <= %s{''.join(' AND ' + t for t in terms)} "
             "GROUP BY 1, 2 ORDER BY 1, 2",
-            (*period_params, [k.sid for k in keys], buckets.origin, until, *params),
+            (*period_params, sids, buckets.origin, until, *params),
         ).fetchall()
-        found: dict[int, list[tuple[Any, ...]]] = {}
-        for sid, *rest in rows:
-            found.setdefault(sid, []).append(tuple(rest))
-        return found
+        return _by_series(rows)
+
+
+def _period(buckets: Buckets, mark: Callable[[str], str]) -> Callable[[str], str]:
+    """The period number of a time column (parameters ``origin`` and ``step``, or ``bounds``)."""
+    if buckets.step:
+        return lambda column: f"({column} - {mark('origin')}) / {mark('step')}"
+    return lambda column: f"width_bucket({column}, {mark('bounds')}::bigint[]) - 1"
+
+
+def _named(name: str) -> str:
+    return f"%({name})s"
+
+
+def _by_series(rows: list[tuple[Any, ...]]) -> dict[int, list[tuple[Any, ...]]]:
+    found: dict[int, list[tuple[Any, ...]]] = {}
+    for sid, *rest in rows:
+        found.setdefault(sid, []).append(tuple(rest))
+    return found

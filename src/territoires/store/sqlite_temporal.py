@@ -7,17 +7,22 @@ written in the same transaction as the entity change they record.
   reading a year of one sensor reads consecutive pages, and aggregating walks them once.
 - ``history_kept(id, doc)``: entities deleted while their history is kept (their identity).
 - ``history_counter(next)``: the next instance number (instance ids are never reused).
+- ``series_days(sid, day, n, …)``: the per-day rollup (``temporal_common``), kept by every
+  write of ``history``; ``series_days_complete`` holds a row once it covers the whole history.
+  A file whose history predates the rollup gets it filled by its first history write, and
+  until then aggregations read the raw rows.
 
-Aggregation loops over the periods (a small temporary table) and, for each, reads the range
-of the series index: groups then arrive in order, with no sort of the rows. Only when that
-would probe too many empty periods (a fine period over sparse data) does it group by the
-period number, which sorts.
+Aggregation over whole UTC days reads the rollup, and the raw rows of the partial days at
+the range's ends (one statement). Other aggregations loop over the periods (a small temporary
+table) and, for each, read the range of the series index: groups then arrive in order, with
+no sort of the rows. Only when that would probe too many empty periods (a fine period over
+sparse data) do they group by the period number, which sorts.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import orjson
@@ -33,19 +38,25 @@ from territoires.store.port import (
     chunks,
 )
 from territoires.store.temporal_common import (
+    DAY,
     ROW_COLUMNS,
     Buckets,
+    Dialect,
     Row,
     SeriesKey,
     aggregate_sql,
     dataset_key,
+    day_start,
+    days_sql,
     instance_number,
     kept_identity,
     replacement_row,
+    rollup_sql,
     run_temporal_query,
     time_column,
     time_filter,
     to_row,
+    whole_days,
 )
 
 HISTORY_SCHEMA = """
@@ -71,13 +82,39 @@ CREATE TABLE IF NOT EXISTS history(
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS history_kept(id TEXT PRIMARY KEY, doc TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS history_counter(next INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS series_days(
+    sid INTEGER NOT NULL,
+    day INTEGER NOT NULL,
+    n INTEGER NOT NULL,
+    n_values INTEGER NOT NULL,
+    total REAL,
+    squares REAL,
+    low,
+    high,
+    low_text TEXT,
+    high_text TEXT,
+    kind_low INTEGER,
+    kind_high INTEGER,
+    PRIMARY KEY(sid, day)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS series_days_complete(done INTEGER NOT NULL);
 """
 
 # Per-connection tables of an aggregation (executescript would commit the session: one by one).
 _TEMP = (
     "CREATE TEMP TABLE IF NOT EXISTS history_sids(sid INTEGER PRIMARY KEY)",
     "CREATE TEMP TABLE IF NOT EXISTS history_bounds(k INTEGER PRIMARY KEY, lo INTEGER NOT NULL, hi INTEGER NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS temp.history_bounds_by_lo ON history_bounds(lo)",
 )
+# The history rows of the (series, day) pairs of a JSON array parameter, as rollup_sql reads
+# them, and their day (from the row: reading it from the JSON at each row costs three times more).
+_PAIRS = (
+    "FROM json_each(?) j JOIN history h ON h.sid = j.value ->> 0 AND h.ts >= j.value ->> 1 "
+    f"AND h.ts < (j.value ->> 1) + {DAY} WHERE true"
+)
+_DAY_OF_ROW = f"h.ts - ((h.ts % {DAY}) + {DAY}) % {DAY}"
+# SQLite's float arithmetic overflows to infinity and underflows to zero by itself.
+_SQL = Dialect("total", "h.num", "h.num * h.num")
 
 # Statements bind at most this many parameters at once.
 _CHUNK = 500
@@ -123,9 +160,24 @@ class SqliteTemporal:
             return 1
         return row[0]
 
+    def _complete_rollup(self) -> None:
+        """Fill the rollup of a file whose history predates it (once: in its first history write)."""
+        if self.conn.execute("SELECT 1 FROM series_days_complete").fetchone() is None:
+            self.conn.execute("DELETE FROM series_days")  # whatever it holds, the history decides
+            self.conn.execute(rollup_sql(_DAY_OF_ROW, "FROM history h WHERE true", _SQL))
+            self.conn.execute("INSERT INTO series_days_complete(done) VALUES (1)")
+
+    def _recount(self, pairs: set[tuple[int, int]]) -> None:
+        """Compute again from the history the rollup rows of these (series, day) pairs."""
+        payload = orjson.dumps(sorted(pairs)).decode()
+        self.conn.execute("DELETE FROM series_days WHERE (sid, day) IN "
+                          "(SELECT j.value ->> 0, j.value ->> 1 FROM json_each(?) j)", (payload,))
+        self.conn.execute(rollup_sql(_DAY_OF_ROW, _PAIRS, _SQL), (payload,))
+
     def append_history(self, instances: Sequence[HistoryInstance]) -> None:
         if not instances:
             return
+        self._complete_rollup()
         keys = [(i.entity_id, i.attr, dataset_key(i.instance.get("datasetId"))) for i in instances]
         sids = self._sids(list(dict.fromkeys(keys)), create=True)
         first = self._reserve(len(instances))
@@ -138,6 +190,12 @@ class SqliteTemporal:
             "INSERT INTO history(sid, ts, iid, num, kind, modified, created, deleted, txt, doc) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             rows,
+        )
+        # Add the batch's rows, read back by the days they fall in, to those days' rollup rows.
+        pairs = orjson.dumps(sorted({(row[0], day_start(row[1])) for row in rows})).decode()
+        self.conn.execute(
+            rollup_sql(_DAY_OF_ROW, f"{_PAIRS} AND h.iid BETWEEN ? AND ?", _SQL, "sid, day"),
+            (pairs, first, first + len(rows) - 1),
         )
 
     def delete_history(
@@ -152,10 +210,12 @@ class SqliteTemporal:
                 params.append(dataset_key(dataset_id))
         else:
             self.conn.execute("DELETE FROM history_kept WHERE id = ?", (entity_id,))
+        self._complete_rollup()
         sids = [sid for (sid,) in self.conn.execute(f"SELECT sid FROM history_series WHERE {where}", params)]
         deleted = 0
         for sid in sids:
             deleted += self.conn.execute("DELETE FROM history WHERE sid = ?", (sid,)).rowcount
+            self.conn.execute("DELETE FROM series_days WHERE sid = ?", (sid,))
             self.conn.execute("DELETE FROM history_series WHERE sid = ?", (sid,))
         return deleted
 
@@ -179,18 +239,22 @@ class SqliteTemporal:
             "SELECT deleted FROM history WHERE sid = ? AND ts = ? AND iid = ?", found
         ).fetchone()[0]
         row = replacement_row(entity_id, attr, instance, deleted)
+        self._complete_rollup()
         self.conn.execute(
             "UPDATE history SET ts = ?, num = ?, kind = ?, modified = ?, created = ?, txt = ?, doc = ? "
             "WHERE sid = ? AND ts = ? AND iid = ?",
             (row.ts, row.num, row.kind, row.modified, row.created, row.txt, row.doc, sid, ts, iid),
         )
+        self._recount({(sid, day_start(ts)), (sid, day_start(row.ts))})
         return True
 
     def delete_instance(self, entity_id: str, attr: str, instance_id: str) -> bool:
         found = self._find(entity_id, attr, instance_id)
         if found is None:
             return False
+        self._complete_rollup()
         self.conn.execute("DELETE FROM history WHERE sid = ? AND ts = ? AND iid = ?", found)
+        self._recount({(found[0], day_start(found[1]))})
         return True
 
     def keep_deleted_entities(self, entities: Sequence[Entity], deleted_at: str) -> None:
@@ -264,14 +328,21 @@ class SqliteTemporal:
         column = time_column(time)
         terms, params = time_filter(time, "?")
         extra = "".join(" AND " + t for t in terms)
-        aggregates = aggregate_sql(names, "total")
+        aggregates = aggregate_sql(names, _SQL)
         if not _has_temp(self.conn):
             for statement in _TEMP:
                 self.conn.execute(statement)
         self.conn.execute("DELETE FROM temp.history_sids")
         self.conn.executemany("INSERT INTO temp.history_sids(sid) VALUES (?)", [(k.sid,) for k in keys])
         periods = buckets.count(until)
-        if buckets.step and (column != "h.ts" or periods * len(keys) > MAX_PROBES):
+        days = whole_days(time, buckets, until, names) if self._rollup_complete() else None
+        if days is not None:
+            if not buckets.step:
+                self._fill_bounds(buckets, periods)
+            sql = days_sql(days, names, _SQL, _period(buckets), lambda sid: f"{sid} IN (SELECT sid FROM temp.history_sids)",
+                           lambda name: f":{name}")
+            rows = self.conn.execute(sql, {**days.params(), "origin": buckets.origin, "step": buckets.step})
+        elif buckets.step and (column != "h.ts" or periods * len(keys) > MAX_PROBES):
             sql = (
                 f"SELECT h.sid, ({column} - ?) / ? AS k, {aggregates} FROM temp.history_sids s "
                 f"JOIN history h ON h.sid = s.sid WHERE {column} >= ? AND {column} <= ?{extra} "
@@ -279,19 +350,7 @@ class SqliteTemporal:
             )
             rows = self.conn.execute(sql, (buckets.origin, buckets.step, buckets.origin, until, *params))
         else:
-            self.conn.execute("DELETE FROM temp.history_bounds")
-            if buckets.step:
-                self.conn.execute(
-                    "INSERT INTO temp.history_bounds(k, lo, hi) WITH RECURSIVE n(k) AS "
-                    "(SELECT 0 UNION ALL SELECT k + 1 FROM n WHERE k + 1 < ?) "
-                    "SELECT k, ? + k * ?, ? + (k + 1) * ? FROM n",
-                    (periods, buckets.origin, buckets.step, buckets.origin, buckets.step),
-                )
-            else:
-                self.conn.executemany(
-                    "INSERT INTO temp.history_bounds(k, lo, hi) VALUES (?, ?, ?)",
-                    [(k, lo, hi) for k, (lo, hi) in enumerate(zip(buckets.bounds, buckets.bounds[1:]))],
-                )
+            self._fill_bounds(buckets, periods)
             # CROSS JOIN keeps this loop order: series, then periods, then the rows of each.
             sql = (
                 f"SELECT s.sid, b.k, {aggregates} FROM temp.history_sids s CROSS JOIN temp.history_bounds b "
@@ -304,9 +363,35 @@ class SqliteTemporal:
             found.setdefault(sid, []).append(tuple(rest))
         return found
 
+    def _rollup_complete(self) -> bool:
+        """Whether the per-day rollup covers the whole history (aggregations may read it)."""
+        return self.conn.execute("SELECT 1 FROM series_days_complete").fetchone() is not None
+
+    def _fill_bounds(self, buckets: Buckets, periods: int) -> None:
+        self.conn.execute("DELETE FROM temp.history_bounds")
+        if buckets.step:
+            self.conn.execute(
+                "INSERT INTO temp.history_bounds(k, lo, hi) WITH RECURSIVE n(k) AS "
+                "(SELECT 0 UNION ALL SELECT k + 1 FROM n WHERE k + 1 < ?) "
+                "SELECT k, ? + k * ?, ? + (k + 1) * ? FROM n",
+                (periods, buckets.origin, buckets.step, buckets.origin, buckets.step),
+            )
+        else:
+            self.conn.executemany(
+                "INSERT INTO temp.history_bounds(k, lo, hi) VALUES (?, ?, ?)",
+                [(k, lo, hi) for k, (lo, hi) in enumerate(zip(buckets.bounds, buckets.bounds[1:]))],
+            )
+
+
+def _period(buckets: Buckets) -> Callable[[str], str]:
+    """The period number of a time column, as ``days_sql`` asks (named parameters)."""
+    if buckets.step:
+        return lambda column: f"({column} - :origin) / :step"
+    return lambda column: f"(SELECT b.k FROM temp.history_bounds b WHERE b.lo <= {column} ORDER BY b.lo DESC LIMIT 1)"
+
 
 def _has_temp(conn: sqlite3.Connection) -> bool:
-    return conn.execute("SELECT 1 FROM temp.sqlite_master WHERE name = 'history_bounds'").fetchone() is not None
+    return conn.execute("SELECT 1 FROM temp.sqlite_master WHERE name = 'history_bounds_by_lo'").fetchone() is not None
 
 
 def _chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:

@@ -319,20 +319,31 @@ def fixed_until(time: TimeRange) -> int | None:
 
 
 # ---- aggregates ----------------------------------------------------------------------------
-# The raw aggregates computed in the database, by name, and those each method reads.
-# ``{sum}`` is the dialect's overflow-safe float sum (SQLite total, PostgreSQL sum over float8).
-_RAW = {
-    "n": "count(*)",
-    "n_values": "count(h.num)",
-    "total": "{sum}(h.num)",
-    "squares": "{sum}(h.num * h.num)",
-    "low": "min(h.num)",
-    "high": "max(h.num)",
-    "low_text": f"min(CASE WHEN h.kind = {STRING} THEN h.txt END)",
-    "high_text": f"max(CASE WHEN h.kind = {STRING} THEN h.txt END)",
-    "kind_low": "min(CASE WHEN h.num IS NOT NULL THEN h.kind END)",
-    "kind_high": "max(CASE WHEN h.num IS NOT NULL THEN h.kind END)",
-    "distinct": "count(DISTINCT h.num) + count(DISTINCT h.txt)",
+@dataclass(frozen=True)
+class Dialect:
+    """How a database spells the float sums of the raw aggregates: its float sum aggregate,
+    and the number and square of history row ``h`` as summed (never raising on an extreme
+    number: a write keeps the per-day rollup, and must not fail on it)."""
+
+    sum: str
+    number: str
+    square: str
+
+
+# The raw aggregates computed in the database, by name, with how the values of sub-periods
+# combine into the period's (None: they do not, so the per-day rollup does not keep it).
+_RAW: dict[str, tuple[str, str | None]] = {
+    "n": ("count(*)", "count"),
+    "n_values": ("count(h.num)", "count"),
+    "total": ("{sum}({number})", "sum"),
+    "squares": ("{sum}({square})", "sum"),
+    "low": ("min(h.num)", "min"),
+    "high": ("max(h.num)", "max"),
+    "low_text": (f"min(CASE WHEN h.kind = {STRING} THEN h.txt END)", "min"),
+    "high_text": (f"max(CASE WHEN h.kind = {STRING} THEN h.txt END)", "max"),
+    "kind_low": ("min(CASE WHEN h.num IS NOT NULL THEN h.kind END)", "min"),
+    "kind_high": ("max(CASE WHEN h.num IS NOT NULL THEN h.kind END)", "max"),
+    "distinct": ("count(DISTINCT h.num) + count(DISTINCT h.txt)", None),
 }
 _NEEDS = {
     "totalCount": ("n",),
@@ -355,9 +366,11 @@ def raw_aggregates(methods: Sequence[str]) -> list[str]:
     return [name for name in _RAW if name in wanted]
 
 
-def aggregate_sql(names: Sequence[str], sum_function: str) -> str:
-    """The SELECT list computing the raw aggregates ``names`` over history rows ``h``."""
-    return ", ".join(_RAW[name].format(sum=sum_function) for name in names)
+def aggregate_sql(names: Sequence[str], dialect: Dialect, *, named: bool = False) -> str:
+    """The SELECT list computing the raw aggregates ``names`` over history rows ``h`` (each
+    under its name when ``named``)."""
+    return ", ".join(_RAW[name][0].format(sum=dialect.sum, number=dialect.number, square=dialect.square)
+                     + (f" AS {name}" if named else "") for name in names)
 
 
 def bucket_values(methods: Sequence[str], names: Sequence[str], values: Sequence[Any]) -> dict[str, Any]:
@@ -394,6 +407,96 @@ def bucket_values(methods: Sequence[str], names: Sequence[str], values: Sequence
             else:
                 out[method] = typed(number) if n else text
     return out
+
+
+# ---- the per-day rollup ----------------------------------------------------------------------
+# ``series_days`` keeps, per series and UTC day, the raw aggregates that combine across
+# periods, kept exact by every history write: an aggregation whose periods are made of whole
+# UTC days reads a row per day where it would read every instance of the day.
+DAY = 86_400_000_000
+_ROLLED = {name: combine for name, (_, combine) in _RAW.items() if combine}
+ROLLED = tuple(_ROLLED)
+# How the kept aggregates of two parts combine, as one row (upsert) and over many (GROUP BY).
+_MERGE = {
+    "count": "{old} + {new}",
+    "sum": "coalesce({old} + {new}, {old}, {new})",
+    "min": "CASE WHEN {new} IS NULL OR {old} <= {new} THEN coalesce({old}, {new}) ELSE {new} END",
+    "max": "CASE WHEN {new} IS NULL OR {old} >= {new} THEN coalesce({old}, {new}) ELSE {new} END",
+}
+_COMBINE = {"count": "CAST(sum({name}) AS bigint)", "sum": "{sum}({name})", "min": "min({name})", "max": "max({name})"}
+
+
+def day_start(ts: int) -> int:
+    """The UTC midnight starting the day of ``ts``."""
+    return ts - ts % DAY
+
+
+def rollup_sql(day: str, source: str, dialect: Dialect, conflict: str | None = None) -> str:
+    """The INSERT of the rollup rows of history rows ``h`` from ``source`` (its FROM and
+    WHERE), each row of day ``day``; with ``conflict`` (the key's columns), added to the rows
+    already kept rather than refused."""
+    sql = (
+        f"INSERT INTO series_days (sid, day, {', '.join(ROLLED)}) "
+        f"SELECT h.sid, {day}, {aggregate_sql(ROLLED, dialect)} {source} GROUP BY 1, 2"
+    )
+    if conflict is None:
+        return sql
+    merged = (f"{name} = " + _MERGE[combine].format(old=f"series_days.{name}", new=f"excluded.{name}")
+              for name, combine in _ROLLED.items())
+    return f"{sql} ON CONFLICT ({conflict}) DO UPDATE SET {', '.join(merged)}"
+
+
+@dataclass(frozen=True)
+class DayPlan:
+    """An aggregation the rollup answers: its range ``[head, stop)`` holds the whole UTC days
+    ``[first, end)``, read from the rollup, and partial days before and after, read raw."""
+
+    head: int
+    first: int
+    end: int
+    stop: int
+
+    def params(self) -> dict[str, int]:
+        """The range parameters of ``days_sql``."""
+        return {"head": self.head, "first": self.first, "end": self.end, "stop": self.stop}
+
+
+def whole_days(time: TimeRange, buckets: Buckets, until: int, names: Sequence[str]) -> DayPlan | None:
+    """How the rollup answers an aggregation of ``buckets`` up to ``until`` (inclusive); None
+    when it cannot: a raw aggregate it does not keep, another time than the observation's, no
+    whole day, or a period boundary inside a day."""
+    if time_column(time) != "h.ts" or not set(names) <= _ROLLED.keys():
+        return None
+    first, end = -(-buckets.origin // DAY) * DAY, (until + 1) // DAY * DAY
+    if end <= first:
+        return None
+    if buckets.step:
+        # Boundaries at midnight, or none between the first whole day and the last.
+        at_midnight = buckets.step % DAY == 0 and buckets.origin % DAY == 0
+        if not at_midnight and (first - buckets.origin) // buckets.step != (end - 1 - buckets.origin) // buckets.step:
+            return None
+    elif any(bound % DAY for bound in buckets.bounds if first < bound < end):
+        return None
+    return DayPlan(buckets.origin, first, end, until + 1)
+
+
+def days_sql(
+    plan: DayPlan, names: Sequence[str], dialect: Dialect, period: Callable[[str], str],
+    in_series: Callable[[str], str], mark: Callable[[str], str],
+) -> str:
+    """The aggregation of ``plan``: by series and period number (``period`` of a time column),
+    ``names`` combined over the rollup rows of the whole days and the raw rows of the partial
+    ones (when there are), for the series ``in_series`` (of a series column) admits; ``mark``
+    spells a named parameter (``DayPlan.params``)."""
+    raw = aggregate_sql(names, dialect, named=True)
+    parts = [(f"SELECT d.sid, {period('d.day')} AS k, {', '.join(names)} FROM series_days d "
+              f"WHERE {in_series('d.sid')} AND d.day >= {mark('first')} AND d.day < {mark('end')}")]
+    for low, high in (("head", "first"), ("end", "stop")):
+        if getattr(plan, low) < getattr(plan, high):
+            parts.append(f"SELECT h.sid, {period('h.ts')}, {raw} FROM history h WHERE {in_series('h.sid')} "
+                         f"AND h.ts >= {mark(low)} AND h.ts < {mark(high)} GROUP BY 1, 2")
+    combined = ", ".join(_COMBINE[_ROLLED[name]].format(name=name, sum=dialect.sum) for name in names)
+    return f"SELECT sid, k, {combined} FROM ({' UNION ALL '.join(parts)}) AS parts GROUP BY sid, k ORDER BY sid, k"
 
 
 # ---- assembly ------------------------------------------------------------------------------
