@@ -119,6 +119,7 @@ def test_046_14_json_ld_endpoints_get_the_context_in_the_body(client, receiver) 
     [got] = receiver.wait_for(1)
     assert got.headers["content-type"] == "application/ld+json" and "link" not in got.headers
     assert got.body["@context"] == CORE
+    assert [entity["@context"] for entity in got.body["data"]] == [CORE]  # each entity a JSON-LD document
 
 
 @pytest.mark.parametrize(("form", "expected"), [

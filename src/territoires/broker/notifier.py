@@ -313,4 +313,6 @@ def message(entry: OutboxEntry, sub: Subscription, ctx: Context, notified_at: st
     context_url = sub.jsonld_context or CORE_CONTEXT_URL
     if accept == JSON:
         return Message(body, accept, CONTEXT_LINK.format(context_url), entry.tenant)
+    if accept != GEO_JSON:  # JSON-LD: each notified entity is a document of its own, with its @context
+        body["data"] = [{**item, "@context": context_url} for item in body["data"]]
     return Message({**body, "@context": context_url}, accept, None, entry.tenant)
