@@ -882,7 +882,12 @@ class Store(ABC):
 
     @abstractmethod
     def session(self, tenant: str, *, write: bool = False) -> AbstractContextManager[TenantSession]:
-        """A unit of work on ``tenant``. Raises ``NonexistentTenant`` for an unknown tenant."""
+        """A unit of work on ``tenant``. Raises ``NonexistentTenant`` for an unknown tenant.
+
+        A write session's work is committed when the block ends without an exception, and
+        undone whole when it raises. A backend may commit several concurrent write sessions
+        together: each still ends only once its work is committed, undoes only its own work
+        when it raises, and raises ``Unavailable`` when the shared commit fails."""
 
     @abstractmethod
     def create_tenant(self, tenant: str) -> None:

@@ -29,16 +29,9 @@ import orjson
 from territoires.ngsild.errors import AlreadyExists, BadRequestData, NonexistentTenant, ResourceNotFound
 from territoires.ngsild.model import Entity
 from territoires.store import sqlite_checkpoint, sqlite_devices, sqlite_filters, sqlite_geo, sqlite_values
+from territoires.store.commit_group import CommitGroup
 from territoires.store.conditions import Compilers, conditions
 from territoires.store.cursors import after_rid, page
-from territoires.store.records import check_new, document, stored_context
-from territoires.store.sqlite_access import ACCESS_SCHEMA, SqliteAccess
-from territoires.store.sqlite_audit import AUDIT_SCHEMA, SqliteAudit
-from territoires.store.sqlite_quotas import QUOTAS_SCHEMA, SqliteEntityCount, SqliteQuotas
-from territoires.store.sqlite_outbox import OUTBOX_SCHEMA, DueTenants, SqliteOutbox, SqliteOutboxDelivery
-from territoires.store.sqlite_subscriptions import SUBSCRIPTIONS_SCHEMA, SqliteSubscriptions
-from territoires.store.sqlite_temporal import HISTORY_SCHEMA, SqliteTemporal
-from territoires.store.sqlite_text import TEXT_SCHEMA, SqliteText, set_ranking
 from territoires.store.port import (
     DEFAULT_TENANT,
     EntityQuery,
@@ -49,7 +42,15 @@ from territoires.store.port import (
     TypeInfo,
     chunks,
 )
+from territoires.store.records import check_new, document, stored_context
 from territoires.store.shapes import ShapeKey, shape_key, shape_record, type_infos
+from territoires.store.sqlite_access import ACCESS_SCHEMA, SqliteAccess
+from territoires.store.sqlite_audit import AUDIT_SCHEMA, SqliteAudit
+from territoires.store.sqlite_outbox import OUTBOX_SCHEMA, DueTenants, SqliteOutbox, SqliteOutboxDelivery
+from territoires.store.sqlite_quotas import QUOTAS_SCHEMA, SqliteEntityCount, SqliteQuotas
+from territoires.store.sqlite_subscriptions import SUBSCRIPTIONS_SCHEMA, SqliteSubscriptions
+from territoires.store.sqlite_temporal import HISTORY_SCHEMA, SqliteTemporal
+from territoires.store.sqlite_text import TEXT_SCHEMA, SqliteText, set_ranking
 
 SCHEMA = (
     """
@@ -115,45 +116,90 @@ def _connect(path: Path) -> sqlite3.Connection:
 
 
 class _Tenant:
-    """One open tenant database: its connection, lock and shape cache."""
+    """One open tenant database: a connection that writes, one that reads, and caches.
+
+    WAL lets the reading connection see the last commit while the writing one is inside a
+    transaction, so reads never wait for writes of this process or of others."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.conn = _connect(path)
         self.conn.executescript(SCHEMA)
-        set_ranking(self.conn)
-        sqlite_filters.register_functions(self.conn)
-        sqlite_geo.register_functions(self.conn)
-        self.lock = threading.RLock()
+        self.reader = _connect(path)
+        for conn in (self.conn, self.reader):
+            set_ranking(conn)
+            sqlite_filters.register_functions(conn)
+            sqlite_geo.register_functions(conn)
+        self.read_lock = threading.Lock()
         self.shapes: dict[ShapeKey, int] = {}
         self.names: dict[str, int] = {}  # attribute IRI -> id in the value index
         # Writers of other processes queue on this lock and wake as soon as it is free, where
         # SQLite's own busy handler would poll with sleeps of up to 100 ms.
         self.write_lock = open(str(path) + ".lock", "a+b")  # noqa: SIM115 - lives as long as the tenant
+        self.writes = CommitGroup(lambda: WriteTransaction(self))
         self.upgrade()
 
     def upgrade(self) -> None:
         """Bring an older tenant file to ``LAYOUT_VERSION`` (version 1 added the value index)."""
         if self.conn.execute("PRAGMA user_version").fetchone()[0] >= LAYOUT_VERSION:
             return
-        fcntl.flock(self.write_lock, fcntl.LOCK_EX)
+        transaction = WriteTransaction(self)
+        session = SqliteSession(self, self.conn)
         try:
-            self.conn.execute("BEGIN IMMEDIATE")
-            session = SqliteSession(self)
             session.replace([orjson.loads(doc) for (doc,) in self.conn.execute("SELECT doc FROM entities")])
             self.conn.execute(f"PRAGMA user_version = {LAYOUT_VERSION}")
-            self.conn.execute("COMMIT")
-            self.shapes.update(session.new_shapes)
-            self.names.update(session.new_names)
-        finally:
-            fcntl.flock(self.write_lock, fcntl.LOCK_UN)
+        except BaseException:
+            transaction.abandon()
+            raise
+        transaction.commit()
+        self.shapes.update(session.new_shapes)
+        self.names.update(session.new_names)
 
     def alive(self) -> bool:
         return self.path.exists()
 
     def close(self) -> None:
         self.conn.close()
+        self.reader.close()
         self.write_lock.close()
+
+
+class WriteTransaction:
+    """A write transaction on a tenant file, holding its lock across processes."""
+
+    def __init__(self, tenant: _Tenant) -> None:
+        self.conn = tenant.conn
+        self._lock = tenant.write_lock
+        fcntl.flock(self._lock, fcntl.LOCK_EX)
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            fcntl.flock(self._lock, fcntl.LOCK_UN)
+            raise
+
+    def savepoint(self) -> None:
+        self.conn.execute("SAVEPOINT session")
+
+    def release(self) -> None:
+        self.conn.execute("RELEASE session")
+
+    def undo(self) -> None:
+        self.conn.execute("ROLLBACK TO session")
+        self.conn.execute("RELEASE session")
+
+    def intact(self) -> bool:
+        return self.conn.in_transaction
+
+    def commit(self) -> None:
+        self.conn.execute("COMMIT")
+        fcntl.flock(self._lock, fcntl.LOCK_UN)
+
+    def abandon(self) -> None:
+        try:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+        finally:
+            fcntl.flock(self._lock, fcntl.LOCK_UN)
 
 
 class SqliteStore(sqlite_devices.SqliteDeviceRegistry, SqliteAccess, SqliteQuotas, SqliteOutboxDelivery, Store):
@@ -221,7 +267,7 @@ class SqliteStore(sqlite_devices.SqliteDeviceRegistry, SqliteAccess, SqliteQuota
         with self._open_lock:
             handle = self._open.pop(tenant, None)
             if handle is not None:
-                with handle.lock:
+                with handle.writes.paused(), handle.read_lock:
                     handle.close()
         for suffix in ("", "-wal", "-shm", ".lock"):
             Path(str(path) + suffix).unlink(missing_ok=True)
@@ -233,27 +279,23 @@ class SqliteStore(sqlite_devices.SqliteDeviceRegistry, SqliteAccess, SqliteQuota
     @contextmanager
     def session(self, tenant: str, *, write: bool = False) -> Iterator[TenantSession]:
         handle = self._tenant(tenant)
-        with handle.lock:
-            if write:
-                fcntl.flock(handle.write_lock, fcntl.LOCK_EX)
-            try:
-                conn = handle.conn
-                conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-                session = SqliteSession(handle, self.use_value_index)
+        if not write:
+            with handle.read_lock:
+                handle.reader.execute("BEGIN")
                 try:
-                    yield session
+                    yield SqliteSession(handle, handle.reader, self.use_value_index)
                 except BaseException:
-                    conn.execute("ROLLBACK")
+                    handle.reader.execute("ROLLBACK")
                     raise
-                conn.execute("COMMIT")
-                self._outbox_committed(tenant, session)
-                handle.shapes.update(session.new_shapes)
-                handle.names.update(session.new_names)
-                if write:
-                    self._checkpointer.written(handle.path)
-            finally:
-                if write:
-                    fcntl.flock(handle.write_lock, fcntl.LOCK_UN)
+                handle.reader.execute("COMMIT")
+            return
+        with handle.writes.session() as transaction:
+            session = SqliteSession(handle, transaction.conn, self.use_value_index)
+            yield session
+        self._outbox_committed(tenant, session)
+        handle.shapes.update(session.new_shapes)
+        handle.names.update(session.new_names)
+        self._checkpointer.written(handle.path)
 
     def close(self) -> None:
         self._checkpointer.close()
@@ -266,10 +308,10 @@ class SqliteStore(sqlite_devices.SqliteDeviceRegistry, SqliteAccess, SqliteQuota
 
 class SqliteSession(SqliteTemporal, sqlite_devices.SqliteFrames, SqliteSubscriptions, SqliteOutbox, SqliteAudit,
                     SqliteEntityCount, SqliteText, TenantSession):
-    def __init__(self, tenant: _Tenant, use_value_index: bool = True) -> None:
+    def __init__(self, tenant: _Tenant, conn: sqlite3.Connection, use_value_index: bool = True) -> None:
         self.use_value_index = use_value_index
         self.tenant = tenant
-        self.conn = tenant.conn
+        self.conn = conn
         self.new_shapes: dict[ShapeKey, int] = {}
         self.new_names: dict[str, int] = {}
 
