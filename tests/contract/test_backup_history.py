@@ -211,3 +211,23 @@ def test_a_damaged_line_is_named_and_its_batch_is_not_written(store, sqlite: Sto
     gz.write_bytes(gzip.compress(path.read_bytes())[:-2000])
     with pytest.raises(BadRequestData, match="damaged or cut short"):
         backup.restore(store, gz)
+
+
+def test_identities_kept_longer_than_the_audit_trail_are_saved(store, sqlite: Store, tmp_path: Path):
+    """The audit trail forgets deletions after its retention; a kept identity does not."""
+    store.create_tenant("brest")
+    lamps = [streetlight(n) for n in range(10, 40)]  # more than one read of kept ids
+    with store.session("brest", write=True) as session:
+        session.insert(lamps)
+        session.append_history([measure(lamp["id"], DIMMING, n, n) for n, lamp in enumerate(lamps)])
+        session.delete([lamp["id"] for lamp in lamps[1:]])
+        session.keep_deleted_entities(lamps[1:], at(300))
+        session.keep_deleted_entities(lamps[:1], at(300))  # then recreated: its current state answers
+    path = tmp_path / "brest.jsonl"
+    assert backup.backup(store, path, ["brest"])["brest"].kept == 29
+    backup.restore(sqlite, path)
+    with sqlite.session("brest") as session:
+        page = session.temporal_query(TemporalQuery(EntityQuery(ids=tuple(lamp["id"] for lamp in lamps), limit=100)))
+    assert [(e.id, e.modified_at, e.series[0].instances[0].instance["value"]) for e in page.entities] == [
+        (lamp["id"], NOW if n == 0 else at(300), n) for n, lamp in enumerate(lamps)
+    ]

@@ -324,9 +324,25 @@ def test_kept_history_of_a_deleted_entity_is_answered_by_id(store: Store) -> Non
         wrong_type = EntityQuery(ids=(SENSOR,), types=TypeName(VOCAB + "Other"))
         assert s.temporal_query(TemporalQuery(wrong_type)).entities == []
         assert s.temporal_query(TemporalQuery(EntityQuery(types=TypeName(VOCAB + "Sensor")))).entities == []
+    with store.session("") as s:
+        assert s.kept_entity_ids(None, 10) == [SENSOR]
     with store.session("", write=True) as s:
         s.delete_history(SENSOR)
     assert ask(store).entities == []
+    with store.session("") as s:
+        assert s.kept_entity_ids(None, 10) == []
+
+
+def test_kept_identities_are_listed_in_id_order_page_by_page(store: Store) -> None:
+    ids = [f"urn:ngsi-ld:Sensor:{n:03d}" for n in (5, 1, 42, 7, 300)]
+    with store.session("", write=True) as s:
+        s.keep_deleted_entities([sensor(eid) for eid in ids], at(50))
+    pages, after = [], None
+    with store.session("") as s:
+        while page := s.kept_entity_ids(after, 2):
+            pages.append(page)
+            after = page[-1]
+    assert pages == [sorted(ids)[:2], sorted(ids)[2:4], sorted(ids)[4:]]
 
 
 def test_history_is_kept_apart_by_tenant_and_rolled_back_with_its_session(store: Store) -> None:

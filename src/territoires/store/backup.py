@@ -37,8 +37,6 @@ as they are); the audit records up to the latest instant saved are replaced by t
 (later ones are kept). Instances get new instance ids (``append_history`` assigns them): an
 instanceId noted before the restore names nothing after it. Instances of equal time keep
 their order by observedAt; under other time properties their insertion order may differ.
-Deleted entities whose history was kept are found through the audit trail's deletions: those
-deleted before the trail's retention are not saved (the storage port does not list them).
 Not saved: notifications waiting in the outbox, delivery counters, quota usage, LoRaWAN
 deduplication frames and quarantine, the full-text index (rebuilt by ``after_tenant``).
 """

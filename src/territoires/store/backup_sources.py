@@ -21,7 +21,6 @@ from territoires.store.port import (
     TemporalEntity,
     TemporalQuery,
     TimeRange,
-    chunks,
 )
 
 # Entities whose history one temporal query reads, and instances per series it returns at most:
@@ -30,8 +29,6 @@ HISTORY_ENTITIES = 20
 HISTORY_PAGE = 1000
 # Audit records per read (and per line of the backup).
 AUDIT_BATCH = 1000
-# The audit operation recording an entity's deletion (broker.audit.DELETE: the store cannot import it).
-ENTITY_DELETED = "delete"
 
 
 @dataclass(frozen=True)
@@ -74,14 +71,13 @@ def history_chunks(store: Store, tenant: str, ids: Sequence[str]) -> Iterator[Se
 
 def kept_entities(store: Store, tenant: str) -> Iterator[list[Entity]]:
     """The identities (id, types, scope, createdAt, modifiedAt: the deletion instant) of the
-    entities deleted while their history was kept, by batches.
-
-    The port lists them by id only (``TemporalQuery`` naming them), so their ids are taken from
-    the audit trail's entity deletions: an identity kept longer than the trail's retention
-    (365 days by default) is not found."""
-    deleted = list(dict.fromkeys(_deleted_ids(store, tenant)))
-    for part in chunks(deleted, HISTORY_ENTITIES):
+    entities deleted while their history was kept, by batches."""
+    after = None
+    while True:
         with store.session(tenant) as session:
+            part = session.kept_entity_ids(after, HISTORY_ENTITIES)
+            if not part:
+                return
             current = session.created_at(part)
             # instance_limit 1: the identities are wanted here, their history is read apart.
             page = session.temporal_query(TemporalQuery(EntityQuery(ids=tuple(part), limit=len(part)),
@@ -89,18 +85,7 @@ def kept_entities(store: Store, tenant: str) -> Iterator[list[Entity]]:
         found = [_identity(entity) for entity in page.entities if entity.id not in current]
         if found:
             yield found
-
-
-def _deleted_ids(store: Store, tenant: str) -> Iterator[str]:
-    before = None
-    while True:
-        with store.session(tenant) as session:
-            records, _ = session.query_audit(AuditQuery(operation=ENTITY_DELETED, before_seq=before,
-                                                        limit=AUDIT_BATCH, count=False))
-        yield from (record.target for record in records)
-        if len(records) < AUDIT_BATCH:
-            return
-        before = records[-1].seq
+        after = part[-1]
 
 
 def _identity(entity: TemporalEntity) -> Entity:

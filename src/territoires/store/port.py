@@ -729,6 +729,12 @@ class TenantSession(ABC):
         queries naming them still answer (see ``TemporalQuery``). Recreating an entity of
         that id makes its current state the answer again. A write."""
 
+    @abstractmethod
+    def kept_entity_ids(self, after: str | None, limit: int) -> list[str]:
+        """The ids of the entities whose identity ``keep_deleted_entities`` remembers (an id
+        recreated since included), in the database's order of text, those after ``after``
+        only; at most ``limit``. Lets a backup find them all without knowing them."""
+
 
     # ---- subscriptions and their notification outbox (clauses 5.8, 5.11) ------------------
     # Subscriptions are kept whole, in the internal form of ``territoires.ngsild.subscription``.

@@ -216,6 +216,10 @@ class PostgresTemporal:
         found = dict(self.conn.execute("SELECT id, doc FROM history_kept WHERE id = ANY(%s)", (list(ids),)).fetchall())
         return [found[i] for i in ids if i in found]
 
+    def kept_entity_ids(self, after: str | None, limit: int) -> list[str]:
+        rows = self.conn.execute("SELECT id FROM history_kept WHERE id > %s ORDER BY id LIMIT %s", (after or "", limit))
+        return [eid for (eid,) in rows.fetchall()]
+
     def series_of(self, entity_ids: Sequence[str], attrs: Sequence[str]) -> list[SeriesKey]:
         sql = "SELECT sid, entity, attr, dataset FROM history_series WHERE entity = ANY(%s)"
         params: list[Any] = [list(entity_ids)]

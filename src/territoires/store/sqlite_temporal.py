@@ -275,6 +275,10 @@ class SqliteTemporal:
             found.update((eid, orjson.loads(doc)) for eid, doc in rows)
         return [found[i] for i in ids if i in found]
 
+    def kept_entity_ids(self, after: str | None, limit: int) -> list[str]:
+        rows = self.conn.execute("SELECT id FROM history_kept WHERE id > ? ORDER BY id LIMIT ?", (after or "", limit))
+        return [eid for (eid,) in rows]
+
     def series_of(self, entity_ids: Sequence[str], attrs: Sequence[str]) -> list[SeriesKey]:
         keys = []
         for part in _chunks(entity_ids):
