@@ -143,6 +143,46 @@ def test_046_17_system_attributes_on_request(client, receiver) -> None:
     assert entity["createdAt"] and entity["modifiedAt"] and entity["powerState"]["createdAt"]
 
 
+CABINET = {"id": "urn:ngsi-ld:StreetlightControlCabinet:c1", "type": "StreetlightControlCabinet",
+           "name": {"type": "Property", "value": "Armoire Place de la Mairie"},
+           "refSubstation": {"type": "Relationship", "object": "urn:ngsi-ld:Substation:s1"}}
+SUBSTATION = {"id": "urn:ngsi-ld:Substation:s1", "type": "Substation", "name": {"type": "Property", "value": "Poste 1"}}
+
+
+def linked_lamp() -> dict[str, Any]:
+    return lamp(1, refControlCabinet={"type": "Relationship", "object": CABINET["id"]})
+
+
+def test_046_23_046_26_flat_join_notifies_the_linked_entities_after_the_changed_one(client, receiver) -> None:
+    for body in (SUBSTATION, CABINET, linked_lamp()):
+        create(client, body)
+    subscribe(client, receiver.url, notification={"join": "flat", "joinLevel": 2, "attributes": ["refControlCabinet"]})
+    patch(client, 1, power("off"))
+    [got] = receiver.wait_for(1)
+    assert got.body["data"] == [
+        {"id": "urn:ngsi-ld:Streetlight:1", "type": "Streetlight",
+         "refControlCabinet": {"type": "Relationship", "object": CABINET["id"]}},  # attributes: the changed entity only
+        CABINET,
+        SUBSTATION,  # joinLevel 2: the cabinet's own link is followed too
+    ]
+
+
+def test_046_27_046_29_inline_join_embeds_the_linked_entity_in_its_relationship(client, receiver) -> None:
+    create(client, CABINET)
+    create(client, linked_lamp())
+    subscribe(client, receiver.url, notification={"join": "inline", "format": "keyValues"})
+    patch(client, 1, power("off"))
+    patch(client, 1, {"refControlCabinet": {"type": "Relationship", "object": "urn:ngsi-ld:StreetlightControlCabinet:x"}})
+    first, second = receiver.wait_for(2)
+    assert first.body["data"] == [{
+        "id": "urn:ngsi-ld:Streetlight:1", "type": "Streetlight", "powerState": "off", "dimmingLevel": 50,
+        "refControlCabinet": {"id": CABINET["id"], "type": "StreetlightControlCabinet",
+                              "name": "Armoire Place de la Mairie", "refSubstation": "urn:ngsi-ld:Substation:s1"},
+    }]
+    # A link to an entity that is not stored stays a link.
+    assert second.body["data"][0]["refControlCabinet"] == "urn:ngsi-ld:StreetlightControlCabinet:x"
+
+
 def test_046_31_046_34_show_changes_gives_previous_values_and_deleted_attributes(client, receiver) -> None:
     create(client, lamp(1))
     subscribe(client, receiver.url, notificationTrigger=["attributeUpdated", "attributeDeleted"],

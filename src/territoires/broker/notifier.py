@@ -43,6 +43,7 @@ from territoires.config import Settings
 from territoires.ngsild import geo
 from territoires.ngsild.context import CORE_CONTEXT_URL, Context
 from territoires.ngsild.errors import NgsiLdError, NonexistentTenant
+from territoires.ngsild.join import JOIN_MODES, Fetch, Join, render_linked
 from territoires.ngsild.notification import notification, render_notified
 from territoires.ngsild.subscription import Endpoint, Subscription
 from territoires.store.port import (
@@ -230,7 +231,7 @@ class Notifier:
                 pending.endpoint, asyncio.Semaphore(self.settings.notification_endpoint_concurrency))
             async with slots:
                 at = clock.now()
-                await transport.send(endpoint, message(entry, sub, ctx, at), timeout)
+                await transport.send(endpoint, await self._message(entry, sub, ctx, at), timeout)
             outcome = DeliveryOutcome(entry.tenant, entry.seq, sub.id, SENT, at)
         except asyncio.CancelledError:
             raise  # abandoned: its lease runs out, it is sent again
@@ -241,6 +242,18 @@ class Notifier:
             log.exception("notification %s of %s could not be sent", pending.id, sub.id)
             outcome = self._failure(entry, endpoint, at, f"internal error: {type(error).__name__}")
         self._done(outcome)
+
+    async def _message(self, entry: OutboxEntry, sub: Subscription, ctx: Context, at: str) -> Message:
+        """The message of ``entry``; the entities its notified entities link to (``join``) are
+        read when it is sent, from one read session, in a worker thread."""
+        if sub.notification.join not in JOIN_MODES:
+            return message(entry, sub, ctx, at)
+
+        def with_linked() -> Message:
+            with self.store.session(entry.tenant) as session:
+                return message(entry, sub, ctx, at, session.get)
+
+        return await self._call(with_linked)
 
     def _failure(self, entry: OutboxEntry, endpoint: Endpoint, at: str, reason: str) -> DeliveryOutcome:
         attempts = entry.attempts + 1
@@ -293,20 +306,26 @@ class Notifier:
             self._periodic[key] = (sub, now + sub.time_interval)
 
 
-def message(entry: OutboxEntry, sub: Subscription, ctx: Context, notified_at: str) -> Message:
-    """The notification of ``entry`` written as ``sub`` asks (format, attributes, @context)."""
+def message(entry: OutboxEntry, sub: Subscription, ctx: Context, notified_at: str, fetch: Fetch | None = None) -> Message:
+    """The notification of ``entry`` written as ``sub`` asks (format, attributes, @context),
+    with the entities its notified entities link to (``join``) as ``fetch`` finds them."""
     params = sub.notification
-    accept = params.endpoint.accept
-    data: Any = [
-        render_notified(
+
+    def render(doc: dict[str, Any]) -> dict[str, Any]:
+        return render_notified(
             doc, ctx, form=params.format, sys_attrs=params.sys_attrs,
             attrs=frozenset(params.attributes) if params.attributes is not None else None,
             pick=frozenset(params.pick) if params.pick is not None else None,
             omit=frozenset(params.omit) if params.omit is not None else None,
             lang=sub.lang, dataset_id=frozenset(sub.dataset_id) if sub.dataset_id is not None else None,
         )
-        for doc in entry.notification.data
-    ]
+
+    accept = params.endpoint.accept
+    if fetch is not None and params.join in JOIN_MODES:
+        data: Any = render_linked(entry.notification.data, ctx, fetch, Join(params.join, params.join_level or 1),
+                                  form=params.format, sys_attrs=params.sys_attrs, lang=sub.lang, render_root=render)
+    else:
+        data = [render(doc) for doc in entry.notification.data]
     if accept == GEO_JSON:
         data = geo.to_feature_collection(geo.to_feature(item) for item in data)
     body = notification(entry.notification.id, sub.id, notified_at, data, entry.notification.trigger)

@@ -259,10 +259,12 @@ def render_linked(
     attrs: frozenset[str] | None = None,
     lang: str | None = None,
     dataset_id: frozenset[str] | None = None,
+    render_root: Callable[[Entity], dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
-    """``roots`` rendered as :func:`render.render_entity` does, with their linked entities: for
-    ``inline`` one dict per root, for ``flat`` the roots followed by every linked entity once
-    (breadth first).  ``fetch`` is called once per level, with the ids not fetched yet."""
+    """``roots`` rendered as :func:`render.render_entity` does (or as ``render_root`` does, for
+    instance a notified entity with its marks), with their linked entities: for ``inline`` one
+    dict per root, for ``flat`` the roots followed by every linked entity once (breadth first).
+    ``fetch`` is called once per level, with the ids not fetched yet."""
 
     def render(entity: Entity, pick: Projection | None, omit: Projection | None, **extra: Any) -> dict[str, Any]:
         return render_entity(
@@ -274,7 +276,10 @@ def render_linked(
     frontier: list[_Node] = []
     first_depth: dict[str, int] = {}  # entity id -> the depth it was first met at
     for entity in roots:
-        out = render(entity, join.pick, join.omit, attrs=attrs, dataset_id=dataset_id)
+        if render_root is not None:
+            out = render_root(entity)
+        else:
+            out = render(entity, join.pick, join.omit, attrs=attrs, dataset_id=dataset_id)
         results.append(out)
         frontier.append(_Node(entity, out, join.pick, join.omit, dataset_id))
         first_depth.setdefault(entity["id"], 0)
