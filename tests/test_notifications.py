@@ -183,6 +183,25 @@ def test_046_27_046_29_inline_join_embeds_the_linked_entity_in_its_relationship(
     assert second.body["data"][0]["refControlCabinet"] == "urn:ngsi-ld:StreetlightControlCabinet:x"
 
 
+def test_046_22_07_046_22_08_deleted_instances_and_an_attribute_deleted_whole(client, receiver) -> None:
+    names = [{"type": "Property", "value": "Eiffel Tower"},
+             {"type": "Property", "value": "Tour Eiffel", "datasetId": "urn:ngsi-ld:Dataset:fr"},
+             {"type": "Property", "value": "Eiffelturm", "datasetId": "urn:ngsi-ld:Dataset:de"}]
+    create(client, lamp(1, name=names))
+    by_format = {subscribe(client, receiver.url, watchedAttributes=["name"], notificationTrigger=["attributeDeleted"],
+                           notification={"format": form, "attributes": ["name"]}): form
+                 for form in ("keyValues", "normalized")}
+    name = f"{ENTITIES}/urn:ngsi-ld:Streetlight:1/attrs/name"
+    assert client.delete(name, params={"datasetId": "urn:ngsi-ld:Dataset:fr"}).status_code == 204
+    got = {by_format[r.body["subscriptionId"]]: r.body["data"][0]["name"] for r in receiver.wait_for(2)}
+    assert got["keyValues"] == {"dataset": {"@none": "Eiffel Tower", "urn:ngsi-ld:Dataset:de": "Eiffelturm",
+                                            "urn:ngsi-ld:Dataset:fr": "urn:ngsi-ld:null"}}
+    assert got["normalized"][-1] == {"type": "Property", "value": "urn:ngsi-ld:null", "datasetId": "urn:ngsi-ld:Dataset:fr"}
+    assert client.delete(name, params={"deleteAll": "true"}).status_code == 204
+    got = {by_format[r.body["subscriptionId"]]: r.body["data"][0]["name"] for r in receiver.wait_for(4)[2:]}
+    assert got == {"keyValues": "urn:ngsi-ld:null", "normalized": {"type": "Property", "value": "urn:ngsi-ld:null"}}
+
+
 def test_046_31_046_34_show_changes_gives_previous_values_and_deleted_attributes(client, receiver) -> None:
     create(client, lamp(1))
     subscribe(client, receiver.url, notificationTrigger=["attributeUpdated", "attributeDeleted"],

@@ -11,6 +11,8 @@ kept as JSON in the outbox and rendered when the notification is sent:
 Written forms (what the ETSI conformance suite expects, where the clause leaves a choice):
 - an attribute deleted by the change appears with the NGSI-LD Null as content
   (``{"@none": "urn:ngsi-ld:null"}`` for a LanguageProperty), ``deletedAt`` with ``sysAttrs``;
+- an attribute whose instances are all deleted at once (``deleteAll``) appears as one deleted
+  attribute, without datasetId;
 - previous content appears as ``previousValue``, ``previousObject``, ``previousLanguageMap``,
   ``previousVocab``, ``previousJson``, ``previousValueList`` or ``previousObjectList``, never in
   keyValues (which has no place for it); an attribute created by the change has none;
@@ -102,6 +104,10 @@ def notified_entity(
             before = {i.get("datasetId"): i for i in old["attrs"][name]}
             attrs[name] = [_with_previous(i, before.get(i.get("datasetId"))) for i in attrs[name]]
     for name, gone in changes.removed.items():
+        if name not in attrs and len(gone) > 1:
+            # Every instance deleted at once (deleteAll): the attribute is shown deleted as a whole.
+            whole = next((i for i in gone if "datasetId" not in i), gone[0])
+            gone = [{k: v for k, v in whole.items() if k != "datasetId"}]
         attrs[name] = [*attrs.get(name, ()), *(_deleted(i, at, previous) for i in gone)]
     return {**new, "attrs": attrs}
 
@@ -187,8 +193,10 @@ def _marked(name: str, instance: Instance, ctx: Context, form: str, options: dic
             out["datasetId"] = instance["datasetId"]
         if options["sys_attrs"]:
             out.update({k: instance[k] for k in ("createdAt", "modifiedAt", DELETED_AT) if k in instance})
+    elif form == "keyValues":  # placed under its datasetId by the caller
+        out = _alone(name, {k: v for k, v in _plain(instance).items() if k != "datasetId"}, ctx, form, options)
     else:
-        out = _alone(name, _plain(instance), ctx, "keyValues" if form == "keyValues" else "normalized", options)
+        out = _alone(name, _plain(instance), ctx, "normalized", options)
     if PREVIOUS in instance and form != "keyValues":
         before = _alone(name, {"type": kind, main: instance[PREVIOUS]}, ctx, "normalized", {**options, "lang": None})
         out[_PREVIOUS_MEMBER[main]] = before[main]
