@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from territoires.ngsild.errors import AlreadyExists, BadRequestData, NonexistentTenant, ResourceNotFound
@@ -391,3 +393,33 @@ def test_sorting_by_distance_or_collation_is_done_or_refused_as_not_supported(ci
         pass
     else:
         assert by_collation[:6] == sl(0, 2, 4, 6, 8, 10)
+
+
+def test_concurrent_write_sessions_each_keep_their_own_outcome(store):
+    """Write sessions of one process run at once (a backend may commit them together): each
+    one's work is visible as soon as it ends, and one that fails loses its own work only."""
+    outcomes: dict[int, object] = {}
+    start = threading.Barrier(16)
+
+    def write(n: int) -> None:
+        try:
+            start.wait(5)
+            with store.session(DEFAULT_TENANT, write=True) as session:
+                session.insert([streetlight(n)])
+                if n % 4 == 3:
+                    raise ValueError("refused after writing")
+            with store.session(DEFAULT_TENANT) as session:
+                outcomes[n] = bool(session.get([streetlight(n)["id"]]))
+        except ValueError as error:
+            outcomes[n] = error
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert all(outcomes[n] is True for n in range(16) if n % 4 != 3), outcomes
+    assert all(isinstance(outcomes[n], ValueError) for n in range(16) if n % 4 == 3)
+    with store.session(DEFAULT_TENANT) as session:
+        stored = [e["id"] for e in session.query(EntityQuery(limit=100)).entities]
+    assert sorted(stored) == sorted(streetlight(n)["id"] for n in range(16) if n % 4 != 3)

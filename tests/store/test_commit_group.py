@@ -113,6 +113,14 @@ def test_a_session_that_fails_undoes_its_own_work_only(database: Path) -> None:
     assert stored(database) == {0, 2}
 
 
+def test_when_the_first_session_fails_the_queued_ones_commit_in_a_transaction_of_their_own(database: Path) -> None:
+    begun: list[int] = []
+    outcomes = queue_behind_first(database, group_on(database, begun), [failing_insert(0), insert(1), insert(2)])
+    assert isinstance(outcomes[0], ValueError) and outcomes[1] is True and outcomes[2] is True
+    assert stored(database) == {1, 2}
+    assert len(begun) == 2
+
+
 def test_a_failed_commit_is_reported_to_every_session_of_the_batch(database: Path) -> None:
     begun: list[int] = []
     # Parent 999 does not exist: the sessions succeed, their COMMIT fails.

@@ -4,9 +4,9 @@ transaction.
 A write session holds its tenant's write lock from its first statement to its commit, and the
 commit often costs more than the session's own statements: SQLite appends every page the
 transaction touched to its log, PostgreSQL waits for its log to reach the disk. When sessions
-queue, the first opens a transaction; each then runs in it in turn, inside a savepoint of its
-own, so that a session that fails undoes its own work alone; the last of the queue commits for
-all (at most ``most`` sessions per transaction). A session returns only once its work is
+queue, the first opens a transaction; each then runs in it in turn, the later ones inside a
+savepoint of their own, so that a session that fails undoes its own work alone; the last of the
+queue commits for all (at most ``most`` sessions per transaction). A session returns only once its work is
 committed, and raises ``Unavailable`` when the shared commit failed: to its caller, nothing
 changes but the cost.
 """
@@ -16,7 +16,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from territoires.store.port import Unavailable
 
@@ -41,6 +41,22 @@ class Transaction(Protocol):
 
     def abandon(self) -> None:
         """Roll back what is left and release the write lock."""
+
+
+class Savepoints:
+    """The savepoint part of a ``Transaction`` on a connection that runs SQL (``execute``)."""
+
+    conn: Any
+
+    def savepoint(self) -> None:
+        self.conn.execute("SAVEPOINT session")
+
+    def release(self) -> None:
+        self.conn.execute("RELEASE session")
+
+    def undo(self) -> None:
+        self.conn.execute("ROLLBACK TO session")
+        self.conn.execute("RELEASE session")
 
 
 T = TypeVar("T", bound=Transaction)
@@ -76,19 +92,27 @@ class CommitGroup(Generic[T]):
     def session(self) -> Iterator[T]:
         """Run the body in the shared transaction; return once it is committed."""
         batch = self._take_turn()
+        # The first session of a transaction needs no savepoint: if it fails, the transaction,
+        # which holds nothing else yet, is dropped (and the next session opens another).
+        first = batch.sessions == 0
         try:
-            batch.transaction.savepoint()
+            if not first:
+                batch.transaction.savepoint()
             yield batch.transaction
         except BaseException as error:
-            self._undo(batch, error)
+            if first:
+                batch.broken = error
+            else:
+                self._undo(batch, error)
             self._end_turn(batch)
             raise
-        try:
-            batch.transaction.release()
-        except BaseException as error:
-            self._undo(batch, error)
-            self._end_turn(batch)
-            raise
+        if not first:
+            try:
+                batch.transaction.release()
+            except BaseException as error:
+                self._undo(batch, error)
+                self._end_turn(batch)
+                raise
         self._end_turn(batch)
         if batch.failure is not None:
             raise Unavailable(f"the write was not committed: {batch.failure}") from batch.failure

@@ -9,7 +9,9 @@ cannot read or change another tenant. One schema for all keeps tenant creation a
 ``INSERT`` and lets thousands of tenants share the same tables, indexes and migrations.
 
 Writes: a write session takes the tenant's advisory lock, so read-modify-write in it is
-atomic across processes, as the contract asks; tenants write concurrently. A batch reaches
+atomic across processes, as the contract asks; tenants write concurrently. The write sessions
+of a process queued on one tenant share a transaction (``commit_group``): one lock, one commit
+and one wait for the log to reach the disk for all of them. A batch reaches
 each table through ``COPY`` into staging tables (row-level security forbids ``COPY`` into the
 protected tables) and one set-based statement; a few entities go in plain statements sent
 in one pipeline. New entities get creation ranks (rids) reserved in one call.
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 import logging
+import threading
 import time
 import weakref
 from contextlib import contextmanager
@@ -37,6 +40,7 @@ from psycopg.types.json import set_json_loads
 from territoires.ngsild.errors import AlreadyExists, BadRequestData, NonexistentTenant, ResourceNotFound
 from territoires.ngsild.model import Entity
 from territoires.store import postgres_devices, postgres_filters, postgres_geo, postgres_schema, postgres_values
+from territoires.store.commit_group import CommitGroup, Savepoints
 from territoires.store.conditions import Compilers, conditions
 from territoires.store.cursors import after_rid, page
 from territoires.store.postgres_access import PostgresAccess
@@ -68,6 +72,7 @@ _TENANT_TABLES = ("history", "history_series", "history_kept",
                   "text_tallies", "text_facets", "text_documents")
 # Seconds a tenant seen alive is taken as alive by reads on a connection already naming it.
 TENANT_RECHECK = 1.0
+_NO_TENANT = "tenant {!r} does not exist; create it with /admin/v1/tenants"
 # From this many entities, a write goes through COPY (measured: a single row costs 0.5 ms in
 # plain statements and 3.5 ms through staging; 1,000 rows 60 ms and 36 ms).
 BULK_ROWS = 64
@@ -133,6 +138,9 @@ class PostgresStore(postgres_devices.PostgresDeviceRegistry, PostgresAccess, Pos
         # names for reads (set_config at session level): see _name_tenant.
         self._alive: dict[str, tuple[Any, float]] = {}
         self._reads_named: weakref.WeakKeyDictionary[psycopg.Connection, str] = weakref.WeakKeyDictionary()
+        # Group commit of the write sessions of this process, by tenant.
+        self._writes: dict[str, CommitGroup[_WriteTransaction]] = {}
+        self._writes_lock = threading.Lock()
 
     @contextmanager
     def _connection(self) -> Iterator[psycopg.Connection]:
@@ -207,6 +215,7 @@ class PostgresStore(postgres_devices.PostgresDeviceRegistry, PostgresAccess, Pos
                 conn.execute(f"DELETE FROM {table}")  # row-level security: this tenant's rows only
             conn.execute("DELETE FROM tenants WHERE name = %s", (tenant,))
         self._alive.pop(tenant, None)
+        self._writes.pop(tenant, None)
 
     def tenants(self) -> list[str]:
         with self._connection() as conn:
@@ -237,17 +246,57 @@ class PostgresStore(postgres_devices.PostgresDeviceRegistry, PostgresAccess, Pos
     def session(self, tenant: str, *, write: bool = False) -> Iterator[TenantSession]:
         if "\x00" in tenant:  # no tenant has such a name, and PostgreSQL text cannot hold it
             raise NonexistentTenant(f"tenant {tenant!r} does not exist")
-        with self._tenant_connection(tenant, write=write) as (conn, incarnation):
-            if incarnation is None:
-                raise NonexistentTenant(f"tenant {tenant!r} does not exist; create it with /admin/v1/tenants")
-            shapes = self._shapes.setdefault((tenant, incarnation), {})
-            session = PostgresSession(conn, shapes)
-            yield session
+        if not write:
+            with self._tenant_connection(tenant, write=False) as (conn, incarnation):
+                if incarnation is None:
+                    raise NonexistentTenant(_NO_TENANT.format(tenant))
+                yield PostgresSession(conn, self._shapes.setdefault((tenant, incarnation), {}))
+            return
+        try:
+            with self._writes_of(tenant).session() as transaction:
+                shapes = self._shapes.setdefault((tenant, transaction.incarnation), {})
+                session = PostgresSession(transaction.conn, shapes)
+                yield session
+        except (psycopg.OperationalError, psycopg_pool.PoolTimeout) as error:
+            self._reads_named.clear()  # the database may have restarted: check every connection again
+            raise Unavailable(str(error).strip() or type(error).__name__) from error
         shapes.update(session.new_shapes)
         self._outbox_committed(tenant, session)
 
+    def _writes_of(self, tenant: str) -> CommitGroup[_WriteTransaction]:
+        group = self._writes.get(tenant)
+        if group is None:
+            with self._writes_lock:
+                group = self._writes.setdefault(tenant, CommitGroup(lambda: _WriteTransaction(self, tenant)))
+        return group
+
     def close(self) -> None:
         self._pool.close()
+
+
+class _Abandoned(Exception):
+    """Thrown into a write connection's block to roll its transaction back."""
+
+
+class _WriteTransaction(Savepoints):
+    """A write transaction on one tenant: a pooled connection that named the tenant and holds
+    its write lock, from BEGIN to COMMIT (the group's sessions use it in turn)."""
+
+    def __init__(self, store: PostgresStore, tenant: str) -> None:
+        self._held = store._tenant_connection(tenant, write=True)
+        self.conn, self.incarnation = self._held.__enter__()
+        if self.incarnation is None:
+            self.abandon()
+            raise NonexistentTenant(_NO_TENANT.format(tenant))
+
+    def intact(self) -> bool:
+        return not self.conn.broken and self.conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE
+
+    def commit(self) -> None:
+        self._held.__exit__(None, None, None)
+
+    def abandon(self) -> None:
+        self._held.__exit__(_Abandoned, _Abandoned(), None)
 
 
 class PostgresSession(PostgresTemporal, postgres_devices.PostgresFrames, PostgresSubscriptions, PostgresOutbox,

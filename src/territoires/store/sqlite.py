@@ -29,7 +29,7 @@ import orjson
 from territoires.ngsild.errors import AlreadyExists, BadRequestData, NonexistentTenant, ResourceNotFound
 from territoires.ngsild.model import Entity
 from territoires.store import sqlite_checkpoint, sqlite_devices, sqlite_filters, sqlite_geo, sqlite_values
-from territoires.store.commit_group import CommitGroup
+from territoires.store.commit_group import CommitGroup, Savepoints
 from territoires.store.conditions import Compilers, conditions
 from territoires.store.cursors import after_rid, page
 from territoires.store.port import (
@@ -164,7 +164,7 @@ class _Tenant:
         self.write_lock.close()
 
 
-class WriteTransaction:
+class WriteTransaction(Savepoints):
     """A write transaction on a tenant file, holding its lock across processes."""
 
     def __init__(self, tenant: _Tenant) -> None:
@@ -176,16 +176,6 @@ class WriteTransaction:
         except BaseException:
             fcntl.flock(self._lock, fcntl.LOCK_UN)
             raise
-
-    def savepoint(self) -> None:
-        self.conn.execute("SAVEPOINT session")
-
-    def release(self) -> None:
-        self.conn.execute("RELEASE session")
-
-    def undo(self) -> None:
-        self.conn.execute("ROLLBACK TO session")
-        self.conn.execute("RELEASE session")
 
     def intact(self) -> bool:
         return self.conn.in_transaction
