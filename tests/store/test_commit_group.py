@@ -150,3 +150,9 @@ def test_paused_waits_for_the_open_transaction_to_commit(database: Path) -> None
     with group.paused():
         assert stored(database) == {1}
     thread.join(10)
+
+
+def test_a_session_opened_inside_another_of_the_same_thread_is_refused(database: Path) -> None:
+    group = group_on(database, [])
+    with group.session(), pytest.raises(RuntimeError, match="already open in this thread"), group.session():
+        pass

@@ -86,6 +86,7 @@ class CommitGroup(Generic[T]):
         self._ended = threading.Condition(lock)
         self._busy = False  # a session runs, or its batch commits, or sessions are paused
         self._queued = 0  # sessions waiting for their turn
+        self._runner: int | None = None  # the thread of the running session (a nested one would wait forever)
         self._batch: _Batch[T] | None = None
 
     @contextmanager
@@ -124,6 +125,7 @@ class CommitGroup(Generic[T]):
             while self._busy or self._batch is not None:
                 self._ended.wait()
             self._busy = True
+            self._runner = threading.get_ident()
         try:
             yield
         finally:
@@ -133,16 +135,20 @@ class CommitGroup(Generic[T]):
     def _free(self) -> None:
         """No session runs any more (the lock is held)."""
         self._busy = False
+        self._runner = None
         self._turn.notify()
         self._ended.notify_all()
 
     def _take_turn(self) -> _Batch[T]:
         with self._turn:
+            if self._busy and self._runner == threading.get_ident():
+                raise RuntimeError("a write session of this tenant is already open in this thread")
             self._queued += 1
             while self._busy:
                 self._turn.wait()
             self._queued -= 1
             self._busy = True
+            self._runner = threading.get_ident()
             if self._batch is not None:
                 return self._batch
         try:
@@ -169,6 +175,7 @@ class CommitGroup(Generic[T]):
             batch.sessions += 1
             if self._queued and batch.sessions < self._most and batch.broken is None:
                 self._busy = False
+                self._runner = None
                 self._turn.notify()
                 while not batch.done:
                     self._ended.wait()
