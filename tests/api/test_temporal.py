@@ -474,6 +474,19 @@ def test_020_14_an_attribute_the_page_cuts_away_is_there_empty(small_pages):
     assert values(backwards.json(), "fuelLevel") == list(late_fuel[1:]) and backwards.json()["speed"] == []
 
 
+def test_020_13_a_page_is_cut_by_the_datasets_asked_for_only(small_pages):
+    # The default instances of speed come first: were they read, they would fill the page.
+    fuel = "urn:ngsi-ld:Dataset:fuel"
+    late_fuel = ((67, "2020-08-02T12:03:00Z"), (53, "2020-08-02T13:05:00Z"), (40, "2020-08-02T14:07:00Z"))
+    provide(small_pages, vehicle(fuelLevel=instances(*late_fuel, datasetId=fuel)))
+    response = small_pages.get(f"{TEMPORAL}/{VEHICLE}", params={
+        "datasetId": fuel, "timerel": "after", "timeAt": "2019-01-01T01:01:00Z"})
+    assert response.status_code == 206
+    assert sorted(response.json()) == ["fuelLevel", "id", "type"]
+    assert values(response.json(), "fuelLevel") == list(late_fuel[:2])
+    assert content_range(response)[1] == at(late_fuel[1][1])
+
+
 def test_021_15_temporal_pagination_of_a_query(small_pages):
     provide(small_pages, vehicle())
     response = small_pages.get(TEMPORAL, params={"type": "Vehicle", "timerel": "after", "timeAt": "2019-01-01T01:01:00Z"})

@@ -293,6 +293,22 @@ def test_delete_history_of_an_attribute_a_dataset_or_the_entity(store: Store) ->
     assert ask(store).entities[0].series == []
 
 
+def test_021_18_only_the_series_of_the_datasets_asked_for_are_read(store: Store) -> None:
+    def on(dataset: str | None, value: int) -> HistoryInstance:
+        return reading(value, at(value), attr=STATE, **({"datasetId": dataset} if dataset else {}))
+
+    record(store, reading(1, at(0)), on(None, 3), on("urn:d:1", 4), on("urn:d:2", 5))
+    with store.session("") as s:
+        def series(datasets: frozenset[str] | None) -> list[tuple[str, str | None]]:
+            page = s.temporal_query(TemporalQuery(EntityQuery(ids=(SENSOR,)), datasets=datasets))
+            return [(x.attr, x.dataset_id) for x in page.entities[0].series]
+
+        assert series(frozenset({"urn:d:2"})) == [(STATE, "urn:d:2")]
+        assert series(frozenset({"@none", "urn:d:1"})) == [(STATE, None), (STATE, "urn:d:1"), (TEMP, None)]
+        assert series(frozenset({"urn:d:9"})) == []
+        assert len(series(None)) == 4
+
+
 def test_replace_and_delete_one_instance(store: Store) -> None:
     record(store, reading(1, at(0)), reading(2, at(10)))
     first, second = ask(store).entities[0].series[0].instances

@@ -114,7 +114,8 @@ async def query_temporal_entities(request: Request) -> Response:
     params = dict(request.query_params)
     temporal_params = temporal.parse_temporal_params(params, words)
     opts = _render_options(params, words, ctx)
-    page = await call(request, _broker(request).temporal.query, tenant_of(request), query, query.attrs, temporal_params)
+    page = await call(request, _broker(request).temporal.query, tenant_of(request), query, query.attrs, temporal_params,
+                      datasets=opts.dataset_id)
     return _respond(request, page, _render(page, ctx, temporal_params, opts), ctx, temporal_params, kind, paged=True)
 
 
@@ -131,7 +132,8 @@ async def query_temporal_entities_post(request: Request) -> Response:
     )
     given = {k: body[k] for k in _BODY_RENDER_MEMBERS if k in body}
     opts = _render_options({**dict(request.query_params), **given}, words, ctx)
-    page = await call(request, _broker(request).temporal.query, tenant_of(request), query, query.attrs, temporal_params)
+    page = await call(request, _broker(request).temporal.query, tenant_of(request), query, query.attrs, temporal_params,
+                      datasets=opts.dataset_id)
     return _respond(request, page, _render(page, ctx, temporal_params, opts), ctx, temporal_params, kind, paged=True)
 
 
@@ -145,7 +147,7 @@ async def retrieve_temporal_entity(request: Request) -> Response:
     opts = _render_options(params, words, ctx)
     page = await call(
         request, _broker(request).temporal.retrieve, tenant_of(request), request.path_params["entity_id"],
-        tuple(sorted(opts.attrs or ())), temporal_params,
+        tuple(sorted(opts.attrs or ())), temporal_params, datasets=opts.dataset_id,
     )
     for entity in page.entities:
         check_visible(request, entity.id, entity.types)

@@ -53,19 +53,22 @@ class TemporalService:
 
     # ---- reading (clauses 5.7.3, 5.7.4) -------------------------------------------------------
     def query(
-        self, tenant: str, entities: EntityQuery, attrs: Sequence[str], params: temporal.TemporalParams
+        self, tenant: str, entities: EntityQuery, attrs: Sequence[str], params: temporal.TemporalParams,
+        *, datasets: frozenset[str] | None = None,
     ) -> TemporalPage:
         """Query Temporal Evolution of Entities: the history of ``attrs`` (every attribute when
-        empty) of the entities ``entities`` selects."""
+        empty; of the ``datasets`` instances only, ``"@none"`` the default one, unless None) of
+        the entities ``entities`` selects."""
         with self.store.session(tenant) as session:
-            return session.temporal_query(self._temporal_query(entities, attrs, params))
+            return session.temporal_query(self._temporal_query(entities, attrs, params, datasets))
 
     def retrieve(
-        self, tenant: str, entity_id: str, attrs: Sequence[str], params: temporal.TemporalParams
+        self, tenant: str, entity_id: str, attrs: Sequence[str], params: temporal.TemporalParams,
+        *, datasets: frozenset[str] | None = None,
     ) -> TemporalPage:
         """Retrieve Temporal Evolution of an Entity: a page holding that one entity."""
         validate_entity_id(entity_id)
-        page = self.query(tenant, EntityQuery(ids=(entity_id,), limit=1), attrs, params)
+        page = self.query(tenant, EntityQuery(ids=(entity_id,), limit=1), attrs, params, datasets=datasets)
         if not page.entities:
             raise ResourceNotFound(f"entity {entity_id} has no temporal evolution here")
         if attrs and not page.entities[0].series:
@@ -73,7 +76,8 @@ class TemporalService:
         return page
 
     def _temporal_query(
-        self, entities: EntityQuery, attrs: Sequence[str], params: temporal.TemporalParams
+        self, entities: EntityQuery, attrs: Sequence[str], params: temporal.TemporalParams,
+        datasets: frozenset[str] | None,
     ) -> TemporalQuery:
         aggregation = None
         if params.representation == "aggregatedValues":
@@ -86,6 +90,7 @@ class TemporalService:
             last_n=params.last_n,
             instance_limit=self.instance_limit,
             aggregation=aggregation,
+            datasets=datasets,
         )
 
     # ---- provision (clauses 5.6.11 – 5.6.16) --------------------------------------------------

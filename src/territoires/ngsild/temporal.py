@@ -411,11 +411,11 @@ def render_temporal_entity(
 ) -> dict[str, Any]:
     """The entity's history as a JSON-ready dict in ``params.representation``, compacted under
     ``ctx``. ``pick``/``omit`` hold expanded attribute names and ``id``, ``type``, ``scope``;
-    ``dataset_id`` keeps the series of those datasetIds (``"@none"``: the default instance).
-    An attribute with no instance in the range is an empty array; an entity that ``dataset_id``
-    leaves no series of is ``{}`` (not part of an answer)."""
-    series = [s for s in entity.series if dataset_id is None or (s.dataset_id or "@none") in dataset_id]
-    if entity.series and not series:
+    ``dataset_id``: the datasetIds the query kept the series of (``TemporalQuery.datasets``); an
+    entity with none of them is ``{}`` (not part of an answer). An attribute with no instance in
+    the range is an empty array."""
+    series = entity.series
+    if dataset_id is not None and not series:
         return {}
     head: dict[str, Any] = {
         "id": entity.id, "type": list(entity.types), "attrs": {},

@@ -261,6 +261,8 @@ class TemporalQuery:
       too when ``entities.ids`` names them and its type expression, if any, holds; other
       filters never select them (they have no current state).
     - ``attrs``: whose history (expanded names); empty: every attribute.
+    - ``datasets``: the series of these datasetIds only (``"@none"``: the default instance);
+      None: every series.
     - ``time``: which instances of each series.
     - ``last_n``: per series (attribute + datasetId), only the last N instances of the range.
     - ``instance_limit``: most instances per series (temporal pagination, clause 6.3.10).
@@ -273,6 +275,7 @@ class TemporalQuery:
     last_n: int | None = None
     instance_limit: int = 1000
     aggregation: Aggregation | None = None
+    datasets: frozenset[str] | None = None
 
 
 @dataclass(frozen=True)

@@ -220,12 +220,15 @@ class PostgresTemporal:
         rows = self.conn.execute("SELECT id FROM history_kept WHERE id > %s ORDER BY id LIMIT %s", (after or "", limit))
         return [eid for (eid,) in rows.fetchall()]
 
-    def series_of(self, entity_ids: Sequence[str], attrs: Sequence[str]) -> list[SeriesKey]:
+    def series_of(self, entity_ids: Sequence[str], attrs: Sequence[str], datasets: Sequence[str] | None) -> list[SeriesKey]:
         sql = "SELECT sid, entity, attr, dataset FROM history_series WHERE entity = ANY(%s)"
         params: list[Any] = [list(entity_ids)]
         if attrs:
             sql += " AND attr = ANY(%s)"
             params.append(list(attrs))
+        if datasets is not None:
+            sql += " AND dataset = ANY(%s)"
+            params.append(list(datasets))
         return [SeriesKey(sid, e, a, d or None) for sid, e, a, d in self.conn.execute(sql, params).fetchall()]
 
     def fetch_instances(

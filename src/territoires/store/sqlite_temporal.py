@@ -279,7 +279,7 @@ class SqliteTemporal:
         rows = self.conn.execute("SELECT id FROM history_kept WHERE id > ? ORDER BY id LIMIT ?", (after or "", limit))
         return [eid for (eid,) in rows]
 
-    def series_of(self, entity_ids: Sequence[str], attrs: Sequence[str]) -> list[SeriesKey]:
+    def series_of(self, entity_ids: Sequence[str], attrs: Sequence[str], datasets: Sequence[str] | None) -> list[SeriesKey]:
         keys = []
         for part in _chunks(entity_ids):
             sql = f"SELECT sid, entity, attr, dataset FROM history_series WHERE entity IN ({','.join('?' * len(part))})"
@@ -287,6 +287,9 @@ class SqliteTemporal:
             if attrs:
                 sql += f" AND attr IN ({','.join('?' * len(attrs))})"
                 params.extend(attrs)
+            if datasets is not None:
+                sql += f" AND dataset IN ({','.join('?' * len(datasets))})"
+                params.extend(datasets)
             keys.extend(SeriesKey(sid, e, a, d or None) for sid, e, a, d in self.conn.execute(sql, params))
         return keys
 

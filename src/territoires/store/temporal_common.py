@@ -614,8 +614,9 @@ class HistoryReader(Protocol):
     def kept_entities(self, ids: Sequence[str]) -> list[Entity]:
         """The entities among ``ids`` deleted while their history was kept."""
 
-    def series_of(self, entity_ids: Sequence[str], attrs: Sequence[str]) -> list[SeriesKey]:
-        """The series of these entities (of these attributes only, unless empty)."""
+    def series_of(self, entity_ids: Sequence[str], attrs: Sequence[str], datasets: Sequence[str] | None) -> list[SeriesKey]:
+        """The series of these entities (of these attributes only, unless empty; of these
+        dataset keys only, ``dataset_key`` of each datasetId, unless None)."""
 
     def fetch_instances(
         self, keys: Sequence[SeriesKey], time: TimeRange, take: int, backwards: bool
@@ -638,7 +639,8 @@ def run_temporal_query(reader: HistoryReader, query: TemporalQuery) -> TemporalP
     names = check_aggregation(query.aggregation) if query.aggregation else []
     time_filter(query.time, "?")  # refuse a bad range before reading anything
     page = with_kept(reader.query(query.entities), query, reader.kept_entities)
-    keys = reader.series_of([e["id"] for e in page.entities], query.attrs) if page.entities else []
+    datasets = None if query.datasets is None else sorted({"" if d == "@none" else d for d in query.datasets})
+    keys = reader.series_of([e["id"] for e in page.entities], query.attrs, datasets) if page.entities else []
     instances: dict[int, list[HistoryInstance]] = {}
     buckets: dict[int, list[Bucket]] = {}
     range_ = None
