@@ -135,15 +135,17 @@ class SqliteTemporal:
     def _sids(self, keys: Sequence[tuple[str, str, str]], *, create: bool) -> dict[tuple[str, str, str], int]:
         """The series numbers of (entity, attr, dataset) keys; missing series are created
         when ``create``, else left out."""
+        # The series of the entities concerned (an index range each), the keys picked here:
+        # cheaper than matching (entity, attr, dataset) triples in SQL.
+        wanted = set(keys)
         found: dict[tuple[str, str, str], int] = {}
-        for part in _chunks(keys):
+        for part in _chunks(list(dict.fromkeys(entity for entity, _, _ in keys))):
             rows = self.conn.execute(
-                "SELECT s.sid, s.entity, s.attr, s.dataset FROM json_each(?) j JOIN history_series s "
-                "ON s.entity = json_extract(j.value, '$[0]') AND s.attr = json_extract(j.value, '$[1]') "
-                "AND s.dataset = json_extract(j.value, '$[2]')",
-                (orjson.dumps(part).decode(),),
+                f"SELECT sid, entity, attr, dataset FROM history_series WHERE entity IN ({','.join('?' * len(part))})",
+                part,
             )
-            found.update(((entity, attr, dataset), sid) for sid, entity, attr, dataset in rows)
+            found.update(((entity, attr, dataset), sid) for sid, entity, attr, dataset in rows
+                         if (entity, attr, dataset) in wanted)
         missing = [key for key in keys if key not in found]
         if create and missing:
             self.conn.executemany("INSERT INTO history_series(entity, attr, dataset) VALUES (?, ?, ?)", missing)
