@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import subprocess
 import sys
 from collections.abc import Callable
@@ -578,8 +579,22 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
+def _raise_open_files_limit() -> None:
+    """Let the process open as many files as the system allows it: the embedded store keeps
+    about 7 descriptors open per tenant (two connections, their WAL and shared memory, the
+    lock), past the usual soft limit of 1,024 from about 140 tenants."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = hard if hard != resource.RLIM_INFINITY else max(soft, 65_536)
+    if soft < wanted:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+        except (ValueError, OSError):  # a sandbox may refuse: the soft limit then stays
+            pass
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    _raise_open_files_limit()
     try:
         return args.handler(args)
     except NgsiLdError as error:
