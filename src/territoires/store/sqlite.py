@@ -40,6 +40,7 @@ from territoires.store.port import (
     StoredContext,
     TenantSession,
     TypeInfo,
+    Unavailable,
     chunks,
 )
 from territoires.store.records import check_new, document, stored_context
@@ -113,6 +114,23 @@ def _connect(path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA temp_store=MEMORY")
     conn.execute("PRAGMA mmap_size=67108864")  # mapped pages count in RSS: keep it modest
     return conn
+
+
+# Errors of the database's surroundings (a full disk, files that cannot be opened, I/O, memory,
+# a lock held too long): the same request may succeed later, answered 503 with Retry-After.
+_TRANSIENT = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_NOMEM, sqlite3.SQLITE_READONLY,
+                        sqlite3.SQLITE_IOERR, sqlite3.SQLITE_FULL, sqlite3.SQLITE_CANTOPEN})
+
+
+@contextmanager
+def _transient_as_unavailable() -> Iterator[None]:
+    try:
+        yield
+    except sqlite3.Error as error:
+        code = getattr(error, "sqlite_errorcode", None)
+        if code is not None and code & 0xFF in _TRANSIENT:
+            raise Unavailable(f"the embedded database cannot be used now: {error}") from error
+        raise
 
 
 class _Tenant:
@@ -268,6 +286,10 @@ class SqliteStore(sqlite_devices.SqliteDeviceRegistry, SqliteAccess, SqliteQuota
 
     @contextmanager
     def session(self, tenant: str, *, write: bool = False) -> Iterator[TenantSession]:
+        with _transient_as_unavailable():
+            yield from self._session(tenant, write)
+
+    def _session(self, tenant: str, write: bool) -> Iterator[TenantSession]:
         handle = self._tenant(tenant)
         if not write:
             with handle.read_lock:
