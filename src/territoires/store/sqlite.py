@@ -148,7 +148,7 @@ class _Tenant:
             set_ranking(conn)
             sqlite_filters.register_functions(conn)
             sqlite_geo.register_functions(conn)
-        self.read_lock = threading.Lock()
+        self.read_lock = threading.RLock()  # a nested read fails on its BEGIN rather than waiting forever
         self.shapes: dict[ShapeKey, int] = {}
         self.names: dict[str, int] = {}  # attribute IRI -> id in the value index
         # Writers of other processes queue on this lock and wake as soon as it is free, where
