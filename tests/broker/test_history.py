@@ -34,8 +34,8 @@ def history(broker, eid: str = LAMP) -> TemporalPage:
         return s.temporal_query(TemporalQuery(EntityQuery(ids=(eid,))))
 
 
-def series(broker) -> dict[tuple[str, str | None], list[object]]:
-    [found] = history(broker).entities
+def series_of(broker, eid: str = LAMP) -> dict[tuple[str, str | None], list[object]]:
+    [found] = history(broker, eid).entities
     return {(s.attr[len(VOCAB):], s.dataset_id): [i.instance[next(k for k in ("value", "object") if k in i.instance)]
                                                    for i in s.instances] for s in found.series}
 
@@ -47,10 +47,10 @@ def test_every_attribute_change_is_recorded_and_deletions_too(broker) -> None:
     entities.update_attributes("", LAMP, {"powerState": {"type": "Property", "value": "off"}}, CTX)
     entities.append_attributes("", LAMP, {"dimming": {"type": "Property", "value": 20, "datasetId": "urn:d:1"}},
                                CTX, no_overwrite=False)
-    assert series(broker) == {("dimming", None): [50], ("dimming", "urn:d:1"): [20], ("powerState", None): ["on", "off"]}
+    assert series_of(broker) == {("dimming", None): [50], ("dimming", "urn:d:1"): [20], ("powerState", None): ["on", "off"]}
 
     entities.delete_attribute("", LAMP, "powerState", CTX, dataset_id=None, delete_all=False)
-    recorded = series(broker)
+    recorded = series_of(broker)
     assert recorded[("powerState", None)] == ["on", "off", "urn:ngsi-ld:null"]
     [found] = history(broker).entities
     gone = next(s for s in found.series if s.attr == VOCAB + "powerState").instances[-1]
@@ -70,3 +70,17 @@ def test_deleting_an_entity_deletes_its_history_unless_kept(broker) -> None:
         broker.entities.create("", {"id": LAMP, "type": "Streetlight"}, CTX)
         assert history(broker).entities[0].series == []
 
+
+
+@pytest.mark.parametrize("mode", ["replace", "update"])
+def test_every_batch_operation_records_what_it_writes(broker, mode: str) -> None:
+    def lamp(n: int, state: str) -> dict:
+        return {"id": f"{LAMP}{n}", "type": "Streetlight", "powerState": {"type": "Property", "value": state}}
+
+    entities = broker.entities
+    entities.batch_create("", [lamp(1, "on")], [CTX])
+    entities.batch_upsert("", [lamp(1, "off"), lamp(2, "on")], [CTX, CTX], mode=mode)
+    entities.batch_update("", [lamp(2, "off")], [CTX], no_overwrite=False)
+    entities.batch_merge("", [lamp(1, "on")], [CTX])
+    assert series_of(broker, f"{LAMP}1") == {("powerState", None): ["on", "off", "on"]}
+    assert series_of(broker, f"{LAMP}2") == {("powerState", None): ["on", "off"]}

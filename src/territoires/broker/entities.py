@@ -188,7 +188,7 @@ class EntityService:
 
     # ---- batches (clause 5.6.7 – 5.6.10, 5.6.20) ---------------------------------------------
     def batch_create(self, tenant: str, bodies: Sequence[Any], contexts: Sequence[Context | NgsiLdError]) -> BatchResult:
-        result, parsed = self._parse_all(bodies, contexts)
+        result, parsed = self._parse_all(bodies, contexts, now=clock.now())
         with self.store.session(tenant, write=True) as session:
             stored = session.get([e["id"] for e in parsed])
             fresh: list[Entity] = []
@@ -204,8 +204,8 @@ class EntityService:
         return result
 
     def batch_upsert(self, tenant: str, bodies: Sequence[Any], contexts: Sequence[Context | NgsiLdError], *, mode: str) -> BatchResult:
-        result, parsed = self._parse_all(bodies, contexts)
         now = clock.now()
+        result, parsed = self._parse_all(bodies, contexts, now=now)
         ids = [e["id"] for e in parsed]
         with self.store.session(tenant, write=True) as session:
             if mode == "update" or self.feed.needs_previous(tenant, session):
@@ -262,8 +262,8 @@ class EntityService:
     ) -> BatchResult:
         """Apply ``change`` to each stored entity; attributes it could not update make that
         entity an error of the batch, though what was updated stays."""
-        result, parsed = self._parse_all(bodies, contexts, fragments=True, merge=merge)
         now = clock.now()
+        result, parsed = self._parse_all(bodies, contexts, now=now, fragments=True, merge=merge)
         with self.store.session(tenant, write=True) as session:
             current = session.get([e["id"] for e in parsed])
             changed: dict[str, Entity] = {}
@@ -288,13 +288,13 @@ class EntityService:
 
     @staticmethod
     def _parse_all(
-        bodies: Sequence[Any], contexts: Sequence[Context | NgsiLdError], *, fragments: bool = False,
+        bodies: Sequence[Any], contexts: Sequence[Context | NgsiLdError], *, now: str, fragments: bool = False,
         merge: bool = False,
     ) -> tuple[BatchResult, list[Entity]]:
-        """Parse each entity of a batch; one that fails is reported and the others go on."""
+        """Parse each entity of a batch, stamped ``now`` (the instant its history records); one
+        that fails is reported and the others go on."""
         result = BatchResult()
         parsed: list[Entity] = []
-        now = clock.now()
         for body, ctx in zip(bodies, contexts, strict=True):
             try:
                 if isinstance(ctx, NgsiLdError):
