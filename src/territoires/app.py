@@ -40,6 +40,7 @@ from territoires.broker import Broker, open_broker
 from territoires.broker.notifier import Notifier
 from territoires.config import Settings
 from territoires.observatoire.services import Observatory
+from territoires.runtime import settle_heap
 from territoires.web import catalogue, login, login_key, pages
 from territoires.web import cooperation as cooperation_pages
 from territoires.web import maturity as maturity_pages
@@ -166,4 +167,6 @@ def gate_for(settings: Settings, access: AccessServices, broker: Broker) -> Gate
 
 def app_from_env() -> Starlette:
     """Entry point for ``uvicorn --factory`` (each worker process builds its own app)."""
-    return create_app()
+    app = create_app()
+    settle_heap()
+    return app

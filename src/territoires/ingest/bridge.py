@@ -43,6 +43,7 @@ from territoires.ingest.mqtt import Message, Subscriber, safe_url
 from territoires.ingest.uplinks import Uplink, UplinkError, parse_uplink
 from territoires.ngsild.errors import NgsiLdError
 from territoires.ngsild.model import MAIN_MEMBER, Entity
+from territoires.runtime import settle_heap
 from territoires.store.port import Device, Frame, IngestionCounters, QuarantinedUplink, Unavailable
 
 log = logging.getLogger("territoires.ingest")
@@ -282,6 +283,7 @@ def serve_forever(settings: Settings, *, parent: int | None = None) -> None:
     broker = open_broker(settings)
     bridge = Bridge(broker)
     subscriber = Subscriber(settings.mqtt_url, settings.mqtt_client_id, settings.mqtt_topics)
+    settle_heap()
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
