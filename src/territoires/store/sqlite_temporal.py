@@ -46,11 +46,13 @@ from territoires.store.temporal_common import (
     SeriesKey,
     aggregate_sql,
     dataset_key,
+    day_rollups,
     day_start,
     days_sql,
     instance_number,
     kept_identity,
     replacement_row,
+    rollup_rows_sql,
     rollup_sql,
     run_temporal_query,
     time_column,
@@ -115,6 +117,7 @@ _PAIRS = (
 _DAY_OF_ROW = f"h.ts - ((h.ts % {DAY}) + {DAY}) % {DAY}"
 # SQLite's float arithmetic overflows to infinity and underflows to zero by itself.
 _SQL = Dialect("total", "h.num", "h.num * h.num")
+_ADD_DAYS = rollup_rows_sql("?", "sid, day")
 
 # Statements bind at most this many parameters at once.
 _CHUNK = 500
@@ -132,9 +135,8 @@ class SqliteTemporal:
         raise NotImplementedError
 
     # ---- writing ------------------------------------------------------------------------
-    def _sids(self, keys: Sequence[tuple[str, str, str]], *, create: bool) -> dict[tuple[str, str, str], int]:
-        """The series numbers of (entity, attr, dataset) keys; missing series are created
-        when ``create``, else left out."""
+    def _sids(self, keys: Sequence[tuple[str, str, str]]) -> dict[tuple[str, str, str], int]:
+        """The series numbers of distinct (entity, attr, dataset) keys, creating missing series."""
         # The series of the entities concerned (an index range each), the keys picked here:
         # cheaper than matching (entity, attr, dataset) triples in SQL.
         wanted = set(keys)
@@ -147,9 +149,12 @@ class SqliteTemporal:
             found.update(((entity, attr, dataset), sid) for sid, entity, attr, dataset in rows
                          if (entity, attr, dataset) in wanted)
         missing = [key for key in keys if key not in found]
-        if create and missing:
-            self.conn.executemany("INSERT INTO history_series(entity, attr, dataset) VALUES (?, ?, ?)", missing)
-            found.update(self._sids(missing, create=False))
+        if missing:  # numbered here, as SQLite would (the session holds the write lock): no reading back
+            first = self.conn.execute("SELECT coalesce(max(sid), 0) + 1 FROM history_series").fetchone()[0]
+            created = {key: first + n for n, key in enumerate(missing)}
+            self.conn.executemany("INSERT INTO history_series(sid, entity, attr, dataset) VALUES (?, ?, ?, ?)",
+                                  [(sid, *key) for key, sid in created.items()])
+            found.update(created)
         return found
 
     def _reserve(self, count: int) -> int:
@@ -181,7 +186,7 @@ class SqliteTemporal:
             return
         self._complete_rollup()
         keys = [(i.entity_id, i.attr, dataset_key(i.instance.get("datasetId"))) for i in instances]
-        sids = self._sids(list(dict.fromkeys(keys)), create=True)
+        sids = self._sids(list(dict.fromkeys(keys)))
         first = self._reserve(len(instances))
         rows = []
         for n, (item, key) in enumerate(zip(instances, keys, strict=True)):
@@ -193,12 +198,7 @@ class SqliteTemporal:
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             rows,
         )
-        # Add the batch's rows, read back by the days they fall in, to those days' rollup rows.
-        pairs = orjson.dumps(sorted({(row[0], day_start(row[1])) for row in rows})).decode()
-        self.conn.execute(
-            rollup_sql(_DAY_OF_ROW, f"{_PAIRS} AND h.iid BETWEEN ? AND ?", _SQL, "sid, day"),
-            (pairs, first, first + len(rows) - 1),
-        )
+        self.conn.executemany(_ADD_DAYS, day_rollups((row[0], row[1], row[4], row[3], row[8]) for row in rows))
 
     def delete_history(
         self, entity_id: str, attr: str | None = None, dataset_id: str | None = None, all_datasets: bool = False

@@ -440,11 +440,47 @@ def rollup_sql(day: str, source: str, dialect: Dialect, conflict: str | None = N
         f"INSERT INTO series_days (sid, day, {', '.join(ROLLED)}) "
         f"SELECT h.sid, {day}, {aggregate_sql(ROLLED, dialect)} {source} GROUP BY 1, 2"
     )
-    if conflict is None:
-        return sql
+    return sql if conflict is None else sql + _added_on_conflict(conflict)
+
+
+def rollup_rows_sql(mark: str, conflict: str) -> str:
+    """The INSERT of one rollup row as ``day_rollups`` gives it (each value a parameter
+    ``mark``), added to the row already kept for its series and day (``conflict``: the key)."""
+    marks = ", ".join([mark] * (2 + len(ROLLED)))
+    return f"INSERT INTO series_days (sid, day, {', '.join(ROLLED)}) VALUES ({marks})" + _added_on_conflict(conflict)
+
+
+def _added_on_conflict(conflict: str) -> str:
     merged = (f"{name} = " + _MERGE[combine].format(old=f"series_days.{name}", new=f"excluded.{name}")
               for name, combine in _ROLLED.items())
-    return f"{sql} ON CONFLICT ({conflict}) DO UPDATE SET {', '.join(merged)}"
+    return f" ON CONFLICT ({conflict}) DO UPDATE SET {', '.join(merged)}"
+
+
+def day_rollups(rows: Iterable[tuple[int, int, int, Any, str | None]]) -> list[tuple[Any, ...]]:
+    """The rollup rows of history rows given as (sid, ts, kind, num, txt): (sid, day, then
+    the ``ROLLED`` aggregates in their order), as ``rollup_sql`` computes them (sums as floats
+    from 0.0, as SQLite's ``total``); a write adds them to the kept rows without reading its
+    history rows back."""
+    days: dict[tuple[int, int], list[Any]] = {}
+    for sid, ts, kind, num, txt in rows:
+        key = (sid, ts - ts % DAY)
+        day = days.get(key)
+        if day is None:  # n, n_values, total, squares, low, high, low_text, high_text, kind_low, kind_high
+            day = days[key] = [0, 0, 0.0, 0.0, None, None, None, None, None, None]
+        day[0] += 1
+        if num is not None:
+            number = float(num)
+            day[1] += 1
+            day[2] += number
+            day[3] += number * number
+            day[4] = num if day[4] is None or num < day[4] else day[4]
+            day[5] = num if day[5] is None or num > day[5] else day[5]
+            day[8] = kind if day[8] is None or kind < day[8] else day[8]
+            day[9] = kind if day[9] is None or kind > day[9] else day[9]
+        if kind == STRING:
+            day[6] = txt if day[6] is None or txt < day[6] else day[6]
+            day[7] = txt if day[7] is None or txt > day[7] else day[7]
+    return [(*key, *values) for key, values in days.items()]
 
 
 @dataclass(frozen=True)
