@@ -200,8 +200,7 @@ TIME_PROPERTIES = ("observedAt", "createdAt", "modifiedAt", "deletedAt")
 AGGREGATION_METHODS = ("totalCount", "distinctCount", "sum", "avg", "min", "max", "stddev", "sumsq")
 
 
-@dataclass(frozen=True)
-class HistoryInstance:
+class HistoryInstance(NamedTuple):  # a tuple: a write or a temporal read builds thousands
     """One recorded instance of an attribute: the attribute as it was at one moment.
 
     - ``instance``: the attribute instance in internal form (``ngsild.model``), with its

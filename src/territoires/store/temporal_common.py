@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import orjson
 
@@ -123,8 +123,7 @@ _SAFE_INTEGER = 2**53  # integers beyond this do not survive a double: kept as J
 _TIME_MEMBERS = ("observedAt", "createdAt", "modifiedAt", "datasetId")
 
 
-@dataclass(frozen=True)
-class Row:
+class Row(NamedTuple):  # a tuple: built for every instance written or read
     """The columns of a recorded instance (its series apart).
 
     ``ts``: its observedAt, or its modifiedAt when it has none; ``modified``: its modifiedAt
