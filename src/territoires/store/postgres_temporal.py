@@ -152,12 +152,12 @@ class PostgresTemporal:
                 params.append(dataset_key(dataset_id))
         else:
             self.conn.execute("DELETE FROM history_kept WHERE id = %s", (entity_id,))
-        # Deleting the series deletes its rollup rows (foreign key, migration 0012).
         sids = [sid for (sid,) in self.conn.execute(
             f"DELETE FROM history_series WHERE {where} RETURNING sid", params
         ).fetchall()]
         if not sids:
             return 0
+        self.conn.execute("DELETE FROM series_days WHERE sid = ANY(%s)", (sids,))
         return self.conn.execute("DELETE FROM history WHERE sid = ANY(%s)", (sids,)).rowcount
 
     def _find(self, entity_id: str, attr: str, instance_id: str) -> tuple[int, int, int | None, int] | None:
