@@ -8,7 +8,8 @@ written in the same transaction as the entity change they record.
 - ``history_kept(id, doc)``: entities deleted while their history is kept (their identity).
 - ``history_counter(next)``: the next instance number (instance ids are never reused).
 - ``series_days(sid, day, n, …)``: the per-day rollup (``temporal_common``), kept by every
-  write of ``history``; ``series_days_complete`` holds a row once it covers the whole history.
+  write of ``history`` (an append adds the aggregates of its own rows, computed in Python by
+  ``day_rollups``); ``series_days_complete`` holds a row once it covers the whole history.
   A file whose history predates the rollup gets it filled by its first history write, and
   until then aggregations read the raw rows.
 
