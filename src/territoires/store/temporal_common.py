@@ -462,7 +462,7 @@ def day_rollups(rows: Iterable[tuple[int, int, int, Any, str | None]]) -> list[t
     history rows back."""
     days: dict[tuple[int, int], list[Any]] = {}
     for sid, ts, kind, num, txt in rows:
-        key = (sid, ts - ts % DAY)
+        key = (sid, day_start(ts))
         day = days.get(key)
         if day is None:  # n, n_values, total, squares, low, high, low_text, high_text, kind_low, kind_high
             day = days[key] = [0, 0, 0.0, 0.0, None, None, None, None, None, None]
