@@ -16,7 +16,7 @@ from territoires.ingest.bridge import decoder_types
 from territoires.ingest.decoders import DECODERS, Decoder, Measure, streetlight, water_meter
 from territoires.ingest.uplinks import chirpstack_uplink
 from territoires.ngsild.errors import ResourceNotFound
-from territoires.store.port import QuarantineQuery, TenantSession
+from territoires.store.port import EntityQuery, QuarantineQuery, TemporalQuery, TenantSession
 from tests import postgres
 from tests.ingest.bridging import lamp_uplink, meter_uplink, publish, running_bridge, wait_until
 
@@ -146,6 +146,30 @@ def test_each_uplink_of_a_device_in_one_batch_is_a_change_of_its_own(broker, mos
     instants = [change.at for change in observer.seen]
     assert instants == sorted(instants) and len(set(instants)) == 5
     assert observer.seen[0].old is None and all(change.old is not None for change in observer.seen[1:])
+
+
+def test_a_late_uplink_joins_the_history_and_never_takes_the_current_value_back(broker, mosquitto):
+    observer = Changes()
+    broker.feed.add(observer)
+    level = streetlight.VOCAB + "illuminanceLevel"
+    with running_bridge(broker, mosquitto.url) as bridge:
+        publish(mosquitto.port, [lamp_uplink(LAMP, 2, "2026-11-28T18:10:00Z", dimming=80)])
+        wait_until(lambda: bridge.snapshot().stored == 1)
+        # a gateway's backlog: an earlier frame, alone, then beside a newer one in one batch
+        publish(mosquitto.port, [lamp_uplink(LAMP, 1, T0, dimming=10)])
+        wait_until(lambda: bridge.snapshot().stored == 2)
+        publish(mosquitto.port, [lamp_uplink(LAMP, 4, "2026-11-28T18:20:00Z", dimming=90),
+                                 lamp_uplink(LAMP, 3, "2026-11-28T18:15:00Z", dimming=50)])
+        wait_until(lambda: bridge.snapshot().stored == 4)
+    current = broker.entities.retrieve("rennes", LAMP_ID)["attrs"][level][0]
+    assert (current["value"], current["observedAt"]) == (0.9, "2026-11-28T18:20:00.000000Z")
+    with broker.store.session("rennes") as session:
+        [found] = session.temporal_query(TemporalQuery(EntityQuery(ids=(LAMP_ID,)), attrs=(level,))).entities
+    assert sorted((i.instance["observedAt"][11:16], i.instance["value"]) for i in found.series[0].instances) == [
+        ("18:00", 0.1), ("18:10", 0.8), ("18:15", 0.5), ("18:20", 0.9)]
+    late = [change for change in observer.seen if change.late]
+    assert len(late) == 2 and all(change.new is change.old for change in late)  # nothing else to notify or audit
+    assert [dict(change.late)[level]["observedAt"][11:16] for change in late] == ["18:00", "18:15"]
 
 
 def test_an_uplink_the_store_refuses_is_quarantined_and_the_others_of_its_write_are_stored(broker, mosquitto):

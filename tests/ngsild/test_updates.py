@@ -19,6 +19,7 @@ from territoires.ngsild.updates import (
     partial_update_attribute,
     replace_attribute,
     replace_entity,
+    split_late,
     update_attributes,
 )
 
@@ -531,3 +532,18 @@ def test_operations_never_change_the_stored_entity(operation, scope):
     before = frozen(entity)
     operation(entity)
     assert frozen(entity) == before
+
+
+def test_measures_observed_before_the_current_instance_are_split_off_as_late():
+    entity = stored(speed=[{"value": 80, "observedAt": "2026-11-28T10:00:00Z"},
+                           {"value": 81, "observedAt": "2026-11-28T10:00:00Z", "datasetId": "urn:ngsi-ld:Dataset:gps"}],
+                    temperature={"value": 20})
+    measures = fragment({"speed": [{"value": 79, "observedAt": "2026-11-28T09:59:59.500000Z"},  # before, another spelling
+                                   {"value": 82, "observedAt": "2026-11-28T10:00:00.5Z", "datasetId":
+                                    "urn:ngsi-ld:Dataset:gps"}],  # after: text order would say before
+                         "temperature": {"value": 21, "observedAt": "2026-11-28T08:00:00Z"},  # nothing to compare with
+                         "pressure": {"value": 1013, "observedAt": "2020-01-01T00:00:00Z"}})  # a new attribute
+    newer, late = split_late(entity, measures)
+    assert {name: [i["value"] for i in instances] for name, instances in newer["attrs"].items()} == {
+        iri("speed"): [82], iri("temperature"): [21], iri("pressure"): [1013]}
+    assert {name: [i["value"] for i in instances] for name, instances in late.items()} == {iri("speed"): [79]}

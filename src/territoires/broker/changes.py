@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from territoires.ngsild.model import Entity
+from territoires.ngsild.model import Entity, Instance
 from territoires.store.port import TenantSession
 
 
@@ -28,6 +28,9 @@ class Change:
     old: Entity | None
     new: Entity | None
     at: str
+    # Measures observed before the entity's current instances (``updates.split_late``), as
+    # (attribute, instance): they join its history without changing it.
+    late: tuple[tuple[str, Instance], ...] = ()
 
     @property
     def entity_id(self) -> str:

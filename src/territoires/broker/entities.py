@@ -319,8 +319,10 @@ class EntityService:
         ``observedAt``) is what the uplink ``frames[i]`` measured. Frames recorded before (a
         redelivered or duplicated uplink) are skipped; the others are recorded in the same
         transaction as the updates, so an uplink is applied exactly once even across a crash.
-        An entity that does not exist is created with the fragment's id and type. Returns, for
-        each fragment, whether it was applied (False: a duplicate)."""
+        An entity that does not exist is created with the fragment's id and type. A measure
+        observed before the entity's current value of its attribute (a late or redelivered
+        uplink, or one taken by another consumer) joins the history without changing the
+        entity. Returns, for each fragment, whether it was applied (False: a duplicate)."""
         with self.store.session(tenant, write=True) as session:
             fresh = session.record_frames(frames)
             pending = [fragment for fragment, new in zip(fragments, fresh, strict=True) if new]
@@ -342,11 +344,14 @@ class EntityService:
                         continue
                     taken.add(entity_id)
                     old = current.get(entity_id)
-                    base = old or {"id": entity_id, "type": list(fragment["type"]), "createdAt": now,
-                                   "modifiedAt": now, "attrs": {}}
-                    current[entity_id] = updates.merge_entity(base, fragment, now=now)[0]
-                    changes.append(Change(old, current[entity_id], now))
-                session.replace([change.new for change in changes])
+                    newer, late = updates.split_late(old, fragment) if old else (fragment, {})
+                    if newer["attrs"] or old is None:
+                        base = old or {"id": entity_id, "type": list(fragment["type"]), "createdAt": now,
+                                       "modifiedAt": now, "attrs": {}}
+                        current[entity_id] = updates.merge_entity(base, newer, now=now)[0]
+                    changes.append(Change(old, current[entity_id], now,
+                                          tuple((name, i) for name, instances in late.items() for i in instances)))
+                session.replace([change.new for change in changes if change.new is not change.old])
                 self.feed.publish(tenant, session, changes)
                 pending = later
         return fresh

@@ -2,7 +2,8 @@
 written through the change's own write session so that it commits with the change.
 
 What an operation touched is what it stamped: an attribute instance of the new entity whose
-``modifiedAt`` is the operation's instant. An attribute instance present before and absent
+``modifiedAt`` is the operation's instant; measures that arrived late (``Change.late``) are
+recorded as they are, stamped with that instant. An attribute instance present before and absent
 after is recorded as deleted (value NGSI-LD Null, ``deletedAt`` the operation's instant); this
 needs the whole previous entity, which every operation gives except a replacing upsert (the
 recorder does not ask for it: ``needs_previous`` is False, to spare batch upserts a read), so
@@ -40,6 +41,9 @@ class HistoryRecorder:
                     gone.append(change.old)
                 continue
             recorded.extend(touched(change.new, change.at))
+            recorded.extend(HistoryInstance(change.new["id"], attr, {**instance, "createdAt": change.at,
+                                                                     "modifiedAt": change.at}, change.at)
+                            for attr, instance in change.late)
             if change.old is not None and "attrs" in change.old:
                 recorded.extend(dropped(change.old, change.new, change.at))
         if gone:

@@ -15,6 +15,7 @@ UpdateResult (clause 5.2.18): ``{"updated": [names], "notUpdated": [{"attributeN
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from .entity import SCOPE, is_null
@@ -30,6 +31,7 @@ __all__ = [
     "partial_update_attribute",
     "replace_attribute",
     "replace_entity",
+    "split_late",
     "update_attributes",
 ]
 
@@ -138,6 +140,35 @@ def merge_entity(
         _set_scope(new, fragment["scope"], extend=no_overwrite)
         _updated(result, SCOPE)
     return _touched(new, now, changed or bool(result["updated"])), result
+
+
+def split_late(entity: Entity, fragment: Entity) -> tuple[Entity, dict[str, list[Instance]]]:
+    """Split a fragment of measures by their ``observedAt``: the instances observed at or after
+    the entity's current instance of the same attribute and datasetId (or with nothing to
+    compare), which update the entity, and those observed before it — a measure arriving late,
+    redelivered or taken out of order — which belong to the history only, so that the current
+    value never goes back in time."""
+    fresh: dict[str, list[Instance]] = {}
+    late: dict[str, list[Instance]] = {}
+    for name, instances in fragment["attrs"].items():
+        current = entity["attrs"].get(name, [])
+        for instance in instances:
+            index = _find(current, instance.get("datasetId"))
+            older = index >= 0 and _observed_before(instance, current[index])
+            (late if older else fresh).setdefault(name, []).append(instance)
+    return {**fragment, "attrs": fresh}, late
+
+
+def _observed_before(instance: Instance, current: Instance) -> bool:
+    mine, theirs = instance.get("observedAt"), current.get("observedAt")
+    if not isinstance(mine, str) or not isinstance(theirs, str):
+        return False
+    if mine.endswith("Z") and len(mine) == len(theirs) and theirs.endswith("Z"):
+        return mine < theirs  # one spelling: text order is time order
+    try:
+        return datetime.fromisoformat(mine) < datetime.fromisoformat(theirs)
+    except ValueError:  # a stored value not in ISO 8601: nothing to compare with
+        return False
 
 
 def replace_entity(old: Entity, new: Entity, *, now: str) -> Entity:
