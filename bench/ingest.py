@@ -1,22 +1,27 @@
 """Sustained LoRaWAN ingestion: uplinks/s from MQTT to stored current value and history.
 
 A real Mosquitto (Debian's package) on a free loopback port holds N ChirpStack v4 uplinks of
-1,000 streetlight controllers (5 measures each) for a persistent session, published before the
-clock starts. Two drains of the same queue size are timed in the same run, with the same MQTT
-client (``ingest.mqtt.Subscriber``: QoS 1, acknowledged by hand, batches of
-``ingest_batch_size``):
+1,000 streetlight controllers (5 measures each) for persistent sessions, published before the
+clock starts. For 1 consumer process, then for 2 sharing one MQTT subscription (``$share``, as
+``docs/operations.md`` advises to go faster), two drains of the same queue size are timed, with
+the same MQTT client (``ingest.mqtt.Subscriber``: QoS 1, acknowledged by hand, batches of
+``ingest_batch_size``) in as many processes:
 
 - the limit: the bare receive rate, every batch acknowledged as soon as taken;
-- the figure: the bridge (``ingest.bridge.Bridge``, in this process), every uplink parsed,
-  decoded, applied to its entity and recorded in its history (one write per batch), then
-  acknowledged; timed until the last uplink is stored.
+- the figure: the bridge (``ingest.bridge.Bridge``, as ``territoires ingest`` runs it), every
+  uplink parsed, decoded, applied to its entity and recorded in its history (one write per
+  batch), then acknowledged; timed until the last uplink is stored.
+
+The clock starts once every consumer process has started and opened its store.
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from bench.report import Row
@@ -33,6 +38,8 @@ from tests.mosquitto import running_mosquitto
 
 DEVICES = 1000
 TARGET = 10_000  # uplinks/s, from issue 3
+CONSUMERS = (1, 2)
+TIMEOUT = 1800.0  # seconds a drain may take before the benchmark gives up
 
 
 def _uplinks(count: int) -> list[tuple[str, bytes]]:
@@ -50,81 +57,123 @@ def _time(second: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(1795888800 + second))  # 2026-11-28T18:00:00Z
 
 
-def _drain(subscriber: Subscriber, count: int) -> float:
-    """Seconds to receive and acknowledge ``count`` queued messages (the bare client)."""
-    started = time.perf_counter()
-    subscriber.start()
-    received = 0
-    while received < count:
-        messages = subscriber.take(1000, 0.05, timeout=30)
-        if not messages:
-            raise RuntimeError(f"the bare client received {received} of {count} uplinks")
-        subscriber.ack(messages)
-        received += len(messages)
-    elapsed = time.perf_counter() - started
-    subscriber.stop()
-    return elapsed
+def _consumers(settings: Settings, group: str, n: int) -> list[Settings]:
+    """The settings of ``n`` consumers: one plain subscription, or ``n`` sharing one."""
+    if n == 1:
+        return [replace(settings, mqtt_client_id=group)]
+    shared = tuple(f"$share/{group}/{topic}" for topic in settings.mqtt_topics)
+    return [replace(settings, mqtt_client_id=f"{group}-{k}", mqtt_topics=shared) for k in range(n)]
 
 
-def _bridge_drain(bridge: Bridge, subscriber: Subscriber, count: int) -> float:
-    """Seconds for the bridge to store ``count`` queued uplinks."""
-    stop = threading.Event()
-    started = time.perf_counter()
+def _consume(settings: Settings, bare: bool, ready, go, done, handled) -> None:
+    """One consumer process: drain into ``handled`` (bare: received; else: stored) until ``done``."""
+    subscriber = Subscriber(settings.mqtt_url, settings.mqtt_client_id, settings.mqtt_topics)
+    broker = None if bare else open_broker(settings)
+    settle_heap()  # as `territoires ingest` does once started
+    ready.release()
+    go.wait()
     subscriber.start()
-    worker = threading.Thread(target=bridge.run, args=(subscriber, stop), daemon=True)
-    worker.start()
-    deadline = time.monotonic() + 1800
-    try:
-        while (done := bridge.snapshot()).stored + done.quarantined < count:
-            if time.monotonic() > deadline or not worker.is_alive():
-                raise RuntimeError(f"the bridge stored {done.stored} of {count} uplinks")
-            time.sleep(0.01)
-        return time.perf_counter() - started
-    finally:
+    if bare:
+        while not done.is_set():
+            messages = subscriber.take(1000, 0.05, timeout=0.1)
+            subscriber.ack(messages)
+            with handled.get_lock():
+                handled.value += len(messages)
+    else:
+        bridge, stop = Bridge(broker, name=settings.mqtt_client_id), threading.Event()
+        worker = threading.Thread(target=bridge.run, args=(subscriber, stop), daemon=True)
+        worker.start()
+        counted = 0
+        while not done.wait(0.005):
+            snapshot = bridge.snapshot()
+            with handled.get_lock():
+                handled.value += snapshot.stored + snapshot.quarantined - counted
+            counted = snapshot.stored + snapshot.quarantined
         stop.set()
         worker.join(timeout=60)
-        subscriber.stop()
+        broker.close()
+    subscriber.stop()
+
+
+def _drain(consumers: list[Settings], count: int, *, bare: bool) -> float:
+    """Seconds for the consumers, each in a process of its own, to handle ``count`` queued uplinks."""
+    spawn = multiprocessing.get_context("spawn")  # nothing of this process (threads, 100k uplinks) is inherited
+    ready, go, done, handled = spawn.Semaphore(0), spawn.Event(), spawn.Event(), spawn.Value("q", 0)
+    processes = [spawn.Process(target=_consume, args=(settings, bare, ready, go, done, handled), daemon=True)
+                 for settings in consumers]
+    for process in processes:
+        process.start()
+    for _ in processes:
+        if not ready.acquire(timeout=120):
+            raise RuntimeError("a consumer process did not start")
+    started = time.perf_counter()
+    go.set()
+    try:
+        while handled.value < count:
+            if time.perf_counter() - started > TIMEOUT or not all(p.is_alive() for p in processes):
+                raise RuntimeError(f"{handled.value} of {count} uplinks handled ({'bare' if bare else 'bridge'})")
+            time.sleep(0.005)
+        return time.perf_counter() - started
+    finally:
+        done.set()
+        for process in processes:
+            process.join(timeout=60)
 
 
 def ingest(bench: Bench) -> list[Row]:
     count = bench.sizes.streetlights  # 100,000 (20,000 with --quick)
-    run, name = bench.run, f"{bench.backend.name}-ingest"
-    env = bench.backend.store_env("ingest")
-    settings = Settings(data_dir=Path(run.work_dir) / name, database_url=env.get("TERRITOIRES_DATABASE_URL", ""),
-                        database_upgrade=env.get("TERRITOIRES_DATABASE_UPGRADE") == "1")
-    uplinks = _uplinks(count)
+    rows = []
+    with running_mosquitto() as mqtt:
+        stores = {n: _store(bench, f"ingest_{n}", mqtt.url) for n in CONSUMERS}
+        sessions = {n: (_consumers(stores[n], f"bench-bare-{n}", n), _consumers(stores[n], f"bench-bridge-{n}", n))
+                    for n in CONSUMERS}
+        for n, (bare, bridged) in sessions.items():
+            _register_devices(stores[n])
+            for consumer in (*bare, *bridged):
+                Subscriber(mqtt.url, consumer.mqtt_client_id, consumer.mqtt_topics).open_session()
+        bench.run.log(f"  publishing {count:,} uplinks to Mosquitto (kept for {2 * len(CONSUMERS)} drains)")
+        publish(mqtt.port, _uplinks(count), client_id=f"bench-publisher-{os.getpid()}")
+        for n, (bare, bridged) in sessions.items():
+            bare_rate = count / _drain(bare, count, bare=True)
+            rate = count / _drain(bridged, count, bare=False)
+            bench.run.log(f"  {n} consumer(s): bare MQTT receive {bare_rate:,.0f} uplinks/s, "
+                          f"bridge {rate:,.0f} uplinks/s")
+            _check_stored(bench, stores[n], count)
+            rows.append(Row(f"MQTT ingestion, {count:,} uplinks of {DEVICES:,} devices, to current value + history, "
+                            f"{n} consumer process{'es' if n > 1 else ''}", rate, "uplinks/s", bare_rate,
+                            target=TARGET))
+    return rows
+
+
+def _store(bench: Bench, name: str, mqtt_url: str) -> Settings:
+    """Settings of a new, empty store of the run's backend, with the bench's MQTT broker."""
+    env = bench.backend.store_env(name)
+    return Settings(data_dir=Path(bench.run.work_dir) / f"{bench.backend.name}-{name}", mqtt_url=mqtt_url,
+                    database_url=env.get("TERRITOIRES_DATABASE_URL", ""),
+                    database_upgrade=env.get("TERRITOIRES_DATABASE_UPGRADE") == "1")
+
+
+def _register_devices(settings: Settings) -> None:
     broker = open_broker(settings)
     try:
         catalogue = decoder_types()
         for n in range(DEVICES):
             broker.devices.register({"devEui": _eui(n), "entityId": f"urn:ngsi-ld:Streetlight:{n}",
                                      "decoder": "streetlight"}, catalogue)
-        with running_mosquitto() as mqtt:
-            bare = Subscriber(mqtt.url, "bench-bare", settings.mqtt_topics)
-            bridged = Subscriber(mqtt.url, "bench-bridge", settings.mqtt_topics)
-            bare.open_session()
-            bridged.open_session()
-            run.log(f"  publishing {count:,} uplinks to Mosquitto (kept for two sessions)")
-            publish(mqtt.port, uplinks, client_id=f"bench-publisher-{os.getpid()}")
-            settle_heap()  # as `territoires ingest` does once started, for both drains
-            bare_rate = count / _drain(bare, count)
-            run.log(f"  bare MQTT receive: {bare_rate:,.0f} uplinks/s")
-            bridge = Bridge(broker, name="bench-bridge")
-            rate = count / _bridge_drain(bridge, bridged, count)
-            run.log(f"  bridge: {rate:,.0f} uplinks/s ({bridge.snapshot()})")
-        _check_stored(bench, broker, count)
     finally:
         broker.close()
-    return [Row(f"MQTT ingestion, {count:,} uplinks of {DEVICES:,} devices, to current value + history",
-                rate, "uplinks/s", bare_rate, target=TARGET)]
 
 
-def _check_stored(bench: Bench, broker, count: int) -> None:
+def _check_stored(bench: Bench, settings: Settings, count: int) -> None:
     """A fast figure means nothing if the uplinks are not there: each must be one history instance."""
     attr = streetlight.VOCAB + "energyConsumed"
-    with broker.store.session("") as session:
-        page = session.temporal_query(TemporalQuery(EntityQuery(limit=DEVICES), attrs=(attr,),
-                                                    aggregation=Aggregation(("totalCount",))))
+    broker = open_broker(settings)
+    try:
+        with broker.store.session("") as session:
+            page = session.temporal_query(TemporalQuery(EntityQuery(limit=DEVICES), attrs=(attr,),
+                                                        aggregation=Aggregation(("totalCount",))))
+    finally:
+        broker.close()
     recorded = sum(bucket.values["totalCount"] for entity in page.entities for series in entity.series
                    for bucket in series.buckets)
     if recorded != count:

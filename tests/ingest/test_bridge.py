@@ -5,6 +5,7 @@ cannot be used is quarantined with its reason; duplicates are stored once."""
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from territoires.broker.changes import Change
 from territoires.config import Settings
 from territoires.ingest.bridge import decoder_types
 from territoires.ingest.decoders import DECODERS, Decoder, Measure, streetlight, water_meter
+from territoires.ingest.mqtt import Subscriber
 from territoires.ingest.uplinks import chirpstack_uplink
 from territoires.ngsild.errors import ResourceNotFound
 from territoires.store.port import EntityQuery, QuarantineQuery, TemporalQuery, TenantSession
@@ -170,6 +172,33 @@ def test_a_late_uplink_joins_the_history_and_never_takes_the_current_value_back(
     late = [change for change in observer.seen if change.late]
     assert len(late) == 2 and all(change.new is change.old for change in late)  # nothing else to notify or audit
     assert [dict(change.late)[level]["observedAt"][11:16] for change in late] == ["18:00", "18:15"]
+
+
+def test_bridges_sharing_one_subscription_store_each_uplink_once_and_the_latest_value(broker, mosquitto):
+    # What operations.md suggests to go faster: several bridges, one shared MQTT subscription.
+    shared = tuple(f"$share/territoires/{topic}" for topic in broker.settings.mqtt_topics)
+    other = open_broker(replace(broker.settings, mqtt_topics=shared))
+    mine = open_broker(replace(broker.settings, mqtt_topics=shared))
+    for client_id in ("bridge-a", "bridge-b"):  # both sessions hold their share from now on
+        Subscriber(mosquitto.url, client_id, shared).open_session()
+    uplinks = [lamp_uplink(LAMP, n, f"2026-11-28T{18 + n // 60}:{n % 60:02}:00Z", dimming=n % 101)
+               for n in range(240)]
+    publish(mosquitto.port, uplinks)
+    try:
+        with running_bridge(mine, mosquitto.url, client_id="bridge-a") as first, \
+                running_bridge(other, mosquitto.url, client_id="bridge-b") as second:
+            wait_until(lambda: first.snapshot().stored + second.snapshot().stored == 240)
+            assert first.snapshot().stored and second.snapshot().stored
+            assert first.snapshot().duplicates + second.snapshot().duplicates == 0
+    finally:
+        other.close()
+        mine.close()
+    level = streetlight.VOCAB + "illuminanceLevel"
+    current = broker.entities.retrieve("rennes", LAMP_ID)["attrs"][level][0]
+    assert (current["value"], current["observedAt"]) == (0.37, "2026-11-28T21:59:00.000000Z")  # n = 239
+    with broker.store.session("rennes") as session:
+        [found] = session.temporal_query(TemporalQuery(EntityQuery(ids=(LAMP_ID,)), attrs=(level,))).entities
+    assert len(found.series[0].instances) == 240
 
 
 def test_an_uplink_the_store_refuses_is_quarantined_and_the_others_of_its_write_are_stored(broker, mosquitto):
