@@ -2,8 +2,8 @@
 
 A real Mosquitto (Debian's package) on a free loopback port holds N ChirpStack v4 uplinks of
 1,000 streetlight controllers (5 measures each) for persistent sessions, published before the
-clock starts. For 1 consumer process, then for 2 sharing one MQTT subscription (``$share``, as
-``docs/operations.md`` advises to go faster), two drains of the same queue size are timed, with
+clock starts. For 1 consumer process, then for 2 sharing one MQTT subscription (as
+``territoires ingest --consumers 2`` runs them), two drains of the same queue size are timed, with
 the same MQTT client (``ingest.mqtt.Subscriber``: QoS 1, acknowledged by hand, batches of
 ``ingest_batch_size``) in as many processes:
 
@@ -29,6 +29,7 @@ from bench.scenarios import Bench
 from territoires.broker import open_broker
 from territoires.config import Settings
 from territoires.ingest.bridge import Bridge, decoder_types
+from territoires.ingest.consumers import consumers
 from territoires.ingest.decoders import streetlight
 from territoires.ingest.mqtt import Subscriber
 from territoires.runtime import settle_heap
@@ -55,14 +56,6 @@ def _eui(n: int) -> str:
 
 def _time(second: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(1795888800 + second))  # 2026-11-28T18:00:00Z
-
-
-def _consumers(settings: Settings, group: str, n: int) -> list[Settings]:
-    """The settings of ``n`` consumers: one plain subscription, or ``n`` sharing one."""
-    if n == 1:
-        return [replace(settings, mqtt_client_id=group)]
-    shared = tuple(f"$share/{group}/{topic}" for topic in settings.mqtt_topics)
-    return [replace(settings, mqtt_client_id=f"{group}-{k}", mqtt_topics=shared) for k in range(n)]
 
 
 def _consume(settings: Settings, bare: bool, ready, go, done, handled) -> None:
@@ -125,7 +118,7 @@ def ingest(bench: Bench) -> list[Row]:
     rows = []
     with running_mosquitto() as mqtt:
         stores = {n: _store(bench, f"ingest_{n}", mqtt.url) for n in CONSUMERS}
-        sessions = {n: (_consumers(stores[n], f"bench-bare-{n}", n), _consumers(stores[n], f"bench-bridge-{n}", n))
+        sessions = {n: (_team(stores[n], f"bench-bare-{n}", n), _team(stores[n], f"bench-bridge-{n}", n))
                     for n in CONSUMERS}
         for n, (bare, bridged) in sessions.items():
             _register_devices(stores[n])
@@ -143,6 +136,11 @@ def ingest(bench: Bench) -> list[Row]:
                             f"{n} consumer process{'es' if n > 1 else ''}", rate, "uplinks/s", bare_rate,
                             target=TARGET))
     return rows
+
+
+def _team(settings: Settings, name: str, n: int) -> list[Settings]:
+    """``n`` consumers named after ``name``, as ``territoires ingest --consumers n`` would run them."""
+    return consumers(replace(settings, mqtt_client_id=name, ingest_consumers=n))
 
 
 def _store(bench: Bench, name: str, mqtt_url: str) -> Settings:

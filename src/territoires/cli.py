@@ -75,7 +75,8 @@ def _start_audit_retention(settings: Settings) -> RetentionSweeper | None:
 
 
 def _start_bridge(settings: Settings) -> subprocess.Popen[bytes] | None:
-    """The LoRaWAN bridge in ONE child process, beside the API workers, when MQTT is configured."""
+    """The LoRaWAN bridge in ONE child process (which starts its consumers, if several),
+    beside the API workers, when MQTT is configured."""
     if not settings.mqtt_url:
         return None
     print("pont LoRaWAN démarré (TERRITOIRES_MQTT_URL)", flush=True)
@@ -85,22 +86,41 @@ def _start_bridge(settings: Settings) -> subprocess.Popen[bytes] | None:
 def ingest(args: argparse.Namespace) -> int:
     import logging
 
+    from territoires.broker import open_broker
     from territoires.ingest.bridge import serve_forever
+    from territoires.ingest.consumers import consumers, retire_others, supervise
     from territoires.ingest.mqtt import Broker as MqttBroker
 
     settings = _settings(args)
     if args.mqtt:
         settings = replace(settings, mqtt_url=args.mqtt)
+    if args.consumers is not None:
+        settings = replace(settings, ingest_consumers=args.consumers)
     if not settings.mqtt_url:
         print("erreur : donnez le serveur MQTT (--mqtt mqtt://hôte:port ou TERRITOIRES_MQTT_URL)", file=sys.stderr)
         return 2
     try:
         MqttBroker.from_url(settings.mqtt_url)
+        team = consumers(settings)
     except ValueError as error:
         print(f"erreur : {error}", file=sys.stderr)
         return 2
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    serve_forever(settings, parent=args.parent)
+    if args.consumer is not None:  # one of the consumers ``supervise`` started
+        if not 0 <= args.consumer < len(team):
+            print(f"erreur : il n'y a pas de consommateur {args.consumer} parmi {len(team)}", file=sys.stderr)
+            return 2
+        serve_forever(team[args.consumer], parent=args.parent)
+        return 0
+    broker = open_broker(settings)
+    try:
+        retire_others(broker, settings)
+    finally:
+        broker.close()
+    if len(team) == 1:
+        serve_forever(settings, parent=args.parent)
+    else:
+        supervise(settings, parent=args.parent)
     return 0
 
 
@@ -461,7 +481,10 @@ def parser() -> argparse.ArgumentParser:
     bridge.add_argument("--data-dir", default=argparse.SUPPRESS, help="dossier des données")
     bridge.add_argument("--mqtt", help="serveur MQTT, mqtt://hôte:port (défaut : TERRITOIRES_MQTT_URL)")
     bridge.add_argument("--log-level", default="warning")
+    bridge.add_argument("--consumers", type=int, choices=range(1, 65), metavar="N",
+                        help="processus consommateurs sur un abonnement partagé (défaut : TERRITOIRES_INGEST_CONSUMERS, 1)")
     bridge.add_argument("--parent", type=int, help=argparse.SUPPRESS)  # stop when this process is gone
+    bridge.add_argument("--consumer", type=int, help=argparse.SUPPRESS)  # the k-th consumer of ``--consumers``
     bridge.set_defaults(handler=ingest)
 
     device = commands.add_parser("devices", help="registre des appareils LoRaWAN (DevEUI → entité)")

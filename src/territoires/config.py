@@ -85,6 +85,8 @@ class Settings:
     mqtt_topics: tuple[str, ...] = ("application/+/device/+/event/up", "v3/+/devices/+/up")
     # The bridge's MQTT client id: its persistent session (what it has not acknowledged) is kept under it.
     mqtt_client_id: str = "territoires-bridge"
+    # Bridge processes sharing the MQTT subscription (``ingest/consumers.py``): one per free core.
+    ingest_consumers: int = 1
     # Most uplinks written in one transaction, and longest wait to fill a batch (seconds).
     ingest_batch_size: int = 1000
     ingest_batch_wait: float = 0.05

@@ -1,8 +1,12 @@
-"""Tuning of the long-running processes: the server's workers and the ingestion bridge."""
+"""What the long-running processes share: their garbage-collector tuning (server workers,
+ingestion bridge) and how they learn that they must stop."""
 
 from __future__ import annotations
 
 import gc
+import os
+import signal
+import threading
 
 # Allocations between two collections of the youngest generation (Python's default: 700).
 YOUNG_COLLECTION_THRESHOLD = 50_000
@@ -18,3 +22,20 @@ def settle_heap() -> None:
     gc.freeze()
     _, middle, old = gc.get_threshold()
     gc.set_threshold(YOUNG_COLLECTION_THRESHOLD, middle, old)
+
+
+def stop_event(parent: int | None = None) -> threading.Event:
+    """An event set by SIGTERM or SIGINT, or, with ``parent``, once that process is gone (a
+    child of ``territoires serve`` or of ``territoires ingest`` stops with it). Call it from
+    the main thread."""
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    if parent is not None:
+        def watch() -> None:
+            while not stop.wait(1.0):
+                if os.getppid() != parent:
+                    stop.set()
+
+        threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+    return stop

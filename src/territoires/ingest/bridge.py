@@ -23,8 +23,6 @@ so only the uplinks at fault go to quarantine. A database that cannot be reached
 from __future__ import annotations
 
 import logging
-import os
-import signal
 import threading
 import time
 from collections import Counter
@@ -43,7 +41,7 @@ from territoires.ingest.mqtt import Message, Subscriber, safe_url
 from territoires.ingest.uplinks import Uplink, UplinkError, parse_uplink
 from territoires.ngsild.errors import NgsiLdError
 from territoires.ngsild.model import MAIN_MEMBER, Entity
-from territoires.runtime import settle_heap
+from territoires.runtime import settle_heap, stop_event
 from territoires.store.port import Device, Frame, IngestionCounters, QuarantinedUplink, Unavailable
 
 log = logging.getLogger("territoires.ingest")
@@ -279,21 +277,12 @@ def _quarantined(message: Message, now: str, kind: str, reason: str, uplink: Upl
 
 def serve_forever(settings: Settings, *, parent: int | None = None) -> None:
     """Run a bridge until SIGTERM or SIGINT (or, with ``parent``, until that process is gone:
-    ``territoires serve`` starts the bridge as its child)."""
+    ``territoires serve`` starts the bridge as its child, ``territoires ingest`` its consumers)."""
     broker = open_broker(settings)
     bridge = Bridge(broker)
     subscriber = Subscriber(settings.mqtt_url, settings.mqtt_client_id, settings.mqtt_topics)
     settle_heap()
-    stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
-    if parent is not None:
-        def watch() -> None:
-            while not stop.wait(1.0):
-                if os.getppid() != parent:
-                    stop.set()
-
-        threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+    stop = stop_event(parent)
     subscriber.start()
     log.warning("pont LoRaWAN : %s, sujets %s", safe_url(settings.mqtt_url), ", ".join(settings.mqtt_topics))
     try:

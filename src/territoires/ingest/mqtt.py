@@ -96,7 +96,10 @@ class Subscriber:
             return
         log.info("connecté à %s:%s (session %s)", self.broker.host, self.broker.port,
                  "reprise" if flags.session_present else "nouvelle")
-        client.subscribe([(topic, 1) for topic in self.topics])
+        if self.topics:
+            client.subscribe([(topic, 1) for topic in self.topics])
+        else:  # a session resumed only to be emptied (``unsubscribe``, ``stop(end_session=True)``)
+            self.ready.set()
 
     def _on_subscribe(self, client: paho.Client, userdata: object, mid: int, reasons: list[paho.ReasonCode],
                       properties: Properties | None) -> None:
@@ -164,7 +167,16 @@ class Subscriber:
             if message.qos:
                 self._client.ack(message.mid, message.qos)
 
-    def stop(self) -> None:
-        """Disconnect; what was not acknowledged stays with the broker for the next session."""
-        self._client.disconnect()
+    def unsubscribe(self, topics: Sequence[str]) -> None:
+        """Receive nothing more from these topics (what the session holds still comes)."""
+        self._client.unsubscribe(list(topics))
+
+    def stop(self, *, end_session: bool = False) -> None:
+        """Disconnect; what was not acknowledged stays with the broker for the next session,
+        unless ``end_session``: then the broker forgets the session and what it held."""
+        properties = None
+        if end_session:
+            properties = Properties(PacketTypes.DISCONNECT)
+            properties.SessionExpiryInterval = 0
+        self._client.disconnect(properties=properties)
         self._client.loop_stop()
