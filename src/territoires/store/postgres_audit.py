@@ -2,14 +2,16 @@
 contract's audit methods on the session's connection, its tenant named, its rows alone visible
 under row-level security.
 
-An append is one statement whatever the number of records: the columns travel as arrays and
-``unnest`` turns them back into rows (row-level security forbids ``COPY`` into the table).
+An append is one statement whatever the number of records: they travel as one JSON array of
+rows, which the server splits (row-level security forbids ``COPY`` into the table; nine text
+arrays cost the driver and the server several times more than one JSON text).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+import orjson
 import psycopg
 
 from territoires.store.audit_records import (
@@ -22,7 +24,8 @@ from territoires.store.audit_records import (
 )
 from territoires.store.port import AuditQuery, AuditRecord
 
-_UNNEST = "unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[])"
+# Each column of AUDIT_COLUMNS from its place in a row.
+_FIELDS = ", ".join(f"j ->> {k}" for k in range(len(AUDIT_COLUMNS.split(", "))))
 
 
 class PostgresAudit:
@@ -33,12 +36,11 @@ class PostgresAudit:
     def append_audit(self, records: Sequence[AuditRecord]) -> None:
         if not records:
             return
-        columns = [list(column) for column in zip(*(audit_row(record) for record in records), strict=True)]
         # WITH ORDINALITY keeps the given order in the numbers the identity column hands out.
         self.conn.execute(
-            f"INSERT INTO audit ({AUDIT_COLUMNS}) SELECT {AUDIT_COLUMNS} FROM {_UNNEST} "
-            f"WITH ORDINALITY AS r({AUDIT_COLUMNS}, n) ORDER BY n",
-            columns,
+            f"INSERT INTO audit ({AUDIT_COLUMNS}) SELECT {_FIELDS} "
+            "FROM json_array_elements(%s::json) WITH ORDINALITY AS r(j, n) ORDER BY n",
+            (orjson.dumps([audit_row(record) for record in records]).decode(),),
         )
 
     def query_audit(self, query: AuditQuery) -> tuple[list[AuditRecord], int | None]:
