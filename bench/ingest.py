@@ -2,18 +2,18 @@
 
 A real Mosquitto (Debian's package) on a free loopback port holds N ChirpStack v4 uplinks of
 1,000 streetlight controllers (5 measures each) for persistent sessions, published before the
-clock starts. For 1 consumer process, then for 2 sharing one MQTT subscription (as
-``territoires ingest --consumers 2`` runs them), two drains of the same queue size are timed, with
-the same MQTT client (``ingest.mqtt.Subscriber``: QoS 1, acknowledged by hand, batches of
-``ingest_batch_size``) in as many processes:
+clock starts. The devices belong to one tenant, or to 4 member authorities of a pooling
+structure in turn; each layout is written by 1 consumer process, then by 2 sharing one MQTT
+subscription (as ``territoires ingest --consumers 2`` runs them). Every drain takes the same
+queue, with the same MQTT client (``ingest.mqtt.Subscriber``: QoS 1, acknowledged by hand,
+batches of ``ingest_batch_size``) in as many processes:
 
-- the limit: the bare receive rate, every batch acknowledged as soon as taken;
+- the limit: the bare receive rate of as many clients, every batch acknowledged as soon as taken;
 - the figure: the bridge (``ingest.bridge.Bridge``, as ``territoires ingest`` runs it), every
   uplink parsed, decoded, applied to its entity and recorded in its history (one write per
-  batch), then acknowledged; timed until the last uplink is stored.
+  tenant and batch), then acknowledged; timed until the last uplink is stored.
 
-The clock starts once every consumer process has started and opened its store.
-"""
+The clock starts once every consumer process has started and opened its store."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ import os
 import threading
 import time
 from dataclasses import replace
+from itertools import chain
 from pathlib import Path
 
 from bench.report import Row
@@ -39,7 +40,9 @@ from tests.mosquitto import running_mosquitto
 
 DEVICES = 1000
 TARGET = 10_000  # uplinks/s, from issue 3
-CONSUMERS = (1, 2)
+# (tenants, consumer processes): one authority, or the devices of 4 member authorities of a
+# pooling structure, each written by 1 then 2 consumers.
+LAYOUTS = ((1, 1), (1, 2), (4, 1), (4, 2))
 TIMEOUT = 1800.0  # seconds a drain may take before the benchmark gives up
 
 
@@ -117,24 +120,24 @@ def ingest(bench: Bench) -> list[Row]:
     count = bench.sizes.streetlights  # 100,000 (20,000 with --quick)
     rows = []
     with running_mosquitto() as mqtt:
-        stores = {n: _store(bench, f"ingest_{n}", mqtt.url) for n in CONSUMERS}
-        sessions = {n: (_team(stores[n], f"bench-bare-{n}", n), _team(stores[n], f"bench-bridge-{n}", n))
-                    for n in CONSUMERS}
-        for n, (bare, bridged) in sessions.items():
-            _register_devices(stores[n])
-            for consumer in (*bare, *bridged):
-                Subscriber(mqtt.url, consumer.mqtt_client_id, consumer.mqtt_topics).open_session()
-        bench.run.log(f"  publishing {count:,} uplinks to Mosquitto (kept for {2 * len(CONSUMERS)} drains)")
+        bare = {n: _team(Settings(mqtt_url=mqtt.url), f"bench-bare-{n}", n) for n in {n for _, n in LAYOUTS}}
+        stores = {layout: _store(bench, "ingest_{}_{}".format(*layout), mqtt.url) for layout in LAYOUTS}
+        bridged = {(tenants, n): _team(stores[tenants, n], f"bench-bridge-{tenants}-{n}", n) for tenants, n in LAYOUTS}
+        for tenants, n in LAYOUTS:
+            _register_devices(stores[tenants, n], tenants)
+        for consumer in chain(*bare.values(), *bridged.values()):
+            Subscriber(mqtt.url, consumer.mqtt_client_id, consumer.mqtt_topics).open_session()
+        bench.run.log(f"  publishing {count:,} uplinks to Mosquitto (kept for {len(bare) + len(bridged)} drains)")
         publish(mqtt.port, _uplinks(count), client_id=f"bench-publisher-{os.getpid()}")
-        for n, (bare, bridged) in sessions.items():
-            bare_rate = count / _drain(bare, count, bare=True)
-            rate = count / _drain(bridged, count, bare=False)
-            bench.run.log(f"  {n} consumer(s): bare MQTT receive {bare_rate:,.0f} uplinks/s, "
-                          f"bridge {rate:,.0f} uplinks/s")
-            _check_stored(bench, stores[n], count)
-            rows.append(Row(f"MQTT ingestion, {count:,} uplinks of {DEVICES:,} devices, to current value + history, "
-                            f"{n} consumer process{'es' if n > 1 else ''}", rate, "uplinks/s", bare_rate,
-                            target=TARGET))
+        bare_rates = {n: count / _drain(team, count, bare=True) for n, team in bare.items()}
+        for (tenants, n), team in bridged.items():
+            rate = count / _drain(team, count, bare=False)
+            bench.run.log(f"  {tenants} tenant(s), {n} consumer(s): bridge {rate:,.0f} uplinks/s "
+                          f"(bare MQTT receive {bare_rates[n]:,.0f})")
+            _check_stored(bench, stores[tenants, n], count, tenants)
+            rows.append(Row(f"MQTT ingestion, {count:,} uplinks of {DEVICES:,} devices in {tenants} tenant"
+                            f"{'s' if tenants > 1 else ''}, to current value + history, {n} consumer process"
+                            f"{'es' if n > 1 else ''}", rate, "uplinks/s", bare_rates[n], target=TARGET))
     return rows
 
 
@@ -151,28 +154,37 @@ def _store(bench: Bench, name: str, mqtt_url: str) -> Settings:
                     database_upgrade=env.get("TERRITOIRES_DATABASE_UPGRADE") == "1")
 
 
-def _register_devices(settings: Settings) -> None:
+def _tenant(device: int, tenants: int) -> str:
+    """The tenant of a device: the default one, or one of ``tenants`` member authorities in turn."""
+    return f"commune-{device % tenants}" if tenants > 1 else ""
+
+
+def _register_devices(settings: Settings, tenants: int) -> None:
     broker = open_broker(settings)
     try:
+        for n in {_tenant(device, tenants) for device in range(tenants)} - {""}:
+            broker.tenants.create(n)
         catalogue = decoder_types()
         for n in range(DEVICES):
-            broker.devices.register({"devEui": _eui(n), "entityId": f"urn:ngsi-ld:Streetlight:{n}",
-                                     "decoder": "streetlight"}, catalogue)
+            broker.devices.register({"devEui": _eui(n), "tenant": _tenant(n, tenants),
+                                     "entityId": f"urn:ngsi-ld:Streetlight:{n}", "decoder": "streetlight"}, catalogue)
     finally:
         broker.close()
 
 
-def _check_stored(bench: Bench, settings: Settings, count: int) -> None:
+def _check_stored(bench: Bench, settings: Settings, count: int, tenants: int) -> None:
     """A fast figure means nothing if the uplinks are not there: each must be one history instance."""
     attr = streetlight.VOCAB + "energyConsumed"
     broker = open_broker(settings)
+    recorded = 0
     try:
-        with broker.store.session("") as session:
-            page = session.temporal_query(TemporalQuery(EntityQuery(limit=DEVICES), attrs=(attr,),
-                                                        aggregation=Aggregation(("totalCount",))))
+        for tenant in {_tenant(device, tenants) for device in range(tenants)}:
+            with broker.store.session(tenant) as session:
+                page = session.temporal_query(TemporalQuery(EntityQuery(limit=DEVICES), attrs=(attr,),
+                                                            aggregation=Aggregation(("totalCount",))))
+            recorded += sum(bucket.values["totalCount"] for entity in page.entities for series in entity.series
+                            for bucket in series.buckets)
     finally:
         broker.close()
-    recorded = sum(bucket.values["totalCount"] for entity in page.entities for series in entity.series
-                   for bucket in series.buckets)
     if recorded != count:
         bench.note(f"ingest: {recorded:,} history instances of energyConsumed for {count:,} uplinks")
