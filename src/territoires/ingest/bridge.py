@@ -28,7 +28,7 @@ import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from territoires import clock
 from territoires.auth.errors import TooManyRequests
@@ -116,7 +116,7 @@ class Bridge:
                 parsed.append((message, parse_uplink(message.topic, message.payload)))
             except UplinkError as error:
                 batch.rejected.append(_quarantined(message, now, "malformed", error.reason))
-            except Exception as error:  # noqa: BLE001 - a parser's bug must cost its message only
+            except Exception as error:  # a parser's bug must cost its message only
                 log.exception("lecture de la remontée impossible (%s)", message.topic)
                 batch.rejected.append(_quarantined(message, now, "malformed", f"{type(error).__name__}: {error}"))
         devices = self.broker.devices.lookup(list({uplink.dev_eui for _, uplink in parsed}))
@@ -171,7 +171,7 @@ class Bridge:
             return
         except Unavailable:
             raise
-        except Exception as error:  # noqa: BLE001 - any refusal: find the uplinks at fault
+        except Exception as error:  # any refusal: find the uplinks at fault
             if len(items) == 1:
                 reason = error.detail if isinstance(error, NgsiLdError) else f"{type(error).__name__}: {error}"
                 if not isinstance(error, NgsiLdError):
@@ -205,7 +205,7 @@ class Bridge:
 
     def forget_old_frames(self) -> None:
         """Forget the frames older than ``FRAMES_KEPT`` of the tenants this bridge wrote to."""
-        before = datetime.fromtimestamp(time.time() - FRAMES_KEPT, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        before = datetime.fromtimestamp(time.time() - FRAMES_KEPT, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         for tenant in sorted(self._tenants):
             try:
                 self.broker.devices.forget_frames(tenant, before)
