@@ -23,11 +23,11 @@ database is back.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
 import logging
 import threading
 import time
 import weakref
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,17 +39,17 @@ from psycopg.types.json import set_json_loads
 
 from territoires.ngsild.errors import AlreadyExists, BadRequestData, NonexistentTenant, ResourceNotFound
 from territoires.ngsild.model import Entity
-from territoires.store import postgres_devices, postgres_filters, postgres_geo, postgres_schema, postgres_values
+from territoires.store import (
+    postgres_devices,
+    postgres_filters,
+    postgres_geo,
+    postgres_schema,
+    postgres_subscriptions,
+    postgres_values,
+)
 from territoires.store.commit_group import CommitGroup, Savepoints
 from territoires.store.conditions import Compilers, conditions
 from territoires.store.cursors import after_rid, page
-from territoires.store.postgres_access import PostgresAccess
-from territoires.store.postgres_audit import PostgresAudit
-from territoires.store.postgres_quotas import PostgresEntityCount, PostgresQuotas
-from territoires.store.postgres_outbox import PostgresOutbox, PostgresOutboxDelivery
-from territoires.store.postgres_subscriptions import PostgresSubscriptions
-from territoires.store.postgres_temporal import PostgresTemporal
-from territoires.store.postgres_text import PostgresText
 from territoires.store.port import (
     DEFAULT_TENANT,
     EntityQuery,
@@ -60,6 +60,13 @@ from territoires.store.port import (
     TypeInfo,
     Unavailable,
 )
+from territoires.store.postgres_access import PostgresAccess
+from territoires.store.postgres_audit import PostgresAudit
+from territoires.store.postgres_outbox import PostgresOutbox, PostgresOutboxDelivery
+from territoires.store.postgres_quotas import PostgresEntityCount, PostgresQuotas
+from territoires.store.postgres_subscriptions import PostgresSubscriptions
+from territoires.store.postgres_temporal import PostgresTemporal
+from territoires.store.postgres_text import PostgresText
 from territoires.store.records import check_new, document, stored_context
 from territoires.store.shapes import ShapeKey, shape_key, shape_record, type_infos
 
@@ -172,6 +179,8 @@ class PostgresStore(postgres_devices.PostgresDeviceRegistry, PostgresAccess, Pos
                         if write and not conn.broken:
                             conn.execute("ROLLBACK")
                         raise
+                    finally:
+                        postgres_subscriptions.forget_version(conn)
                     if write:
                         conn.execute("COMMIT")
                     return
@@ -236,6 +245,7 @@ class PostgresStore(postgres_devices.PostgresDeviceRegistry, PostgresAccess, Pos
                     "set_config('territoires.tenant', %s, true), pg_advisory_xact_lock(hashtextextended(%s, 0))",
                     (tenant, tenant, tenant),
                 )
+                postgres_subscriptions.version_at_begin(conn)
             return named.fetchone()[0]
         return conn.execute(
             "SELECT (SELECT created_at FROM tenants WHERE name = %s), set_config('territoires.tenant', %s, false)",
@@ -374,7 +384,8 @@ class PostgresSession(PostgresTemporal, postgres_devices.PostgresFrames, Postgre
                 "FROM (VALUES (%s::bigint, %s::text, %s::text)) AS x(rid, attr, geojson)",
                 rows.geometries,
             )
-            cur.executemany("INSERT INTO attr_values (rid, name, value, number) VALUES (%s, %s, %s, %s)", rows.values)
+            if rows.values:
+                cur.execute(postgres_values.INSERT_FEW, (postgres_values.rows_json(rows.values),))
 
     def _write_bulk(self, rows: _Rows) -> None:
         cur = self.conn.cursor()

@@ -4,11 +4,28 @@ alone visible under row-level security)."""
 
 from __future__ import annotations
 
+import weakref
+
 import psycopg
 
 from territoires.ngsild.errors import AlreadyExists, ResourceNotFound
 from territoires.ngsild.subscription import Subscription
 from territoires.store.subscription_records import new_version, read_subscription, subscription_row
+
+# Read with BEGIN by ``version_at_begin``: the version that the first session of a write
+# transaction asks for costs no round trip of its own.
+_VERSION = "SELECT token FROM subscription_versions"
+_versions_at_begin: weakref.WeakKeyDictionary[psycopg.Connection, psycopg.Cursor] = weakref.WeakKeyDictionary()
+
+
+def version_at_begin(conn: psycopg.Connection) -> None:
+    """Read the subscriptions' version in the pipeline that begins a write transaction."""
+    _versions_at_begin[conn] = conn.execute(_VERSION)
+
+
+def forget_version(conn: psycopg.Connection) -> None:
+    """The transaction ends: its version is no longer the one to answer."""
+    _versions_at_begin.pop(conn, None)
 
 
 class PostgresSubscriptions:
@@ -17,6 +34,7 @@ class PostgresSubscriptions:
     conn: psycopg.Connection
 
     def _written(self) -> None:
+        _versions_at_begin.pop(self.conn, None)
         self.conn.execute(
             "INSERT INTO subscription_versions (token) VALUES (%s) "
             "ON CONFLICT (tenant) DO UPDATE SET token = excluded.token", (new_version(),)
@@ -63,5 +81,8 @@ class PostgresSubscriptions:
         return [read_subscription(doc) for (doc,) in rows]
 
     def subscriptions_version(self) -> str:
-        row = self.conn.execute("SELECT token FROM subscription_versions").fetchone()
+        # Only the first session of a transaction finds the version read with BEGIN: later
+        # ones may follow a session that changed it.
+        read = _versions_at_begin.pop(self.conn, None) or self.conn.execute(_VERSION)
+        row = read.fetchone()
         return row[0] if row else ""

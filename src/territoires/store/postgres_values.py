@@ -10,13 +10,20 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 import psycopg
 
 from territoires.ngsild.model import Entity
 from territoires.ngsild.query import And, QExpr
+from territoires.store.postgres_json import float8
 from territoires.store.value_index import SELECTIVE_ROWS, Narrowing, entity_scalars, narrowing
 
 Sql = tuple[str, list[Any]]
+
+
+# The index rows of ``value_rows`` from one JSON array of them (``rows_json``).
+INSERT_FEW = ("INSERT INTO attr_values (rid, name, value, number) "
+              "SELECT (j->>0)::bigint, j->>1, j->>2, (j->>3)::float8 FROM json_array_elements(%s::json) AS j")
 
 
 def value_rows(rid: int, entity: Entity) -> list[tuple[int, str, str | None, float | None]]:
@@ -28,6 +35,11 @@ def value_rows(rid: int, entity: Entity) -> list[tuple[int, str, str | None, flo
         else:
             rows.append((rid, name, None, float(scalar)))
     return rows
+
+
+def rows_json(rows: list[tuple[int, str, str | None, float | None]]) -> str:
+    """Index rows as the JSON array ``INSERT_FEW`` reads."""
+    return orjson.dumps([(rid, name, value, float8(number)) for rid, name, value, number in rows]).decode()
 
 
 def prefilters(conn: psycopg.Connection, q: QExpr) -> list[Sql]:
