@@ -39,7 +39,7 @@ class PostgresAudit:
         # WITH ORDINALITY keeps the given order in the numbers the identity column hands out.
         self.conn.execute(
             f"INSERT INTO audit ({AUDIT_COLUMNS}) SELECT {_FIELDS} "
-            "FROM json_array_elements(%s::json) WITH ORDINALITY AS r(j, n) ORDER BY n",
+            "FROM jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS r(j, n) ORDER BY n",
             (orjson.dumps([audit_row(record) for record in records]).decode(),),
         )
 

@@ -78,8 +78,8 @@ _ADD_STAGED = rollup_sql("h.day", "FROM staged_history h", _SQL, "tenant, sid, d
 _ADD_FEW = (
     "WITH h AS (SELECT (j->>0)::bigint AS sid, (j->>1)::bigint AS ts, (j->>2)::float8 AS num, "
     "(j->>3)::smallint AS kind, (j->>4)::bigint AS modified, (j->>5)::bigint AS created, "
-    "(j->>6)::bigint AS deleted, (j->>7) COLLATE \"C\" AS txt, (j->>8)::jsonb AS doc, (j->>9)::bigint AS day, n "
-    "FROM json_array_elements(%s::json) WITH ORDINALITY AS r(j, n)), "
+    "(j->>6)::bigint AS deleted, (j->>7) COLLATE \"C\" AS txt, NULLIF(j->8, 'null') AS doc, (j->>9)::bigint AS day, n "
+    "FROM jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS r(j, n)), "
     f"added AS (INSERT INTO history ({_COLUMNS}) SELECT {_COLUMNS} FROM h ORDER BY n) "
     + rollup_sql("h.day", "FROM h", _SQL, "tenant, sid, day")
 )

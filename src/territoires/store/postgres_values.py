@@ -23,7 +23,7 @@ Sql = tuple[str, list[Any]]
 
 # The index rows of ``value_rows`` from one JSON array of them (``rows_json``).
 INSERT_FEW = ("INSERT INTO attr_values (rid, name, value, number) "
-              "SELECT (j->>0)::bigint, j->>1, j->>2, (j->>3)::float8 FROM json_array_elements(%s::json) AS j")
+              "SELECT (j->>0)::bigint, j->>1, j->>2, (j->>3)::float8 FROM jsonb_array_elements(%s::jsonb) AS j")
 
 
 def value_rows(rid: int, entity: Entity) -> list[tuple[int, str, str | None, float | None]]:
