@@ -34,7 +34,7 @@ class PostgresSubscriptions:
     conn: psycopg.Connection
 
     def _written(self) -> None:
-        _versions_at_begin.pop(self.conn, None)
+        forget_version(self.conn)
         self.conn.execute(
             "INSERT INTO subscription_versions (token) VALUES (%s) "
             "ON CONFLICT (tenant) DO UPDATE SET token = excluded.token", (new_version(),)

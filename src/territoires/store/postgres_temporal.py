@@ -71,7 +71,7 @@ _SQL = Dialect(
     "CASE WHEN abs(h.num) > 1e300 THEN sign(h.num) * 'Infinity'::float8 ELSE h.num END",
     "CASE WHEN abs(h.num) < 1e-150 THEN 0 WHEN abs(h.num) > 1e150 THEN 'Infinity'::float8 ELSE h.num * h.num END",
 )
-# The rollup rows of a batch, from its staged rows or (a few rows) from arrays of their columns.
+# The rollup rows of a batch, from its staged rows.
 _ADD_STAGED = rollup_sql("h.day", "FROM staged_history h", _SQL, "tenant, sid, day")
 # A few rows: one JSON array of rows (``_few_rows``), added to the history in the given order
 # (instance numbers follow it) and to the rollup, in one statement.
