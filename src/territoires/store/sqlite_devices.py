@@ -13,6 +13,8 @@ import threading
 from collections.abc import Sequence
 from dataclasses import astuple
 
+import orjson
+
 from territoires.ngsild.errors import AlreadyExists
 from territoires.store import device_records as records
 from territoires.store.port import Device, Frame, IngestionCounters, QuarantinedUplink, QuarantineQuery, chunks
@@ -62,7 +64,10 @@ CREATE TABLE IF NOT EXISTS frames(
 CREATE INDEX IF NOT EXISTS frames_by_time ON frames(at);
 """
 
-_PAIRS = 250  # (dev_eui, f_cnt) pairs per statement: 500 bound parameters
+# The batch's (dev_eui, f_cnt) pairs drive the join, one primary-key probe each: with the
+# pairs as an IN list, SQLite scans the whole table instead, a cost that grows with every uplink.
+STORED_FRAMES = ("SELECT f.dev_eui, f.f_cnt, f.at FROM json_each(?) j CROSS JOIN frames f "
+                  "ON f.dev_eui = j.value ->> 0 AND f.f_cnt = j.value ->> 1")
 
 
 class SqliteDeviceRegistry:
@@ -158,12 +163,7 @@ class SqliteFrames:
     def record_frames(self, frames: Sequence[Frame]) -> list[bool]:
         rows = records.frame_rows(frames)
         pairs = list(dict.fromkeys((dev_eui, f_cnt) for dev_eui, f_cnt, _ in rows))
-        stored: list[tuple[str, int, int]] = []
-        for part in chunks(pairs, _PAIRS):
-            values = ",".join(["(?, ?)"] * len(part))
-            stored += self.conn.execute(
-                f"SELECT dev_eui, f_cnt, at FROM frames WHERE (dev_eui, f_cnt) IN (VALUES {values})",
-                [item for pair in part for item in pair]).fetchall()
+        stored = self.conn.execute(STORED_FRAMES, (orjson.dumps(pairs).decode(),)).fetchall()
         fresh = records.fresh_frames(rows, stored)
         self.conn.executemany("INSERT OR IGNORE INTO frames(dev_eui, f_cnt, at) VALUES (?, ?, ?)",
                               [row for row, new in zip(rows, fresh, strict=True) if new])
