@@ -387,6 +387,20 @@ def test_021_13_query_with_a_query_body(client):
     assert aggregated.json()[0]["speed"]["sum"][0][0] == 180
 
 
+def test_021_13_entities_with_nothing_in_the_interval_are_left_out(client):
+    provide(client, vehicle())
+    provide(client, {"id": OTHER, "type": "Vehicle", "speed": instances((30, "2020-09-01T12:00:00Z"))})
+    after = {"timerel": "after", "timeAt": "2020-08-02T12:05:00Z"}
+    body = {"type": "Query", "entities": [{"type": "Vehicle"}], "temporalQ": after}
+    assert [item["id"] for item in client.post(QUERY, json=body).json()] == [OTHER]
+    before = client.get(TEMPORAL, params={"type": "Vehicle", "timerel": "before", "timeAt": "2020-08-02T12:05:00Z",
+                                          "count": "true", "limit": "1"})
+    assert [item["id"] for item in before.json()] == [VEHICLE]
+    assert before.headers["NGSILD-Results-Count"] == "1"
+    fuel_only = client.get(TEMPORAL, params={"type": "Vehicle", "attrs": "fuelLevel", **after})
+    assert fuel_only.json() == []
+
+
 def test_021_27_5244_query_body_members_are_checked(client):
     base = {"type": "Query", "entities": [{"type": "Vehicle"}]}
     for extra in ({"temporalQ": {"lastN": 0}}, {"temporalQ": {"timerel": "during", "timeAt": "2020-08-01T12:00:00Z"}},

@@ -18,6 +18,7 @@ leaves room:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -31,6 +32,7 @@ from territoires.ngsild.model import MAIN_MEMBER, NGSI_LD_NULL, Entity, Instance
 from territoires.store.port import (
     Aggregation,
     EntityQuery,
+    HistoryFilter,
     HistoryInstance,
     Store,
     TemporalPage,
@@ -58,7 +60,16 @@ class TemporalService:
     ) -> TemporalPage:
         """Query Temporal Evolution of Entities: the history of ``attrs`` (every attribute when
         empty; of the ``datasets`` instances only, ``"@none"`` the default one, unless None) of
-        the entities ``entities`` selects."""
+        the entities ``entities`` selects that have some in the temporal query's interval
+        (clause 5.7.4.4)."""
+        if params.timerel is not None:
+            entities = replace(entities, history=HistoryFilter(tuple(attrs), _time_range(params)))
+        return self._read(tenant, entities, attrs, params, datasets)
+
+    def _read(
+        self, tenant: str, entities: EntityQuery, attrs: Sequence[str], params: temporal.TemporalParams,
+        datasets: frozenset[str] | None,
+    ) -> TemporalPage:
         with self.store.session(tenant) as session:
             return session.temporal_query(self._temporal_query(entities, attrs, params, datasets))
 
@@ -68,7 +79,7 @@ class TemporalService:
     ) -> TemporalPage:
         """Retrieve Temporal Evolution of an Entity: a page holding that one entity."""
         validate_entity_id(entity_id)
-        page = self.query(tenant, EntityQuery(ids=(entity_id,), limit=1), attrs, params, datasets=datasets)
+        page = self._read(tenant, EntityQuery(ids=(entity_id,), limit=1), attrs, params, datasets)
         if not page.entities:
             raise ResourceNotFound(f"entity {entity_id} has no temporal evolution here")
         if attrs and not page.entities[0].series:
@@ -86,7 +97,7 @@ class TemporalService:
         return TemporalQuery(
             entities=entities,
             attrs=tuple(attrs),
-            time=TimeRange(params.timeproperty, params.timerel, params.time_at, params.end_time_at),
+            time=_time_range(params),
             last_n=params.last_n,
             instance_limit=self.instance_limit,
             aggregation=aggregation,
@@ -179,6 +190,10 @@ class TemporalService:
             changed = {**current, "type": [*current["type"], *added], "modifiedAt": now}
             session.replace([changed])
             self.feed.publish(tenant, session, [Change(current, changed, now)])
+
+
+def _time_range(params: temporal.TemporalParams) -> TimeRange:
+    return TimeRange(params.timeproperty, params.timerel, params.time_at, params.end_time_at)
 
 
 def _has_history(session: TenantSession, entity_id: str) -> bool:

@@ -1,6 +1,6 @@
 """How an ``EntityQuery`` becomes the WHERE clause of an SQL backend, the same way on each:
 ids and id pattern on the entity row, types and attributes through its shape, then ``q``,
-``scopeQ`` and the geo-query. Each backend brings the compilers of its own SQL dialect."""
+``scopeQ``, the geo-query and the history filter. Each backend brings the compilers of its own SQL dialect."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 
 from territoires.ngsild.geo import GeoQuery
 from territoires.ngsild.query import QExpr, ScopeExpr, TypeExpr
-from territoires.store.port import EntityQuery
+from territoires.store.port import EntityQuery, HistoryFilter
 
 Sql = tuple[str, list[Any]]
 
@@ -27,12 +27,14 @@ class Compilers:
     q: Callable[[QExpr], Sql]  # over e
     scope_q: Callable[[ScopeExpr], Sql]  # over e
     geo: Callable[[GeoQuery], Sql]  # over e
+    history: Callable[[HistoryFilter], Sql]  # over e
 
     @classmethod
     def of(cls, filters: ModuleType, geo: ModuleType) -> Compilers:
         """The compilers of a backend's filter module (``compile_ids``…) and geo module."""
         return cls(filters.compile_ids, filters.compile_id_pattern, filters.compile_type_expr,
-                   filters.compile_attrs, filters.compile_q, filters.compile_scope_q, geo.compile_geo)
+                   filters.compile_attrs, filters.compile_q, filters.compile_scope_q, geo.compile_geo,
+                   filters.compile_history)
 
 
 def conditions(query: EntityQuery, compile: Compilers) -> tuple[list[str], list[Any]]:
@@ -63,4 +65,6 @@ def conditions(query: EntityQuery, compile: Compilers) -> tuple[list[str], list[
         add(compile.scope_q(query.scope_q))
     if query.geo is not None:
         add(compile.geo(query.geo))
+    if query.history is not None:
+        add(compile.history(query.history))
     return where, params

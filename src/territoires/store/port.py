@@ -50,6 +50,7 @@ class EntityQuery:
     - ``types``: the entity's types satisfy this type expression.
     - ``attrs``: the entity has at least one of these attributes (expanded names).
     - ``q``, ``scope_q``, ``geo``: the NGSI-LD query language, scope query and geo-query.
+    - ``history``: the entity has a recorded instance in this range (``HistoryFilter``).
     - ``after``: an opaque cursor from ``QueryPage.next_cursor``; pages from a cursor are
       stable under concurrent inserts (new entities come after the cursor, none is repeated).
     - ``offset``/``limit``: classic pagination; ``limit`` 0 returns no entity (for counting).
@@ -83,6 +84,7 @@ class EntityQuery:
     q: QExpr | None = None
     scope_q: ScopeExpr | None = None
     geo: GeoQuery | None = None
+    history: HistoryFilter | None = None
     offset: int = 0
     limit: int = 20
     after: str | None = None
@@ -239,6 +241,16 @@ class TimeRange:
 
 
 @dataclass(frozen=True)
+class HistoryFilter:
+    """Entities whose history holds at least one instance of ``attrs`` (of any attribute when
+    empty) selected by ``time``: clause 5.7.4.4 leaves out of a temporal query the entities
+    with no data in its interval."""
+
+    attrs: tuple[str, ...]
+    time: TimeRange
+
+
+@dataclass(frozen=True)
 class Aggregation:
     """The aggregated temporal representation (clause 4.5.19): each series is cut into
     consecutive periods of ``period`` (an ISO 8601 duration such as PT15M, PT1H, P1D, P1W,
@@ -257,8 +269,8 @@ class TemporalQuery:
     - ``entities``: which entities, as for ``TenantSession.query`` (filters on the entities'
       current state; entities are paged by its ``offset``/``limit``/``after``/``count``).
       Entities deleted while their history was kept (``keep_deleted_entities``) are selected
-      too when ``entities.ids`` names them and its type expression, if any, holds; other
-      filters never select them (they have no current state).
+      too when ``entities.ids`` names them and its type expression and history filter, if
+      any, hold; other filters never select them (they have no current state).
     - ``attrs``: whose history (expanded names); empty: every attribute.
     - ``datasets``: the series of these datasetIds only (``"@none"``: the default instance);
       None: every series.

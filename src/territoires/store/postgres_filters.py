@@ -36,8 +36,9 @@ from territoires.ngsild.model import MAIN_MEMBER
 from territoires.ngsild.query import AttrPath, Exists, OrderKey, QExpr, QTerm, Scope, ScopeExpr, TypeExpr, Value
 from territoires.store.filter_common import (Dialect, Param, Sql, Target, boolean, check_name, concat, is_negated,
                                              scope_regex, targets_condition, type_condition, wants_text)
-from territoires.store.port import NotSupported
+from territoires.store.port import HistoryFilter, NotSupported
 from territoires.store.postgres_regex import to_are
+from territoires.store.temporal_common import history_condition
 
 _FALSE: Sql = ("false", [])
 _TRUE: Sql = ("true", [])
@@ -291,6 +292,11 @@ def compile_attrs(attrs: Sequence[str]) -> Sql:
     """A boolean expression over shapes row ``s``: the shape has at least one of ``attrs``."""
     names = _no_nul(list(attrs))
     return _cat("s.attrs ?| ", Param(names), "::text[]") if names else _FALSE
+
+
+def compile_history(history: HistoryFilter) -> Sql:
+    """A boolean expression over entity row ``e``: its history holds an instance ``history`` selects."""
+    return history_condition(history, "%s")
 
 
 def compile_id_pattern(pattern: str) -> Sql:

@@ -30,7 +30,8 @@ from territoires.ngsild.query import AttrPath, Exists, OrderKey, QExpr, QTerm, S
 from territoires.store.filter_common import Param as _P
 from territoires.store.filter_common import (Dialect, Sql, Target, boolean, check_name, concat, is_negated, scope_regex,
                                              targets_condition, type_condition, wants_text)
-from territoires.store.port import NotSupported
+from territoires.store.port import HistoryFilter, NotSupported
+from territoires.store.temporal_common import history_condition
 
 # ---- fragments ------------------------------------------------------------------------------
 
@@ -225,6 +226,11 @@ def _scope_match(scope: Scope) -> Sql:
 def compile_ids(ids: Sequence[str]) -> Sql:
     """A boolean expression over entity row ``e``: its id is one of ``ids``."""
     return f"e.id IN ({','.join('?' * len(ids))})", list(ids)
+
+
+def compile_history(history: HistoryFilter) -> Sql:
+    """A boolean expression over entity row ``e``: its history holds an instance ``history`` selects."""
+    return history_condition(history, "?")
 
 
 def compile_id_pattern(pattern: str) -> Sql:

@@ -27,6 +27,7 @@ from territoires.store.port import (
     Aggregation,
     Bucket,
     EntityQuery,
+    HistoryFilter,
     HistoryInstance,
     QueryPage,
     Series,
@@ -300,6 +301,18 @@ def time_filter(time: TimeRange, mark: str) -> tuple[list[str], list[int]]:
     else:
         raise BadRequestData(f"timerel must be before, after or between, not {time.timerel!r}")
     return terms, params
+
+
+def history_condition(history: HistoryFilter, mark: str) -> tuple[str, list[Any]]:
+    """A boolean expression over entity row ``e``: its history holds an instance that
+    ``history`` selects (``mark``: the driver's placeholder)."""
+    terms, params = time_filter(history.time, mark)
+    args: list[Any] = list(history.attrs)
+    if history.attrs:
+        terms.insert(0, f"hs.attr IN ({', '.join([mark] * len(history.attrs))})")
+    where = "".join(" AND " + term for term in terms)
+    sql = f"EXISTS (SELECT 1 FROM history_series hs JOIN history h ON h.sid = hs.sid WHERE hs.entity = e.id{where})"
+    return sql, args + params
 
 
 def fixed_origin(time: TimeRange) -> int | None:
@@ -674,7 +687,8 @@ def run_temporal_query(reader: HistoryReader, query: TemporalQuery) -> TemporalP
     """``TenantSession.temporal_query`` over a backend's primitives."""
     names = check_aggregation(query.aggregation) if query.aggregation else []
     time_filter(query.time, "?")  # refuse a bad range before reading anything
-    page = with_kept(reader.query(query.entities), query, reader.kept_entities)
+    current = reader.query(query.entities)
+    page = with_kept(current, query, reader.kept_entities)
     datasets = None if query.datasets is None else sorted({"" if d == "@none" else d for d in query.datasets})
     keys = reader.series_of([e["id"] for e in page.entities], query.attrs, datasets) if page.entities else []
     instances: dict[int, list[HistoryInstance]] = {}
@@ -695,7 +709,12 @@ def run_temporal_query(reader: HistoryReader, query: TemporalQuery) -> TemporalP
             key = by_sid[sid]
             instances[sid] = [from_row(key.entity_id, key.attr, key.dataset_id, iid, row) for iid, _, row in found]
         range_ = cut(instances, times, query)
-    return assemble(page, keys, instances, buckets, range_)
+    result = assemble(page, keys, instances, buckets, range_)
+    if query.entities.history is not None:
+        # The kept entities are not selected in SQL: those with nothing in the range leave here.
+        current_ids = {e["id"] for e in current.entities}
+        result.entities = [e for e in result.entities if e.series or e.id in current_ids]
+    return result
 
 
 def _aggregate(
