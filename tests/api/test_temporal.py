@@ -98,6 +98,25 @@ def test_020_17_deleting_an_attribute_is_recorded_with_deleted_at(client):
     assert "speed" not in body
 
 
+def test_020_19_020_20_the_evolution_of_the_scope(client):
+    provide(client, vehicle(scope=["/Madrid/Gardens/ParqueNorte", "/CompanyA/OrganizationB/UnitC"]))
+    response = client.patch(f"{ENTITIES}/{VEHICLE}", json={"scope": "/Rennes"})
+    assert response.status_code == 204, response.text
+    assert client.delete(f"{ENTITIES}/{VEHICLE}/attrs/scope").status_code == 204
+    body = history(client)
+    assert [item["value"] for item in body["scope"]] == [
+        ["/Madrid/Gardens/ParqueNorte", "/CompanyA/OrganizationB/UnitC"], "/Rennes", "urn:ngsi-ld:null"]
+    assert body["scope"][1]["observedAt"] <= body["scope"][2]["deletedAt"]
+    deleted = history(client, timeproperty="deletedAt")
+    assert set(deleted) == {"id", "type", "scope"}
+    assert [(item["type"], item["value"], "deletedAt" in item) for item in deleted["scope"]] == [
+        ("Property", "urn:ngsi-ld:null", True)]
+    simplified = history(client, timeproperty="deletedAt", options="temporalValues")["scope"]
+    assert simplified["type"] == "Property" and [v for v, _ in simplified["values"]] == ["urn:ngsi-ld:null"]
+    assert "scope" not in history(client, pick="id,speed")
+    assert set(history(client, pick="scope")) == {"scope"}
+
+
 # ---- create, update, delete the temporal evolution (007, 008, 009) -----------------------------------
 def test_007_01_create_a_temporal_representation_of_an_entity(client):
     response = client.post(TEMPORAL, json=vehicle())

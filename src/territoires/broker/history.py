@@ -9,6 +9,10 @@ needs the whole previous entity, which every operation gives except a replacing 
 recorder does not ask for it: ``needs_previous`` is False, to spare batch upserts a read), so
 an attribute that a replacing upsert drops gets no deletion instance.
 
+The Scope is recorded the same way, as the instances of a Property named ``SCOPE`` (clause
+4.5.6): each change of it, observed at the change's instant (a copy of ``modifiedAt``), and its
+removal as a deletion instance.
+
 Deleting an entity deletes its history, unless the broker is configured to keep it
 (``keep_deleted_history``): then its identity is kept too, and temporal queries naming its id
 still answer.
@@ -19,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from territoires.broker.changes import Change
+from territoires.ngsild.entity import SCOPE
 from territoires.ngsild.model import MAIN_MEMBER, NGSI_LD_NULL, Entity, Instance
 from territoires.store.port import HistoryInstance, TenantSession
 
@@ -41,6 +46,7 @@ class HistoryRecorder:
                     gone.append(change.old)
                 continue
             recorded.extend(touched(change.new, change.at))
+            recorded.extend(scope_change(change.old, change.new, change.at))
             recorded.extend(HistoryInstance(change.new["id"], attr, {**instance, "createdAt": change.at,
                                                                      "modifiedAt": change.at}, change.at)
                             for attr, instance in change.late)
@@ -74,6 +80,21 @@ def dropped(old: Entity, new: Entity, at: str) -> list[HistoryInstance]:
         for instance in instances
         if (attr, instance.get("datasetId")) not in kept
     ]
+
+
+def scope_change(old: Entity | None, new: Entity, at: str) -> list[HistoryInstance]:
+    """The instance recording the change of the entity's Scope at ``at``, if it changed (its
+    removal is known only when ``old`` is the whole previous entity)."""
+    before, after = (old or {}).get("scope"), new.get("scope")
+    if after == before:
+        return []
+    if after:
+        value = after[0] if len(after) == 1 else list(after)  # an array for several Scopes only (clause 4.18)
+        instance = {"type": "Property", "value": value, "observedAt": at, "createdAt": at, "modifiedAt": at}
+        return [HistoryInstance(new["id"], SCOPE, instance, at)]
+    if old is None or "attrs" not in old:
+        return []
+    return [HistoryInstance(new["id"], SCOPE, deletion({"type": "Property"}, at), at, deleted_at=at)]
 
 
 def deletion(instance: Instance, at: str) -> Instance:

@@ -77,7 +77,8 @@ def render_entity(
         _system(entity, out)
     compact = ctx.compact
     for iri, instances in entity["attrs"].items():
-        if (attrs is not None and iri not in attrs) or not _keep(iri, pick, omit):
+        # In a temporal representation the Scope is an attribute (clause 4.5.6), still picked as "scope".
+        if (attrs is not None and iri not in attrs) or not _keep(_MEMBER_ALIASES.get(iri, iri), pick, omit):
             continue
         if dataset_id is not None:
             instances = [i for i in instances if i.get("datasetId", "@none") in dataset_id]

@@ -32,7 +32,7 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from .context import Context
-from .entity import RESERVED_NAMES, parse_attribute, parse_entity, validate_datetime
+from .entity import RESERVED_NAMES, SCOPE, parse_attribute, parse_entity, validate_datetime
 from .errors import BadRequestData, InvalidRequest
 from .model import MAIN_MEMBER, NGSI_LD_NULL, Instance
 from .render import render_entity
@@ -378,8 +378,6 @@ class TemporalEntityLike(Protocol):
     @property
     def types(self) -> Sequence[str]: ...
     @property
-    def scope(self) -> Sequence[str] | None: ...
-    @property
     def created_at(self) -> str | None: ...
     @property
     def modified_at(self) -> str | None: ...
@@ -413,13 +411,13 @@ def render_temporal_entity(
     ``ctx``. ``pick``/``omit`` hold expanded attribute names and ``id``, ``type``, ``scope``;
     ``dataset_id``: the datasetIds the query kept the series of (``TemporalQuery.datasets``); an
     entity with none of them is ``{}`` (not part of an answer). An attribute with no instance in
-    the range is an empty array."""
+    the range is an empty array. The Scope is its recorded evolution, a Property (clause 4.5.6),
+    not aggregated."""
     series = entity.series
     if dataset_id is not None and not series:
         return {}
     head: dict[str, Any] = {
         "id": entity.id, "type": list(entity.types), "attrs": {},
-        **({"scope": list(entity.scope)} if entity.scope else {}),
         **{k: v for k, v in (("createdAt", entity.created_at), ("modifiedAt", entity.modified_at)) if v},
     }
     if params.representation == "normalized":
@@ -428,13 +426,13 @@ def render_temporal_entity(
     compact = ctx.compact
     grouped: dict[str, list[Any]] = {}
     for one in series:
-        if (pick is not None and one.attr not in pick) or (omit is not None and one.attr in omit):
+        member = "scope" if one.attr == SCOPE else one.attr
+        if (pick is not None and member not in pick) or (omit is not None and member in omit):
             continue
-        items = grouped.setdefault(one.attr, [])
         if params.representation == "temporalValues":
-            items.extend(_pairs(one, ctx, params.timeproperty))
-        else:
-            items.append(_aggregated(one, params.aggr_methods))
+            grouped.setdefault(one.attr, []).extend(_pairs(one, ctx, params.timeproperty))
+        elif one.attr != SCOPE:
+            grouped.setdefault(one.attr, []).append(_aggregated(one, params.aggr_methods))
     for iri, items in grouped.items():
         out[compact(iri)] = items[0] if len(items) == 1 else items
     return out
