@@ -22,8 +22,8 @@ from pathlib import Path
 import orjson
 
 from bench.backends import Backend, BackendError, make_backend, postgres_installed
-from bench.report import Row, table
 from bench.catalog import SCENARIOS
+from bench.report import Row, table
 from bench.scenarios import FULL, QUICK, Bench, Run
 from bench.server import BROKER_COMMAND
 

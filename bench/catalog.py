@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from bench.auth import authorisation
 from bench.ingest import ingest
-from bench.notifications import notifications
 from bench.maturity import maturity_peers
+from bench.notifications import notifications
 from bench.observatoire import observatoire
 from bench.pages import pages
 from bench.scenarios import CORE_SCENARIOS, Scenario

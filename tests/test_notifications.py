@@ -306,7 +306,7 @@ def test_a_paused_subscription_notifies_nothing(client, receiver) -> None:
     assert got.body["subscriptionId"] == active != paused
 
 
-def test_058_04_058_03_mqtt_notifications_carry_metadata_and_body(client, mosquitto) -> None:  # noqa: F811
+def test_058_04_058_03_mqtt_notifications_carry_metadata_and_body(client, mosquitto) -> None:
     topic = "territoires/notifications"
     with mqtt_listener(mosquitto.host, mosquitto.port, topic) as listener:
         for version in ("mqtt3.1.1", "mqtt5.0"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -23,7 +23,7 @@ class Clock:
     """A clock the test moves by hand (ISO 8601 UTC, as territoires.clock writes it)."""
 
     def __init__(self) -> None:
-        self.at = datetime(2026, 11, 28, 10, 0, tzinfo=timezone.utc)
+        self.at = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
 
     def __call__(self) -> str:
         return self.at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")

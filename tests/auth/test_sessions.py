@@ -14,7 +14,8 @@ from urllib.parse import parse_qs, urlsplit
 import httpx2
 import pytest
 import uvicorn
-from hypothesis import given, settings as hypothesis_settings
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from starlette.applications import Starlette
 from starlette.requests import Request

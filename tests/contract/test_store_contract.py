@@ -47,9 +47,8 @@ def test_deleting_an_unknown_or_the_default_tenant_is_refused(store):
 
 
 def test_an_unknown_tenant_has_no_session(store):
-    with pytest.raises(NonexistentTenant):
-        with store.session("nowhere"):
-            pass
+    with pytest.raises(NonexistentTenant), store.session("nowhere"):
+        pass
 
 
 def test_a_deleted_tenant_loses_its_data_and_a_new_one_of_that_name_starts_empty(store):
@@ -57,9 +56,8 @@ def test_a_deleted_tenant_loses_its_data_and_a_new_one_of_that_name_starts_empty
     with store.session("rennes", write=True) as s:
         s.insert([streetlight(1)])
     store.delete_tenant("rennes")
-    with pytest.raises(NonexistentTenant):
-        with store.session("rennes"):
-            pass
+    with pytest.raises(NonexistentTenant), store.session("rennes"):
+        pass
     store.create_tenant("rennes")
     with store.session("rennes") as s:
         assert s.get(["urn:ngsi-ld:Streetlight:0001"]) == {}
@@ -93,18 +91,16 @@ def test_inserted_entities_are_read_back_whole(store):
 def test_inserting_an_existing_id_writes_nothing_of_the_call(store):
     with store.session(DEFAULT_TENANT, write=True) as s:
         s.insert([streetlight(1)])
-    with pytest.raises(AlreadyExists):
-        with store.session(DEFAULT_TENANT, write=True) as s:
-            s.insert([streetlight(2), streetlight(1)])
+    with pytest.raises(AlreadyExists), store.session(DEFAULT_TENANT, write=True) as s:
+        s.insert([streetlight(2), streetlight(1)])
     with store.session(DEFAULT_TENANT) as s:
         assert s.query(EntityQuery(count=True)).count == 1
 
 
 def test_an_exception_in_a_session_rolls_back_its_writes(store):
-    with pytest.raises(RuntimeError):
-        with store.session(DEFAULT_TENANT, write=True) as s:
-            s.insert([streetlight(1)])
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError), store.session(DEFAULT_TENANT, write=True) as s:
+        s.insert([streetlight(1)])
+        raise RuntimeError("boom")
     with store.session(DEFAULT_TENANT) as s:
         assert s.get(["urn:ngsi-ld:Streetlight:0001"]) == {}
 

@@ -17,7 +17,6 @@ from territoires.ingest.decoders import DECODERS, Decoder, streetlight, water_me
 from territoires.ingest.mqtt import Subscriber
 from territoires.ingest.uplinks import chirpstack_uplink, tts_uplink
 
-
 _OUTSTANDING = 20_000
 
 

@@ -7,7 +7,7 @@ import itertools
 import threading
 from collections import defaultdict
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import orjson
 import paho.mqtt.client as paho
@@ -26,7 +26,7 @@ from tests import postgres
 from tests.ingest.bridging import running_bridge, wait_until
 
 # A Wednesday of January: long nights, office days.
-START = datetime(2026, 1, 14, 0, 0, tzinfo=timezone.utc)
+START = datetime(2026, 1, 14, 0, 0, tzinfo=UTC)
 STEP = 600
 
 
@@ -159,7 +159,7 @@ def test_buildings_draw_more_in_working_hours(three_days) -> None:
 
 
 def test_solar_buildings_feed_the_grid_on_a_summer_noon() -> None:
-    simulation = Simulation(fleet(2), start=datetime(2026, 6, 20, 10, 30, tzinfo=timezone.utc), step=STEP)
+    simulation = Simulation(fleet(2), start=datetime(2026, 6, 20, 10, 30, tzinfo=UTC), step=STEP)
     solar = [uplink for uplink in itertools.islice(simulation.uplinks(), 12 * 6)
              if uplink.device.name == "simulated-electricity-meter-002"]
     # Saturday noon in June: no office load, the panels give more than the base load.
@@ -203,10 +203,10 @@ class Subscriber:
 
 
 @pytest.mark.parametrize("network", ["chirpstack", "tts"])
-def test_simulator_publishes_to_mosquitto_what_the_parser_and_decoders_read(mosquitto, network: str) -> None:  # noqa: F811
+def test_simulator_publishes_to_mosquitto_what_the_parser_and_decoders_read(mosquitto, network: str) -> None:
     subscriber = Subscriber(mosquitto.port)
     try:
-        simulation = Simulation(fleet(2), network=network, start=datetime.now(timezone.utc) - timedelta(days=1))
+        simulation = Simulation(fleet(2), network=network, start=datetime.now(UTC) - timedelta(days=1))
         report = run(mosquitto.url, simulation, rate=300, duration=1)
         assert report.published > 0 and report.acknowledged == report.published
         subscriber.wait_for(report.published)
@@ -220,14 +220,14 @@ def test_simulator_publishes_to_mosquitto_what_the_parser_and_decoders_read(mosq
         assert DECODERS[devices[uplink.dev_eui].decoder].decode(uplink.payload, uplink.f_port)
 
 
-def test_no_uplink_leaves_before_its_instant(mosquitto) -> None:  # noqa: F811
-    simulation = Simulation(fleet(1), start=datetime.now(timezone.utc) + timedelta(hours=1))
+def test_no_uplink_leaves_before_its_instant(mosquitto) -> None:
+    simulation = Simulation(fleet(1), start=datetime.now(UTC) + timedelta(hours=1))
     report = run(mosquitto.url, simulation, rate=0, duration=0.3)
     assert (report.published, report.first) == (0, None)
 
 
 def test_simulate_command_publishes_and_writes_a_registry_the_devices_command_imports(
-        mosquitto, tmp_path, capsys) -> None:  # noqa: F811
+        mosquitto, tmp_path, capsys) -> None:
     registry = tmp_path / "simulated.json"
     assert main(["simulate", "--mqtt", mosquitto.url, "--devices", "1", "--duration", "0.5", "--rate", "50",
                  "--network", "tts", "--registry", str(registry), "--tenant", ""]) == 0
@@ -264,8 +264,8 @@ def platform(request: pytest.FixtureRequest, tmp_path) -> Iterator[Broker]:
     opened.close()
 
 
-def test_the_simulated_fleet_reaches_the_broker_through_the_bridge(platform, mosquitto) -> None:  # noqa: F811
-    simulation = Simulation(fleet(1), start=datetime.now(timezone.utc) - timedelta(days=1))
+def test_the_simulated_fleet_reaches_the_broker_through_the_bridge(platform, mosquitto) -> None:
+    simulation = Simulation(fleet(1), start=datetime.now(UTC) - timedelta(days=1))
     for device in simulation.devices:
         platform.devices.register(device.registration(), decoder_types())
     with running_bridge(platform, mosquitto.url) as bridge:

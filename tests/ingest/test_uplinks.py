@@ -4,7 +4,7 @@ with its reason, and what the simulator writes read back unchanged."""
 from __future__ import annotations
 
 import base64
-from datetime import timezone
+from datetime import UTC
 
 import orjson
 import pytest
@@ -191,7 +191,7 @@ def test_malformed_uplinks_are_refused_with_their_reason(topic: str, body, reaso
     assert reason in refused.value.reason
 
 
-times = st.datetimes(timezones=st.just(timezone.utc)).map(
+times = st.datetimes(timezones=st.just(UTC)).map(
     lambda moment: moment.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z")
 written = {
     "dev_eui": st.binary(min_size=8, max_size=8).map(lambda raw: raw.hex().upper()),

@@ -53,7 +53,7 @@ def path(attr: str, *sub: str, member: str | None = None, keys: tuple[str, ...] 
     return AttrPath(expand(attr), tuple(expand(s) for s in sub), member, keys)
 
 
-def num(n: int | float) -> Value:
+def num(n: float) -> Value:
     return Value("number", n)
 
 

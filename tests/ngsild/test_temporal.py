@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import given
@@ -106,21 +106,21 @@ def test_parsed_durations_reparse_from_their_canonical_text(text: str) -> None:
 
 
 def test_adding_months_clamps_the_day_to_the_month_end() -> None:
-    january_end = datetime(2024, 1, 31, 12, tzinfo=timezone.utc)
-    assert parse_duration("P1M").after(january_end) == datetime(2024, 2, 29, 12, tzinfo=timezone.utc)
-    assert parse_duration("P1Y1M").after(january_end) == datetime(2025, 2, 28, 12, tzinfo=timezone.utc)
-    assert parse_duration("P1MT1H").after(january_end) == datetime(2024, 2, 29, 13, tzinfo=timezone.utc)
+    january_end = datetime(2024, 1, 31, 12, tzinfo=UTC)
+    assert parse_duration("P1M").after(january_end) == datetime(2024, 2, 29, 12, tzinfo=UTC)
+    assert parse_duration("P1Y1M").after(january_end) == datetime(2025, 2, 28, 12, tzinfo=UTC)
+    assert parse_duration("P1MT1H").after(january_end) == datetime(2024, 2, 29, 13, tzinfo=UTC)
 
 
 @given(st.datetimes(min_value=datetime(1970, 1, 1), max_value=datetime(2100, 1, 1)), st.integers(0, 10**15))
 def test_an_exact_duration_adds_like_a_timedelta(moment: datetime, microseconds: int) -> None:
-    moment = moment.replace(tzinfo=timezone.utc)
+    moment = moment.replace(tzinfo=UTC)
     assert Duration(0, microseconds).after(moment) == moment + timedelta(microseconds=microseconds)
 
 
 def test_adding_beyond_the_calendar_is_refused() -> None:
     with pytest.raises(BadRequestData, match="beyond the year 9999"):
-        parse_duration("P2Y").after(datetime(9998, 6, 1, tzinfo=timezone.utc))
+        parse_duration("P2Y").after(datetime(9998, 6, 1, tzinfo=UTC))
 
 
 # ---- instants -------------------------------------------------------------------------------------

@@ -21,8 +21,19 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from territoires.ngsild.errors import BadRequestData, NgsiLdError
-from territoires.ngsild.query import (MAX_DEPTH, MAX_TERMS, AnyOf, AttrPath, Comparison, Exists, Value, parse_order_by,
-                                      parse_q, parse_scope_q, parse_type_expr)
+from territoires.ngsild.query import (
+    MAX_DEPTH,
+    MAX_TERMS,
+    AnyOf,
+    AttrPath,
+    Comparison,
+    Exists,
+    Value,
+    parse_order_by,
+    parse_q,
+    parse_scope_q,
+    parse_type_expr,
+)
 from territoires.store import postgres_filters, sqlite_filters
 from territoires.store.port import EntityQuery, NotSupported
 from territoires.store.postgres_regex import MAX_POSITIONS, to_are
@@ -33,7 +44,7 @@ URL = os.environ.get("TERRITOIRES_TEST_DATABASE_URL", "")
 if not URL:
     pytest.skip("TERRITOIRES_TEST_DATABASE_URL is not set: no PostgreSQL to test on", allow_module_level=True)
 
-from territoires.store.postgres import PostgresStore  # noqa: E402 - only with a database
+from territoires.store.postgres import PostgresStore
 
 FEW = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 

@@ -6,8 +6,8 @@ import psycopg
 import pytest
 
 from territoires.cli import main
-from territoires.store import postgres_schema
 from territoires.ngsild.query import parse_q
+from territoires.store import postgres_schema
 from territoires.store.port import EntityQuery
 from territoires.store.postgres import PostgresStore
 from territoires.store.shapes import shape_key, shape_record

@@ -508,7 +508,7 @@ def test_compiled_paths_use_the_shape_index(db: sqlite3.Connection) -> None:
 def test_regexp_function() -> None:
     conn = sqlite3.connect(":memory:")
     register_functions(conn)
-    one = lambda sql, *args: conn.execute(sql, args).fetchone()[0]  # noqa: E731
+    one = lambda sql, *args: conn.execute(sql, args).fetchone()[0]
     assert one("SELECT 'Streetlight' REGEXP 'light$'") == 1
     assert one("SELECT 'Streetlight' REGEXP '^light'") == 0
     assert one("SELECT regexp('1', 1)") == 0  # a number is not text

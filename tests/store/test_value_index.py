@@ -11,7 +11,6 @@ from territoires.ngsild.query import parse_q
 from territoires.store.port import DEFAULT_TENANT, EntityQuery, Store
 from territoires.store.sqlite import SqliteStore
 from territoires.store.value_index import SELECTIVE_ROWS
-
 from tests import postgres
 
 from .test_sqlite_filters import CASES, ENTITIES, expand

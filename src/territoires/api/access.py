@@ -21,7 +21,14 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from territoires.api.http import (
-    body_context_value, call, json_response, link_context, listed, no_content, page_params, read_json,
+    body_context_value,
+    call,
+    json_response,
+    link_context,
+    listed,
+    no_content,
+    page_params,
+    read_json,
 )
 from territoires.auth.grants import require_tenant, segment_of, tenant_named
 from territoires.auth.keys import KeyService, key_json

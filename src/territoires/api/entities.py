@@ -16,8 +16,8 @@ from territoires.api.http import (
     MERGE_PATCH,
     body_context,
     body_context_value,
-    call,
     bool_param,
+    call,
     json_response,
     link_context,
     media_type,
@@ -33,8 +33,8 @@ from territoires.api.queries import (
     body_query,
     entity_query,
     join_options,
-    request_render_options,
     render_options,
+    request_render_options,
 )
 from territoires.api.visibility import check_visible, refuse_links, visible_query
 from territoires.broker import Broker

@@ -26,7 +26,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from territoires import clock as default_clock
@@ -80,7 +80,7 @@ def instant(value: Any, what: str) -> str:
     if moment is None or moment.tzinfo is None:
         raise BadRequestData(f"{what} must be an ISO 8601 instant with its offset, e.g. 2027-01-01T00:00:00Z, "
                              f"not {value!r}")
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _seconds(at: str) -> float:

@@ -31,7 +31,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from territoires.auth.errors import TooManyRequests
@@ -171,7 +171,7 @@ class Quotas:
                 window = self._windows.get((tenant, kind))
                 local = window.pending + window.sending if window is not None and window.minute == minute else 0
             usage[_USAGE_MEMBER[kind]] = shared + local
-        usage["since"] = datetime.fromtimestamp(minute * WINDOW, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        usage["since"] = datetime.fromtimestamp(minute * WINDOW, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         return {**limits_json(own), "effective": limits_json(self.effective(own)), "usage": usage}
 
     def configure(self, tenant: str, body: Any) -> dict[str, Any]:

@@ -6,11 +6,11 @@ from dataclasses import dataclass
 
 from territoires.broker.audit import AuditRecorder, AuditService
 from territoires.broker.changes import ChangeFeed
-from territoires.broker.history import HistoryRecorder
 from territoires.broker.contexts import ContextService
 from territoires.broker.devices import DeviceService
 from territoires.broker.discovery import DiscoveryService
 from territoires.broker.entities import EntityService
+from territoires.broker.history import HistoryRecorder
 from territoires.broker.matching import NotificationMatcher
 from territoires.broker.subscriptions import SubscriptionService
 from territoires.broker.temporal import TemporalService

@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 import math
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from territoires.ingest.decoders import (
     electricity_meter,
@@ -38,7 +38,7 @@ def local_time(at: datetime) -> datetime:
 @functools.lru_cache(maxsize=64)
 def _summer_time(year: int) -> tuple[datetime, datetime]:
     def last_sunday(month: int) -> datetime:
-        day = datetime(year, month, 31, 1, tzinfo=timezone.utc)
+        day = datetime(year, month, 31, 1, tzinfo=UTC)
         return day - timedelta(days=(day.weekday() + 1) % 7)
 
     return last_sunday(3), last_sunday(10)

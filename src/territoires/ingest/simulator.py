@@ -26,7 +26,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -91,7 +91,7 @@ class Simulation:
             raise ValueError("le pas de temps simulé doit être positif")
         self.devices = devices
         self.network = network
-        self.start = start.astimezone(timezone.utc)
+        self.start = start.astimezone(UTC)
         self.step = step
         # One generator per device, seeded by its DevEUI: a device behaves the same whatever the fleet.
         self._rngs = [random.Random(f"{seed}:{device.dev_eui}") for device in devices]
@@ -212,7 +212,7 @@ def run(url: str, simulation: Simulation, *, rate: float = 100, duration: float 
     first = last = None
     try:
         for uplink in simulation.uplinks():
-            ahead = (uplink.at - datetime.now(timezone.utc)).total_seconds()
+            ahead = (uplink.at - datetime.now(UTC)).total_seconds()
             if rate > 0:
                 ahead = max(ahead, began + publisher.published / rate - time.monotonic())
             if ahead > 0:
@@ -254,14 +254,14 @@ def command(args: argparse.Namespace) -> int:
         else "--devices doit être au moins 1" if args.devices < 1
         else "--rate et --duration ne peuvent pas être négatifs" if args.rate < 0 or args.duration < 0
         else "--step doit être positif" if args.step <= 0 else None)
-    start = datetime.now(timezone.utc) - timedelta(days=1)
+    start = datetime.now(UTC) - timedelta(days=1)
     if args.start:
         try:
             start = datetime.fromisoformat(args.start)
         except ValueError:
             problem = f"--start : {args.start!r} n'est pas un instant ISO 8601 (ex. 2026-03-14T06:00:00Z)"
         else:
-            start = start if start.tzinfo else start.replace(tzinfo=timezone.utc)
+            start = start if start.tzinfo else start.replace(tzinfo=UTC)
     if problem:
         print(f"erreur : {problem}", file=sys.stderr)
         return 2

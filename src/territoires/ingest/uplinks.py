@@ -28,7 +28,7 @@ import functools
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 import orjson
@@ -204,7 +204,7 @@ def _utc(value: Any, where: str) -> str:
     micro = (fraction or "").ljust(6, "0")[:6]
     try:
         instant = datetime.fromisoformat(f"{day}T{clock}.{micro}{'+00:00' if zone in 'Zz' else zone}")
-        utc = instant.astimezone(timezone.utc)
+        utc = instant.astimezone(UTC)
     except (ValueError, OverflowError) as error:
         raise UplinkError(f"{where}: {value!r} is not a valid time ({error})") from None
     return utc.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"

@@ -115,7 +115,7 @@ class Context:
     one dict lookup.
     """
 
-    __slots__ = ("_source", "_terms", "_vocab", "_language", "_urls", "_memo", "_inverse", "_prefixes")
+    __slots__ = ("_inverse", "_language", "_memo", "_prefixes", "_source", "_terms", "_urls", "_vocab")
 
     def __init__(
         self, source: Any, terms: dict[str, _Term], vocab: str | None, language: str | None, urls: frozenset[str]

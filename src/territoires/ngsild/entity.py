@@ -274,7 +274,7 @@ def parse_attribute(
 class _Parser:
     """Holds one request's settings; never changed once made, so parse_entity() may reuse it."""
 
-    __slots__ = ("ctx", "now", "allow_null", "merge", "partial", "known", "known_types")
+    __slots__ = ("allow_null", "ctx", "known", "known_types", "merge", "now", "partial")
 
     def __init__(self, ctx: Context, now: str, allow_null: bool, merge: bool, partial: bool) -> None:
         self.ctx = ctx

@@ -400,7 +400,7 @@ def _ops_hint(or_ops: str) -> str:
     return ", ".join(f"'{c}'" for c in ";" + or_ops)
 
 
-def _combine(cls: type[And] | type[Or], terms: list) -> QExpr | ScopeExpr | TypeExpr:
+def _combine(cls: type[And | Or], terms: list) -> QExpr | ScopeExpr | TypeExpr:
     if len(terms) == 1:
         return terms[0]
     flat: list = []

@@ -92,7 +92,7 @@ def render_entity(
 
 
 class _Renderer:
-    __slots__ = ("ctx", "form", "sys_attrs", "langs")
+    __slots__ = ("ctx", "form", "langs", "sys_attrs")
 
     def __init__(self, ctx: Context, form: str, sys_attrs: bool, langs: tuple[str, ...] | None) -> None:
         self.ctx = ctx

@@ -744,8 +744,21 @@ def _decode(value: Any) -> Any:
 
 
 __all__ = [
-    "DEFAULT_TRIGGERS", "Endpoint", "EntitySelector", "NotificationParams", "Subscription", "TRIGGERS",
-    "implicit_context", "instant", "merge_subscription", "needs_implicit_context", "new_id", "parse_subscription",
-    "render_subscription", "type_text", "validate_context_url", "validate_subscription_id",
+    "DEFAULT_TRIGGERS",
+    "TRIGGERS",
+    "Endpoint",
+    "EntitySelector",
+    "NotificationParams",
+    "Subscription",
+    "implicit_context",
+    "instant",
+    "merge_subscription",
+    "needs_implicit_context",
+    "new_id",
+    "parse_subscription",
+    "render_subscription",
+    "type_text",
+    "validate_context_url",
+    "validate_subscription_id",
 ]
 

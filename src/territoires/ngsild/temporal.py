@@ -27,7 +27,7 @@ import re
 from calendar import monthrange
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -93,14 +93,14 @@ def parse_instant(value: Any, where: str) -> datetime:
     """A DateTime of clause 4.6.3 as an aware UTC datetime; raises BadRequestData."""
     text = validate_datetime(value, where)
     return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ" if "." in text else "%Y-%m-%dT%H:%M:%SZ").replace(
-        tzinfo=timezone.utc
+        tzinfo=UTC
     )
 
 
 def format_instant(moment: datetime) -> str:
     """The canonical spelling of an instant: UTC, microseconds, ``Z`` (the clock's own form),
     so that instants compare as their texts do."""
-    m = moment.astimezone(timezone.utc)
+    m = moment.astimezone(UTC)
     return (
         f"{m.year:04d}-{m.month:02d}-{m.day:02d}T{m.hour:02d}:{m.minute:02d}:{m.second:02d}.{m.microsecond:06d}Z"
     )

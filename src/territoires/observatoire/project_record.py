@@ -105,7 +105,7 @@ def project_id(value: object) -> str:
     """``urn:ngsi-ld:Project:<slug>`` from a slug or that URN; BadRequestData otherwise."""
     if not isinstance(value, str):
         raise BadRequestData(f"id: a project id is a slug or urn:ngsi-ld:Project:<slug>, got {type(value).__name__}")
-    slug = value[len(PROJECT_PREFIX):] if value.startswith(PROJECT_PREFIX) else value
+    slug = value.removeprefix(PROJECT_PREFIX)
     if len(slug) > 100 or not _SLUG.fullmatch(slug):
         raise BadRequestData(
             f"id: {value!r} is not a project id: lower-case letters, digits and single hyphens, at most 100")
@@ -174,7 +174,7 @@ def _list(field: Field, value: Any, limit: int) -> list[Any]:
 def _carrier(field: Field, value: Any, *_: Any) -> str:
     if not isinstance(value, str):
         raise BadRequestData("carrier: a SIREN (9 digits) or urn:ngsi-ld:Organisation:<SIREN> is expected")
-    siren = value[len(ORGANISATION_PREFIX):] if value.startswith(ORGANISATION_PREFIX) else value
+    siren = value.removeprefix(ORGANISATION_PREFIX)
     siren = siren.replace(" ", "")
     if len(siren) != 9 or not siren.isascii() or not siren.isdigit():
         raise BadRequestData(f"carrier: {value!r} is not a SIREN: a SIREN has 9 digits")
@@ -187,7 +187,7 @@ def territory_of(value: object, registry: TerritoryRegistry, where: str = "terri
     """A territory named ``kind:code`` or by its URN; BadRequestData when unknown or malformed."""
     if not isinstance(value, str):
         raise BadRequestData(f"{where}: a territory is 'kind:code' or its URN, got {type(value).__name__}")
-    name = value[len(TERRITORY_PREFIX):] if value.startswith(TERRITORY_PREFIX) else value
+    name = value.removeprefix(TERRITORY_PREFIX)
     kind, _, code = name.partition(":")
     try:
         return registry.get(kind, code)

@@ -9,7 +9,7 @@ integer column, fetches the stored frames with the counters of a batch, and lets
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from territoires.ngsild.errors import BadRequestData
@@ -31,7 +31,7 @@ def instant_ms(at: str) -> int:
     except ValueError:
         raise BadRequestData(f"the uplink time {at!r} is not an ISO 8601 instant") from None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
     return int(moment.timestamp() * 1000)
 
 

@@ -13,8 +13,20 @@ from dataclasses import dataclass
 from typing import Any
 
 from territoires.ngsild.errors import BadRequestData
-from territoires.ngsild.query import (And, AnyOf, Comparison, Exists, InRange, Or, Pattern, QTerm, Scope, TypeExpr,
-                                      TypeName, Value)
+from territoires.ngsild.query import (
+    And,
+    AnyOf,
+    Comparison,
+    Exists,
+    InRange,
+    Or,
+    Pattern,
+    QTerm,
+    Scope,
+    TypeExpr,
+    TypeName,
+    Value,
+)
 
 Sql = tuple[str, list[Any]]
 

@@ -103,7 +103,7 @@ class PostgresFrames:
         rows = records.frame_rows(frames)
         if not rows:
             return []
-        devices, counters, times = (list(column) for column in zip(*rows, strict=True))
+        devices, counters = [row[0] for row in rows], [row[1] for row in rows]
         stored = self.conn.execute(
             "SELECT f.dev_eui, f.f_cnt, f.at FROM frames f "
             "JOIN (SELECT DISTINCT * FROM unnest(%s::text[], %s::bigint[])) AS b (dev_eui, f_cnt) "

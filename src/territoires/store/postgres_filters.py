@@ -34,8 +34,20 @@ import orjson
 from territoires.ngsild.errors import BadRequestData
 from territoires.ngsild.model import MAIN_MEMBER
 from territoires.ngsild.query import AttrPath, Exists, OrderKey, QExpr, QTerm, Scope, ScopeExpr, TypeExpr, Value
-from territoires.store.filter_common import (Dialect, Param, Sql, Target, boolean, check_name, concat, is_negated,
-                                             scope_regex, targets_condition, type_condition, wants_text)
+from territoires.store.filter_common import (
+    Dialect,
+    Param,
+    Sql,
+    Target,
+    boolean,
+    check_name,
+    concat,
+    is_negated,
+    scope_regex,
+    targets_condition,
+    type_condition,
+    wants_text,
+)
 from territoires.store.port import HistoryFilter, NotSupported
 from territoires.store.postgres_regex import to_are
 from territoires.store.temporal_common import history_condition

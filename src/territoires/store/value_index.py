@@ -10,6 +10,7 @@ rows of a term and narrow only below ``SELECTIVE_ROWS``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -30,7 +31,7 @@ def scalars(content: Any) -> Iterator[Any]:
     for item in items:
         if isinstance(item, dict):
             item = item.get("@value", item.get("object"))  # typed values, ListRelationship entries
-        if isinstance(item, (str, int, float)) and not (isinstance(item, float) and item != item):
+        if isinstance(item, (str, int, float)) and not (isinstance(item, float) and math.isnan(item)):
             yield item
 
 
