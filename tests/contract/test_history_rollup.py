@@ -252,8 +252,9 @@ def test_whole_days_finds_the_days_only_where_no_period_boundary_cuts_one() -> N
 
 # ---- rollup rows go with their history -------------------------------------------------------
 def test_deleting_history_deletes_its_rollup_rows(store: Store, tmp_path: Path) -> None:
-    record(store, "", [reading(1, BASE + d * DAY, eid, attr) for d in range(3) for eid in SENSORS
-                       for attr in (TEMP, STATE)])
+    # Recorded days later (SQLite rolls up only the days before the one being written).
+    record(store, "", [reading(1, BASE + d * DAY, eid, attr)._replace(modified_at=from_micros(BASE + 9 * DAY))
+                       for d in range(3) for eid in SENSORS for attr in (TEMP, STATE)])
     count = "SELECT count(*) FROM series_days"
     assert execute(store, tmp_path, count) == [(12,)]
     with store.session("", write=True) as s:
@@ -304,6 +305,51 @@ def test_an_older_sqlite_file_reads_raw_rows_until_its_first_history_write_fills
         execute(store, tmp_path, "UPDATE series_days SET n = n + 1000")
         assert answers(ask(store, "", ("totalCount",), "P1D", MIDNIGHTS))[(SENSORS[0], TEMP, None)][0][2] == {
             "totalCount": 1024}
+    finally:
+        store.close()
+
+
+def test_sqlite_rolls_up_the_day_being_written_once_a_later_day_is_written(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "data")
+    try:
+        live = [reading(v, BASE + 5 * DAY + v * 3_600_000_000) for v in range(10)]  # day 5, written on day 5
+        record(store, "", live)
+        days = "SELECT day FROM series_days ORDER BY day"
+        assert execute(store, tmp_path, days) == []  # the day being written is read raw
+        expected = answers(ask(store, "", METHODS, "P1D", MIDNIGHTS))
+        assert [b[2]["totalCount"] for b in expected[(SENSORS[0], TEMP, None)]] == [10]
+        record(store, "", [reading(2, BASE + 7 * DAY)])  # the first write of day 7 rolls up day 5
+        assert execute(store, tmp_path, days) == [(BASE + 5 * DAY,)]
+        execute(store, tmp_path, "UPDATE series_days SET n = n + 1000")  # day 5 is now read from the rollup
+        counts = [b[2]["totalCount"] for b in answers(ask(store, "", METHODS, "P1D", MIDNIGHTS))[(SENSORS[0], TEMP, None)]]
+        assert counts == [1010, 1]
+        # Late data before the frontier keeps the rollup exact at once; an edit after it leaves it alone.
+        execute(store, tmp_path, "UPDATE series_days SET n = n - 1000")
+        record(store, "", [reading(4, BASE + 5 * DAY + 1)._replace(modified_at=from_micros(BASE + 7 * DAY))])
+        page = ask(store, "", METHODS, "P1D", MIDNIGHTS)
+        assert_same(page, ask(store, "", (*METHODS, "distinctCount"), "P1D", MIDNIGHTS), METHODS, [*range(10), 2, 4])
+    finally:
+        store.close()
+
+
+def test_an_sqlite_rollup_from_before_the_frontier_gives_up_the_day_being_written(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "data")
+    record(store, "", HOURLY)  # up to Feb 8, written then
+    store.close()
+    with sqlite3.connect(tmp_path / "data" / "default.db") as conn:  # a rollup of every day, frontier or not
+        conn.execute("DROP TABLE series_days_frontier")
+        conn.execute("INSERT INTO series_days SELECT sid, day + 100 * ?, n, n_values, total, squares, low, high, "
+                     "low_text, high_text, kind_low, kind_high FROM series_days", (DAY,))
+    store = SqliteStore(tmp_path / "data")
+    try:
+        # Read as a whole while no write moved the frontier: the stray rows count.
+        later = between(BASE + 101 * DAY, BASE + 140 * DAY)
+        assert answers(ask(store, "", ("totalCount",), "P1D", later))[(SENSORS[0], TEMP, None)][0][2] == {
+            "totalCount": 24}
+        record(store, "", [reading(2, BASE + 120 * DAY)])  # the rollup gives up the days from this write's on
+        frontier = BASE + 120 * DAY
+        assert execute(store, tmp_path, "SELECT count(*) FROM series_days WHERE day >= ?", (frontier,)) == [(0,)]
+        assert execute(store, tmp_path, "SELECT day FROM series_days_frontier") == [(frontier,)]
     finally:
         store.close()
 

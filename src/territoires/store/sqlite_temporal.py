@@ -7,11 +7,14 @@ written in the same transaction as the entity change they record.
   reading a year of one sensor reads consecutive pages, and aggregating walks them once.
 - ``history_kept(id, doc)``: entities deleted while their history is kept (their identity).
 - ``history_counter(next)``: the next instance number (instance ids are never reused).
-- ``series_days(sid, day, n, …)``: the per-day rollup (``temporal_common``), kept by every
-  write of ``history`` (an append adds the aggregates of its own rows, computed in Python by
-  ``day_rollups``); ``series_days_complete`` holds a row once it covers the whole history.
-  A file whose history predates the rollup gets it filled by its first history write, and
-  until then aggregations read the raw rows.
+- ``series_days(sid, day, n, …)``: the per-day rollup (``temporal_common``) of the days
+  before ``series_days_frontier(day)``, kept by every write of ``history`` there (an append
+  adds the aggregates of its own rows, computed in Python by ``day_rollups``). Rows from the
+  frontier on (the day being written: live measures, new entities) are not rolled up when
+  written: aggregations read them raw, and the first write of a later day rolls up the days it
+  leaves behind and moves the frontier. ``series_days_complete`` holds a row once the rollup
+  covers the history before the frontier. A file whose history predates the rollup gets it
+  filled by its first history write, and until then aggregations read the raw rows.
 
 Aggregation over whole UTC days reads the rollup, and the raw rows of the partial days at
 the range's ends (one statement). Other aggregations loop over the periods (a small temporary
@@ -58,6 +61,7 @@ from territoires.store.temporal_common import (
     run_temporal_query,
     time_column,
     time_filter,
+    to_micros,
     to_row,
     whole_days,
 )
@@ -101,6 +105,7 @@ CREATE TABLE IF NOT EXISTS series_days(
     PRIMARY KEY(sid, day)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS series_days_complete(done INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS series_days_frontier(day INTEGER NOT NULL);
 """
 
 # Per-connection tables of an aggregation (executescript would commit the session: one by one).
@@ -116,6 +121,8 @@ _PAIRS = (
     f"AND h.ts < (j.value ->> 1) + {DAY} WHERE true"
 )
 _DAY_OF_ROW = f"h.ts - ((h.ts % {DAY}) + {DAY}) % {DAY}"
+# The history rows of the days in [?, ?), series by series through the history's key.
+_DAYS = "FROM history_series s CROSS JOIN history h WHERE h.sid = s.sid AND h.ts >= ? AND h.ts < ?"
 # SQLite's float arithmetic overflows to infinity and underflows to zero by itself.
 _SQL = Dialect("total", "h.num", "h.num * h.num")
 _ADD_DAYS = rollup_rows_sql("?", "sid, day")
@@ -175,8 +182,30 @@ class SqliteTemporal:
             self.conn.execute(rollup_sql(_DAY_OF_ROW, "FROM history h WHERE true", _SQL))
             self.conn.execute("INSERT INTO series_days_complete(done) VALUES (1)")
 
+    def _frontier(self, written_at: int | None = None) -> int | None:
+        """The first day the rollup leaves out (None: a file that has not written history since
+        the frontier exists, whose rollup covers every day). A write at ``written_at`` moves it
+        to that day: the days left behind are rolled up, series by series."""
+        self._complete_rollup()
+        frontier = self._read_frontier()
+        if written_at is None or (frontier is not None and day_start(written_at) <= frontier):
+            return frontier
+        today = day_start(written_at)
+        if frontier is None:  # the rollup covers every day so far: it gives up those from today on
+            self.conn.execute("DELETE FROM series_days WHERE day >= ?", (today,))
+            self.conn.execute("INSERT INTO series_days_frontier(day) VALUES (?)", (today,))
+        else:
+            self.conn.execute(rollup_sql(_DAY_OF_ROW, _DAYS, _SQL), (frontier, today))
+            self.conn.execute("UPDATE series_days_frontier SET day = ?", (today,))
+        return today
+
     def _recount(self, pairs: set[tuple[int, int]]) -> None:
-        """Compute again from the history the rollup rows of these (series, day) pairs."""
+        """Compute again from the history the rollup rows of these (series, day) pairs (those
+        the rollup keeps: before the frontier)."""
+        frontier = self._frontier()
+        pairs = {(sid, day) for sid, day in pairs if frontier is None or day < frontier}
+        if not pairs:
+            return
         payload = orjson.dumps(sorted(pairs)).decode()
         self.conn.execute("DELETE FROM series_days WHERE (sid, day) IN "
                           "(SELECT j.value ->> 0, j.value ->> 1 FROM json_each(?) j)", (payload,))
@@ -185,7 +214,7 @@ class SqliteTemporal:
     def append_history(self, instances: Sequence[HistoryInstance]) -> None:
         if not instances:
             return
-        self._complete_rollup()
+        frontier = self._frontier(max(to_micros(i.modified_at) for i in instances))
         keys = [(i.entity_id, i.attr, dataset_key(i.instance.get("datasetId"))) for i in instances]
         sids = self._sids(list(dict.fromkeys(keys)))
         first = self._reserve(len(instances))
@@ -199,7 +228,8 @@ class SqliteTemporal:
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             rows,
         )
-        self.conn.executemany(_ADD_DAYS, day_rollups((row[0], row[1], row[4], row[3], row[8]) for row in rows))
+        self.conn.executemany(_ADD_DAYS, day_rollups((row[0], row[1], row[4], row[3], row[8]) for row in rows
+                                                     if frontier is None or row[1] < frontier))
 
     def delete_history(
         self, entity_id: str, attr: str | None = None, dataset_id: str | None = None, all_datasets: bool = False
@@ -345,7 +375,7 @@ class SqliteTemporal:
         self.conn.execute("DELETE FROM temp.history_sids")
         self.conn.executemany("INSERT INTO temp.history_sids(sid) VALUES (?)", [(k.sid,) for k in keys])
         periods = buckets.count(until)
-        days = whole_days(time, buckets, until, names) if self._rollup_complete() else None
+        days = whole_days(time, buckets, until, names, self._read_frontier()) if self._rollup_complete() else None
         if days is not None:
             if not buckets.step:
                 self._fill_bounds(buckets, periods)
@@ -372,6 +402,10 @@ class SqliteTemporal:
         for sid, *rest in rows:
             found.setdefault(sid, []).append(tuple(rest))
         return found
+
+    def _read_frontier(self) -> int | None:
+        row = self.conn.execute("SELECT day FROM series_days_frontier").fetchone()
+        return None if row is None else row[0]
 
     def _rollup_complete(self) -> bool:
         """Whether the per-day rollup covers the whole history (aggregations may read it)."""

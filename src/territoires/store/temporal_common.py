@@ -424,8 +424,9 @@ def bucket_values(methods: Sequence[str], names: Sequence[str], values: Sequence
 
 # ---- the per-day rollup ----------------------------------------------------------------------
 # ``series_days`` keeps, per series and UTC day, the raw aggregates that combine across
-# periods, kept exact by every history write: an aggregation whose periods are made of whole
-# UTC days reads a row per day where it would read every instance of the day.
+# periods, kept exact by every history write (SQLite: of the days before its frontier): an
+# aggregation whose periods are made of whole UTC days reads a row per day where it would read
+# every instance of the day.
 DAY = 86_400_000_000
 _ROLLED = {name: combine for name, (_, combine) in _RAW.items() if combine}
 ROLLED = tuple(_ROLLED)
@@ -510,13 +511,18 @@ class DayPlan:
         return {"head": self.head, "first": self.first, "end": self.end, "stop": self.stop}
 
 
-def whole_days(time: TimeRange, buckets: Buckets, until: int, names: Sequence[str]) -> DayPlan | None:
-    """How the rollup answers an aggregation of ``buckets`` up to ``until`` (inclusive); None
-    when it cannot: a raw aggregate it does not keep, another time than the observation's, no
-    whole day, or a period boundary inside a day."""
+def whole_days(
+    time: TimeRange, buckets: Buckets, until: int, names: Sequence[str], frontier: int | None = None
+) -> DayPlan | None:
+    """How the rollup answers an aggregation of ``buckets`` up to ``until`` (inclusive), when it
+    keeps the days before ``frontier`` only (None: every day); None when it cannot: a raw
+    aggregate it does not keep, another time than the observation's, no whole day it keeps, or
+    a period boundary inside a day."""
     if time_column(time) != "h.ts" or not set(names) <= _ROLLED.keys():
         return None
     first, end = -(-buckets.origin // DAY) * DAY, (until + 1) // DAY * DAY
+    if frontier is not None:
+        end = min(end, frontier)
     if end <= first:
         return None
     if buckets.step:
