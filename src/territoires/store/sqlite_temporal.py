@@ -182,13 +182,12 @@ class SqliteTemporal:
             self.conn.execute(rollup_sql(_DAY_OF_ROW, "FROM history h WHERE true", _SQL))
             self.conn.execute("INSERT INTO series_days_complete(done) VALUES (1)")
 
-    def _frontier(self, written_at: int | None = None) -> int | None:
-        """The first day the rollup leaves out (None: a file that has not written history since
-        the frontier exists, whose rollup covers every day). A write at ``written_at`` moves it
-        to that day: the days left behind are rolled up, series by series."""
+    def _frontier(self, written_at: int) -> int:
+        """The first day the rollup leaves out, once a write at ``written_at`` moved it to that
+        day: the days left behind are rolled up, series by series."""
         self._complete_rollup()
         frontier = self._read_frontier()
-        if written_at is None or (frontier is not None and day_start(written_at) <= frontier):
+        if frontier is not None and day_start(written_at) <= frontier:
             return frontier
         today = day_start(written_at)
         if frontier is None:  # the rollup covers every day so far: it gives up those from today on
@@ -201,8 +200,8 @@ class SqliteTemporal:
 
     def _recount(self, pairs: set[tuple[int, int]]) -> None:
         """Compute again from the history the rollup rows of these (series, day) pairs (those
-        the rollup keeps: before the frontier)."""
-        frontier = self._frontier()
+        the rollup keeps: before the frontier). The caller completed the rollup first."""
+        frontier = self._read_frontier()
         pairs = {(sid, day) for sid, day in pairs if frontier is None or day < frontier}
         if not pairs:
             return
@@ -404,6 +403,8 @@ class SqliteTemporal:
         return found
 
     def _read_frontier(self) -> int | None:
+        """The first day the rollup leaves out (None: a file that has not written history since
+        the frontier exists, whose rollup covers every day)."""
         row = self.conn.execute("SELECT day FROM series_days_frontier").fetchone()
         return None if row is None else row[0]
 
