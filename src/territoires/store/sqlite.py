@@ -49,6 +49,7 @@ from territoires.store.sqlite_access import ACCESS_SCHEMA, SqliteAccess
 from territoires.store.sqlite_audit import AUDIT_SCHEMA, SqliteAudit
 from territoires.store.sqlite_outbox import OUTBOX_SCHEMA, DueTenants, SqliteOutbox, SqliteOutboxDelivery
 from territoires.store.sqlite_quotas import QUOTAS_SCHEMA, SqliteEntityCount, SqliteQuotas
+from territoires.store.sqlite_rows import execute_rows
 from territoires.store.sqlite_subscriptions import SUBSCRIPTIONS_SCHEMA, SqliteSubscriptions
 from territoires.store.sqlite_temporal import HISTORY_SCHEMA, SqliteTemporal
 from territoires.store.sqlite_text import TEXT_SCHEMA, SqliteText, set_ranking
@@ -353,11 +354,9 @@ class SqliteSession(SqliteTemporal, sqlite_devices.SqliteFrames, SqliteSubscript
 
     def _forget_rows(self, rids: list[tuple[int, int]]) -> None:
         """Remove the index rows (geo and values) of entities given as (rid, number of geo rows)."""
-        self.conn.executemany(
-            "DELETE FROM geo WHERE gid = ?",
-            [(rid * sqlite_geo.MAX_INSTANCES + k,) for rid, ngeo in rids for k in range(ngeo)],
-        )
-        self.conn.executemany("DELETE FROM attr_values WHERE rid = ?", [(rid,) for rid, _ in rids])
+        execute_rows(self.conn, "DELETE FROM geo WHERE gid IN (VALUES {rows})",
+                     [(rid * sqlite_geo.MAX_INSTANCES + k,) for rid, ngeo in rids for k in range(ngeo)])
+        execute_rows(self.conn, "DELETE FROM attr_values WHERE rid IN (VALUES {rows})", [(rid,) for rid, _ in rids])
 
     def _by_id(self, columns: str, ids: Sequence[str]) -> Iterator[tuple[Any, ...]]:
         """(id, *columns) of the stored entities among ``ids``, in statements of bounded size."""
@@ -395,24 +394,17 @@ class SqliteSession(SqliteTemporal, sqlite_devices.SqliteFrames, SqliteSubscript
             value_rows.extend(sqlite_values.value_rows(rid, entity, name_id))
             shape = self._shape_id(entity)
             if known:
-                updates.append((shape, len(geo), doc, rid))
+                updates.append((rid, shape, len(geo), doc))
             else:
                 inserts.append((rid, entity["id"], shape, len(geo), doc))
         if stale:
             self._forget_rows(stale)
-        if inserts:
-            self.conn.executemany(
-                "INSERT INTO entities(rid, id, shape, ngeo, doc) VALUES (?, ?, ?, ?, ?)",
-                inserts,
-            )
-        if updates:
-            self.conn.executemany("UPDATE entities SET shape = ?, ngeo = ?, doc = ? WHERE rid = ?", updates)
-        if geo_rows:
-            self.conn.executemany(
-                "INSERT INTO geo(gid, min_x, max_x, min_y, max_y, rid, attr, geometry) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                geo_rows,
-            )
-        self.conn.executemany("INSERT OR IGNORE INTO attr_values(name, value, rid) VALUES (?, ?, ?)", value_rows)
+        execute_rows(self.conn, "INSERT INTO entities(rid, id, shape, ngeo, doc) VALUES {rows}", inserts)
+        execute_rows(self.conn, "UPDATE entities SET shape = v.column2, ngeo = v.column3, doc = v.column4 "
+                                "FROM (VALUES {rows}) AS v WHERE entities.rid = v.column1", updates)
+        execute_rows(self.conn, "INSERT INTO geo(gid, min_x, max_x, min_y, max_y, rid, attr, geometry) VALUES {rows}",
+                     geo_rows)
+        execute_rows(self.conn, "INSERT OR IGNORE INTO attr_values(name, value, rid) VALUES {rows}", value_rows)
 
     def insert(self, entities: Sequence[Entity]) -> None:
         check_new([e["id"] for e in entities], self._existing)

@@ -20,6 +20,7 @@ from territoires.store.audit_records import (
     page_filters,
 )
 from territoires.store.port import AuditQuery, AuditRecord
+from territoires.store.sqlite_rows import execute_rows
 
 AUDIT_SCHEMA = """
 CREATE TABLE IF NOT EXISTS audit(
@@ -46,8 +47,8 @@ class SqliteAudit:
     conn: sqlite3.Connection
 
     def append_audit(self, records: Sequence[AuditRecord]) -> None:
-        self.conn.executemany(f"INSERT INTO audit({AUDIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                              [audit_row(record) for record in records])
+        execute_rows(self.conn, f"INSERT INTO audit({AUDIT_COLUMNS}) VALUES {{rows}}",
+                     [audit_row(record) for record in records])
 
     def query_audit(self, query: AuditQuery) -> tuple[list[AuditRecord], int | None]:
         rows = []

@@ -18,6 +18,7 @@ import orjson
 from territoires.ngsild.errors import AlreadyExists
 from territoires.store import device_records as records
 from territoires.store.port import Device, Frame, IngestionCounters, QuarantinedUplink, QuarantineQuery, chunks
+from territoires.store.sqlite_rows import execute_rows
 
 REGISTRY_SCHEMA = """
 CREATE TABLE IF NOT EXISTS devices(
@@ -165,8 +166,8 @@ class SqliteFrames:
         pairs = list(dict.fromkeys((dev_eui, f_cnt) for dev_eui, f_cnt, _ in rows))
         stored = self.conn.execute(STORED_FRAMES, (orjson.dumps(pairs).decode(),)).fetchall()
         fresh = records.fresh_frames(rows, stored)
-        self.conn.executemany("INSERT OR IGNORE INTO frames(dev_eui, f_cnt, at) VALUES (?, ?, ?)",
-                              [row for row, new in zip(rows, fresh, strict=True) if new])
+        execute_rows(self.conn, "INSERT OR IGNORE INTO frames(dev_eui, f_cnt, at) VALUES {rows}",
+                     [row for row, new in zip(rows, fresh, strict=True) if new])
         return fresh
 
     def forget_frames(self, before: str) -> int:

@@ -41,6 +41,7 @@ from territoires.store.port import (
     TimeRange,
     chunks,
 )
+from territoires.store.sqlite_rows import execute_rows
 from territoires.store.temporal_common import (
     DAY,
     ROW_COLUMNS,
@@ -125,7 +126,7 @@ _DAY_OF_ROW = f"h.ts - ((h.ts % {DAY}) + {DAY}) % {DAY}"
 _DAYS = "FROM history_series s CROSS JOIN history h WHERE h.sid = s.sid AND h.ts >= ? AND h.ts < ?"
 # SQLite's float arithmetic overflows to infinity and underflows to zero by itself.
 _SQL = Dialect("total", "h.num", "h.num * h.num")
-_ADD_DAYS = rollup_rows_sql("?", "sid, day")
+_ADD_DAYS = rollup_rows_sql("sid, day")
 
 # Statements bind at most this many parameters at once.
 _CHUNK = 500
@@ -160,8 +161,8 @@ class SqliteTemporal:
         if missing:  # numbered here, as SQLite would (the session holds the write lock): no reading back
             first = self.conn.execute("SELECT coalesce(max(sid), 0) + 1 FROM history_series").fetchone()[0]
             created = {key: first + n for n, key in enumerate(missing)}
-            self.conn.executemany("INSERT INTO history_series(sid, entity, attr, dataset) VALUES (?, ?, ?, ?)",
-                                  [(sid, *key) for key, sid in created.items()])
+            execute_rows(self.conn, "INSERT INTO history_series(sid, entity, attr, dataset) VALUES {rows}",
+                         [(sid, *key) for key, sid in created.items()])
             found.update(created)
         return found
 
@@ -222,12 +223,9 @@ class SqliteTemporal:
             row = to_row(item)
             rows.append((sids[key], row.ts, first + n, row.num, row.kind, row.modified, row.created, row.deleted,
                          row.txt, row.doc))
-        self.conn.executemany(
-            "INSERT INTO history(sid, ts, iid, num, kind, modified, created, deleted, txt, doc) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            rows,
-        )
-        self.conn.executemany(_ADD_DAYS, day_rollups((row[0], row[1], row[4], row[3], row[8]) for row in rows
+        execute_rows(self.conn, "INSERT INTO history(sid, ts, iid, num, kind, modified, created, deleted, txt, doc) "
+                                "VALUES {rows}", rows)
+        execute_rows(self.conn, _ADD_DAYS, day_rollups((row[0], row[1], row[4], row[3], row[8]) for row in rows
                                                      if frontier is None or row[1] < frontier))
 
     def delete_history(

@@ -456,11 +456,10 @@ def rollup_sql(day: str, source: str, dialect: Dialect, conflict: str | None = N
     return sql if conflict is None else sql + _added_on_conflict(conflict)
 
 
-def rollup_rows_sql(mark: str, conflict: str) -> str:
-    """The INSERT of one rollup row as ``day_rollups`` gives it (each value a parameter
-    ``mark``), added to the row already kept for its series and day (``conflict``: the key)."""
-    marks = ", ".join([mark] * (2 + len(ROLLED)))
-    return f"INSERT INTO series_days (sid, day, {', '.join(ROLLED)}) VALUES ({marks})" + _added_on_conflict(conflict)
+def rollup_rows_sql(conflict: str) -> str:
+    """The INSERT of rollup rows as ``day_rollups`` gives them (a ``{rows}`` list of values to
+    fill), each added to the row already kept for its series and day (``conflict``: the key)."""
+    return f"INSERT INTO series_days (sid, day, {', '.join(ROLLED)}) VALUES {{rows}}" + _added_on_conflict(conflict)
 
 
 def _added_on_conflict(conflict: str) -> str:
