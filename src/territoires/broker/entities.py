@@ -12,14 +12,16 @@ from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from territoires import clock
+from territoires.broker.actor import Actor, acting, current_actor
 from territoires.broker.changes import Change, ChangeFeed
+from territoires.broker.coalescing import Coalescer
 from territoires.ngsild import entity as parse
 from territoires.ngsild import updates
 from territoires.ngsild.context import Context
 from territoires.ngsild.errors import AlreadyExists, BadRequestData, NgsiLdError, ResourceNotFound
 from territoires.ngsild.join import Fetch
 from territoires.ngsild.model import Entity
-from territoires.store.port import EntityQuery, Frame, QueryPage, Store, TenantSession
+from territoires.store.port import EntityQuery, Frame, QueryPage, Store, TenantSession, Unavailable
 
 UpdateResult = dict[str, Any]
 T = TypeVar("T")
@@ -43,14 +45,36 @@ class EntityService:
     def __init__(self, store: Store, feed: ChangeFeed | None = None) -> None:
         self.store = store
         self.feed = feed or ChangeFeed()
+        self._creations: Coalescer[tuple[Entity, Actor], str] = Coalescer(
+            self._create_together, shared_failures=(Unavailable,))
 
     # ---- single entities ----------------------------------------------------------------
     def create(self, tenant: str, body: Any, ctx: Context) -> str:
+        """Create Entity (clause 5.6.1). Concurrent creations in a tenant share one write
+        (``coalescing``); each is still stamped, checked and answered on its own."""
         entity = parse.parse_entity(body, ctx, now=clock.now())
+        return self._creations.submit(tenant, (entity, current_actor()))
+
+    def _create_together(self, tenant: str, collect: Callable[[], Sequence[tuple[Entity, Actor]]]) -> list[str | NgsiLdError]:
+        """Create the entities of concurrent requests in one write session: each that exists
+        already (or comes twice) fails alone; each creation is recorded as its author's."""
         with self.store.session(tenant, write=True) as session:
-            session.insert([entity])
-            self.feed.publish(tenant, session, [Change(None, entity, entity["modifiedAt"])])
-        return entity["id"]
+            creations = collect()  # those that queued while the session waited for its turn
+            taken = set(session.created_at([entity["id"] for entity, _ in creations]))
+            outcomes: list[str | NgsiLdError] = []
+            by_author: dict[Actor, list[Entity]] = {}
+            for entity, actor in creations:
+                if entity["id"] in taken:
+                    outcomes.append(AlreadyExists(f"entity {entity['id']} already exists"))
+                    continue
+                taken.add(entity["id"])
+                outcomes.append(entity["id"])
+                by_author.setdefault(actor, []).append(entity)
+            session.insert([entity for fresh in by_author.values() for entity in fresh])
+            for actor, fresh in by_author.items():
+                with acting(actor):
+                    self.feed.publish(tenant, session, [Change(None, e, e["modifiedAt"]) for e in fresh])
+        return outcomes
 
     def retrieve(self, tenant: str, entity_id: str, *, attrs: frozenset[str] | None = None) -> Entity:
         """The entity; with ``attrs``, it must hold at least one of them (clause 5.7.1)."""

@@ -1,0 +1,113 @@
+"""Coalescing: calls of one process that queue for the same write are carried out together.
+
+A single-entity write costs its write session far more than its entity: a dozen statements,
+the observers' bookkeeping and a turn of the tenant's write lock, which every other writer
+waits for. When such calls come concurrently (many clients creating entities), the first to
+find no open round for its key (a tenant) opens one and leads it: ``run(key, collect)`` opens
+the write session, waiting for its turn, and only then calls ``collect()``, which closes the
+round and answers the items of every call that joined it meanwhile (at most ``most``); ``run``
+carries them out in one write and answers each in order. Calls arriving after that open the
+next round, whose leader queues for the next turn. A call returns its own outcome, or raises
+its own error: to its caller, nothing changes but the cost. A call that finds no one waiting
+makes a round of its own.
+
+A round that fails as a whole is carried out again call by call, so that only the calls at
+fault fail, except for ``shared_failures`` (a database that cannot be reached), which every
+call of the round reports at once.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from typing import Generic, TypeVar
+
+Item = TypeVar("Item")
+Outcome = TypeVar("Outcome")
+
+# ``run(key, collect)``: what it answers for each collected item, its outcome or the error its caller raises.
+Collect = Callable[[], Sequence[Item]]
+Run = Callable[[str, Collect], Sequence["Outcome | BaseException"]]
+
+
+class _Call(Generic[Item, Outcome]):
+    __slots__ = ("done", "item", "outcome")
+
+    def __init__(self, item: Item) -> None:
+        self.item = item
+        self.outcome: Outcome | BaseException | None = None
+        self.done = False
+
+
+class Coalescer(Generic[Item, Outcome]):
+    """Rounds of calls per key (see the module's docstring)."""
+
+    def __init__(self, run: Run, *, most: int = 256, shared_failures: tuple[type[BaseException], ...] = ()) -> None:
+        self._run = run
+        self._most = most
+        self._shared_failures = shared_failures
+        self._lock = threading.Lock()
+        self._answered = threading.Condition(self._lock)
+        self._open: dict[str, list[_Call[Item, Outcome]]] = {}  # the round each key collects
+
+    def submit(self, key: str, item: Item) -> Outcome:
+        """Carry out ``item`` in a round of ``key``; its outcome, or raise its error."""
+        call: _Call[Item, Outcome] = _Call(item)
+        with self._lock:
+            calls = self._open.get(key)
+            leader = calls is None
+            if calls is None:
+                calls = self._open[key] = []
+            calls.append(call)
+            if len(calls) >= self._most:
+                self._close(key, calls)
+            if not leader:
+                while not call.done:
+                    self._answered.wait()
+        if leader:
+            self._lead(key, calls)
+        if isinstance(call.outcome, BaseException):
+            raise call.outcome
+        return call.outcome  # type: ignore[return-value]
+
+    def _close(self, key: str, calls: list[_Call[Item, Outcome]]) -> None:
+        """Later calls open another round (the lock is held)."""
+        if self._open.get(key) is calls:
+            del self._open[key]
+
+    def _lead(self, key: str, calls: list[_Call[Item, Outcome]]) -> None:
+        def collect() -> list[Item]:
+            with self._lock:
+                self._close(key, calls)
+                return [c.item for c in calls]
+
+        try:
+            outcomes = self._carry_out(key, collect)
+        except BaseException as error:  # noqa: BLE001 - interrupted: every call of the round reports it
+            collect()
+            outcomes = [error] * len(calls)
+        with self._lock:
+            for answered, outcome in zip(calls, outcomes, strict=True):
+                answered.outcome, answered.done = outcome, True
+            self._answered.notify_all()
+
+    def _carry_out(self, key: str, collect: Collect) -> list[Outcome | BaseException]:
+        collected: Sequence[Item] = ()
+
+        def collecting() -> Sequence[Item]:
+            nonlocal collected
+            collected = collect()
+            return collected
+
+        try:
+            outcomes = list(self._run(key, collecting))
+        except self._shared_failures as error:
+            return [error] * len(collected or collect())
+        except Exception as error:  # noqa: BLE001 - reported to the callers, alone or one by one
+            items = collected or collect()
+            if len(items) == 1:
+                return [error]
+            return [outcome for item in items for outcome in self._carry_out(key, lambda item=item: [item])]
+        if len(outcomes) != len(collected):
+            raise RuntimeError(f"a round of {len(collected)} calls answered {len(outcomes)} outcomes")
+        return outcomes
