@@ -1,8 +1,8 @@
 """Sustained LoRaWAN ingestion: uplinks/s from MQTT to stored current value and history.
 
 A real Mosquitto (Debian's package) on a free loopback port holds N ChirpStack v4 uplinks of
-1,000 streetlight controllers (5 measures each) for persistent sessions, published before the
-clock starts. The devices belong to one tenant, or to 4 member authorities of a pooling
+1,000 streetlight controllers (5 measures each), dated as live traffic (the last ones when they
+are published), for persistent sessions, published before the clock starts. The devices belong to one tenant, or to 4 member authorities of a pooling
 structure in turn; each layout is written by 1 consumer process, then by 2 sharing one MQTT
 subscription (as ``territoires ingest --consumers 2`` runs them). Every drain takes the same
 queue, with the same MQTT client (``ingest.mqtt.Subscriber``: QoS 1, acknowledged by hand,
@@ -47,8 +47,11 @@ TIMEOUT = 1800.0  # seconds a drain may take before the benchmark gives up
 
 
 def _uplinks(count: int) -> list[tuple[str, bytes]]:
-    """``count`` uplinks, round-robin over the devices, one a second per device from 18:00."""
-    return [lamp_uplink(_eui(n % DEVICES), n // DEVICES, _time(n // DEVICES), dimming=(n // DEVICES) % 101,
+    """``count`` uplinks, round-robin over the devices, one a second per device, the last ones
+    dated now: live traffic (history rows of the day being written are rolled up per day only
+    once a later day is written; late uplinks cost that rollup at once)."""
+    first = int(time.time()) - count // DEVICES
+    return [lamp_uplink(_eui(n % DEVICES), n // DEVICES, _time(first + n // DEVICES), dimming=(n // DEVICES) % 101,
                         power_w=(n % 700) / 10, energy_wh=n)
             for n in range(count)]
 
@@ -57,8 +60,8 @@ def _eui(n: int) -> str:
     return f"70B3D57E{n:08X}"
 
 
-def _time(second: int) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(1795888800 + second))  # 2026-11-28T18:00:00Z
+def _time(epoch_second: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch_second))
 
 
 def _consume(settings: Settings, bare: bool, ready, go, done, handled) -> None:
