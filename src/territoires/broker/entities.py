@@ -18,7 +18,7 @@ from territoires.broker.coalescing import Coalescer
 from territoires.ngsild import entity as parse
 from territoires.ngsild import updates
 from territoires.ngsild.context import Context
-from territoires.ngsild.errors import AlreadyExists, BadRequestData, NgsiLdError, ResourceNotFound
+from territoires.ngsild.errors import AlreadyExists, BadRequestData, NgsiLdError, NonexistentTenant, ResourceNotFound
 from territoires.ngsild.join import Fetch
 from territoires.ngsild.model import Entity
 from territoires.store.port import EntityQuery, Frame, QueryPage, Store, TenantSession, Unavailable
@@ -45,8 +45,9 @@ class EntityService:
     def __init__(self, store: Store, feed: ChangeFeed | None = None) -> None:
         self.store = store
         self.feed = feed or ChangeFeed()
+        # A database out of reach, or a tenant that does not exist, fails every creation of a round.
         self._creations: Coalescer[tuple[Entity, Actor], str] = Coalescer(
-            self._create_together, shared_failures=(Unavailable,))
+            self._create_together, shared_failures=(Unavailable, NonexistentTenant))
 
     # ---- single entities ----------------------------------------------------------------
     def create(self, tenant: str, body: Any, ctx: Context) -> str:
