@@ -20,10 +20,10 @@ class Writes:
         self.gate = threading.Event()
         self.rounds: list[tuple[str, list[str]]] = []
         self.failure: BaseException = ValueError("bad item")
-        self.at_gate = 0  # rounds waiting for their turn
+        self.at_gate: list[str] = []  # the keys of the rounds that reached the gate (append is atomic)
 
     def run(self, key: str, collect: Callable[[], Sequence[str]]) -> list[str]:
-        self.at_gate += 1
+        self.at_gate.append(key)
         self.gate.wait(10)
         items = list(collect())
         self.rounds.append((key, items))
@@ -81,7 +81,7 @@ def test_a_round_takes_at_most_most_calls() -> None:
     writes = Writes()
     coalescer: Coalescer[str, str] = Coalescer(writes.run, most=2)
     # Full rounds close: the fifth call leads a third round.
-    outcomes = submit_all(coalescer, [("t", item) for item in "abcde"], writes, lambda: writes.at_gate == 3)
+    outcomes = submit_all(coalescer, [("t", item) for item in "abcde"], writes, lambda: len(writes.at_gate) == 3)
     assert outcomes == ["aa", "bb", "cc", "dd", "ee"]
     assert sorted(len(items) for _, items in writes.rounds) == [1, 2, 2]
 
