@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
-# Rows per statement; at most 256 rows of at most 128 values stay under SQLite's 32,766 parameters.
+# Rows per statement: 256 rows of up to 127 values stay under SQLite's 32,766 parameters.
 _COUNTS = (256, 64, 16, 4, 1)
 
 
