@@ -57,24 +57,28 @@ class EntityService:
         return self._creations.submit(tenant, (entity, current_actor()))
 
     def _create_together(self, tenant: str, collect: Callable[[], Sequence[tuple[Entity, Actor]]]) -> list[str | NgsiLdError]:
-        """Create the entities of concurrent requests in one write session: each that exists
-        already (or comes twice) fails alone; each creation is recorded as its author's."""
+        """Create the entities of concurrent requests in one write session."""
         with self.store.session(tenant, write=True) as session:
-            creations = collect()  # those that queued while the session waited for its turn
-            taken = set(session.created_at([entity["id"] for entity, _ in creations]))
-            outcomes: list[str | NgsiLdError] = []
-            by_author: dict[Actor, list[Entity]] = {}
-            for entity, actor in creations:
-                if entity["id"] in taken:
-                    outcomes.append(AlreadyExists(f"entity {entity['id']} already exists"))
-                    continue
-                taken.add(entity["id"])
-                outcomes.append(entity["id"])
-                by_author.setdefault(actor, []).append(entity)
-            session.insert([entity for fresh in by_author.values() for entity in fresh])
-            for actor, fresh in by_author.items():
-                with acting(actor):
-                    self.feed.publish(tenant, session, [Change(None, e, e["modifiedAt"]) for e in fresh])
+            return self._insert_new(tenant, session, collect())  # those that queued while the session waited
+
+    def _insert_new(self, tenant: str, session: TenantSession,
+                    creations: Sequence[tuple[Entity, Actor]]) -> list[str | NgsiLdError]:
+        """Insert each entity not stored yet, each creation recorded as its author's; the id of
+        each, or ``AlreadyExists`` for one stored already or given twice."""
+        taken = set(session.created_at([entity["id"] for entity, _ in creations]))
+        outcomes: list[str | NgsiLdError] = []
+        by_author: dict[Actor, list[Entity]] = {}
+        for entity, actor in creations:
+            if entity["id"] in taken:
+                outcomes.append(AlreadyExists(f"entity {entity['id']} already exists"))
+                continue
+            taken.add(entity["id"])
+            outcomes.append(entity["id"])
+            by_author.setdefault(actor, []).append(entity)
+        session.insert([entity for fresh in by_author.values() for entity in fresh])
+        for actor, fresh in by_author.items():
+            with acting(actor):
+                self.feed.publish(tenant, session, [Change(None, e, e["modifiedAt"]) for e in fresh])
         return outcomes
 
     def retrieve(self, tenant: str, entity_id: str, *, attrs: frozenset[str] | None = None) -> Entity:
@@ -214,18 +218,15 @@ class EntityService:
     # ---- batches (clause 5.6.7 – 5.6.10, 5.6.20) ---------------------------------------------
     def batch_create(self, tenant: str, bodies: Sequence[Any], contexts: Sequence[Context | NgsiLdError]) -> BatchResult:
         result, parsed = self._parse_all(bodies, contexts, now=clock.now())
+        author = current_actor()
         with self.store.session(tenant, write=True) as session:
-            stored = session.get([e["id"] for e in parsed])
-            fresh: list[Entity] = []
-            for entity in parsed:
-                if entity["id"] in stored:
-                    result.fail(entity["id"], AlreadyExists(f"entity {entity['id']} already exists"))
-                else:
-                    stored[entity["id"]] = entity
-                    fresh.append(entity)
-            session.insert(fresh)
-            self.feed.publish(tenant, session, [Change(None, e, e["modifiedAt"]) for e in fresh])
-        result.success = result.created = [e["id"] for e in fresh]
+            outcomes = self._insert_new(tenant, session, [(entity, author) for entity in parsed])
+        for entity, outcome in zip(parsed, outcomes, strict=True):
+            if isinstance(outcome, NgsiLdError):
+                result.fail(entity["id"], outcome)
+            else:
+                result.success.append(outcome)
+        result.created = result.success
         return result
 
     def batch_upsert(self, tenant: str, bodies: Sequence[Any], contexts: Sequence[Context | NgsiLdError], *, mode: str) -> BatchResult:
