@@ -28,7 +28,7 @@ def fresh_database() -> str:
         PostgresStore(URL, upgrade=True).close()
         _migrated = True
     with psycopg.connect(URL, autocommit=True) as conn:
-        conn.execute("TRUNCATE history, series_days, history_series, history_kept, geometries, attr_values, entities, shapes, contexts, frames, devices, quarantine, ingestion, subscriptions, subscription_versions, outbox, notification_status, outbox_tenants, audit, text_documents, text_facets, text_tallies, api_keys, members, public_types, quotas, quota_usage, tenants")
+        conn.execute("TRUNCATE history, series_days, series_days_frontier, history_series, history_kept, geometries, attr_values, entities, shapes, contexts, frames, devices, quarantine, ingestion, subscriptions, subscription_versions, outbox, notification_status, outbox_tenants, audit, text_documents, text_facets, text_tallies, api_keys, members, public_types, quotas, quota_usage, tenants")
         conn.execute("INSERT INTO tenants (name) VALUES ('')")
     return URL
 

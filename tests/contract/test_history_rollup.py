@@ -72,6 +72,12 @@ def sensor(eid: str) -> dict[str, Any]:
     return made
 
 
+def written_later(items: list[HistoryInstance], day: int = 9) -> list[HistoryInstance]:
+    """The instances as recorded on a later day (the rollup keeps only the days before the one
+    being written)."""
+    return [item._replace(modified_at=from_micros(BASE + day * DAY)) for item in items]
+
+
 def record(store: Store, tenant: str, *batches: list[HistoryInstance]) -> None:
     """Each batch in its own write session (the sensors created first when missing)."""
     for batch in batches:
@@ -252,9 +258,8 @@ def test_whole_days_finds_the_days_only_where_no_period_boundary_cuts_one() -> N
 
 # ---- rollup rows go with their history -------------------------------------------------------
 def test_deleting_history_deletes_its_rollup_rows(store: Store, tmp_path: Path) -> None:
-    # Recorded days later (SQLite rolls up only the days before the one being written).
-    record(store, "", [reading(1, BASE + d * DAY, eid, attr)._replace(modified_at=from_micros(BASE + 9 * DAY))
-                       for d in range(3) for eid in SENSORS for attr in (TEMP, STATE)])
+    record(store, "", written_later([reading(1, BASE + d * DAY, eid, attr)
+                                     for d in range(3) for eid in SENSORS for attr in (TEMP, STATE)]))
     count = "SELECT count(*) FROM series_days"
     assert execute(store, tmp_path, count) == [(12,)]
     with store.session("", write=True) as s:
@@ -271,10 +276,10 @@ def test_deleting_history_deletes_its_rollup_rows(store: Store, tmp_path: Path) 
 
 def test_a_deleted_tenant_leaves_no_rollup_rows(store: Store) -> None:
     store.create_tenant("rennes")
-    record(store, "rennes", [reading(1, BASE + d * DAY) for d in range(3)])
+    record(store, "rennes", written_later([reading(1, BASE + d * DAY) for d in range(3)]))
     store.delete_tenant("rennes")
     store.create_tenant("rennes")
-    record(store, "rennes", [reading(5, BASE)])
+    record(store, "rennes", written_later([reading(5, BASE)]))
     page = ask(store, "rennes", ("totalCount", "sum"), "P1D", between(BASE, BASE + 3 * DAY))
     assert [b.values for b in page.entities[0].series[0].buckets] == [{"totalCount": 1, "sum": 5}]
     if isinstance(store, PostgresStore):  # rows left behind would carry the same tenant name
@@ -309,27 +314,28 @@ def test_an_older_sqlite_file_reads_raw_rows_until_its_first_history_write_fills
         store.close()
 
 
-def test_sqlite_rolls_up_the_day_being_written_once_a_later_day_is_written(tmp_path: Path) -> None:
-    store = SqliteStore(tmp_path / "data")
-    try:
-        live = [reading(v, BASE + 5 * DAY + v * 3_600_000_000) for v in range(10)]  # day 5, written on day 5
-        record(store, "", live)
-        days = "SELECT day FROM series_days ORDER BY day"
-        assert execute(store, tmp_path, days) == []  # the day being written is read raw
-        expected = answers(ask(store, "", METHODS, "P1D", MIDNIGHTS))
-        assert [b[2]["totalCount"] for b in expected[(SENSORS[0], TEMP, None)]] == [10]
-        record(store, "", [reading(2, BASE + 7 * DAY)])  # the first write of day 7 rolls up day 5
-        assert execute(store, tmp_path, days) == [(BASE + 5 * DAY,)]
-        execute(store, tmp_path, "UPDATE series_days SET n = n + 1000")  # day 5 is now read from the rollup
-        counts = [b[2]["totalCount"] for b in answers(ask(store, "", METHODS, "P1D", MIDNIGHTS))[(SENSORS[0], TEMP, None)]]
-        assert counts == [1010, 1]
-        # Late data before the frontier keeps the rollup exact at once; an edit after it leaves it alone.
-        execute(store, tmp_path, "UPDATE series_days SET n = n - 1000")
-        record(store, "", [reading(4, BASE + 5 * DAY + 1)._replace(modified_at=from_micros(BASE + 7 * DAY))])
-        page = ask(store, "", METHODS, "P1D", MIDNIGHTS)
-        assert_same(page, ask(store, "", (*METHODS, "distinctCount"), "P1D", MIDNIGHTS), METHODS, [*range(10), 2, 4])
-    finally:
-        store.close()
+def test_the_day_being_written_is_rolled_up_once_a_later_day_is_written(store: Store, tmp_path: Path) -> None:
+    live = [reading(v, BASE + 5 * DAY + v * 3_600_000_000) for v in range(10)]  # day 5, written on day 5
+    record(store, "", live)
+    days = "SELECT day FROM series_days ORDER BY day"
+    assert execute(store, tmp_path, days) == []  # the day being written is read raw
+    expected = answers(ask(store, "", METHODS, "P1D", MIDNIGHTS))
+    assert [b[2]["totalCount"] for b in expected[(SENSORS[0], TEMP, None)]] == [10]
+    record(store, "", [reading(2, BASE + 7 * DAY)])  # the first write of day 7 rolls up day 5
+    assert execute(store, tmp_path, days) == [(BASE + 5 * DAY,)]
+    assert execute(store, tmp_path, "SELECT day FROM series_days_frontier") == [(BASE + 7 * DAY,)]
+    execute(store, tmp_path, "UPDATE series_days SET n = n + 1000")  # day 5 is now read from the rollup
+    counts = [b[2]["totalCount"] for b in answers(ask(store, "", METHODS, "P1D", MIDNIGHTS))[(SENSORS[0], TEMP, None)]]
+    assert counts == [1010, 1]
+    # Late data before the frontier keeps the rollup exact at once; an edit after it leaves it alone.
+    execute(store, tmp_path, "UPDATE series_days SET n = n - 1000")
+    record(store, "", written_later([reading(4, BASE + 5 * DAY + 1)], day=7))
+    with store.session("", write=True) as s:
+        [series] = s.temporal_query(TemporalQuery(EntityQuery(ids=SENSORS[:1]))).entities[0].series
+        s.delete_instance(SENSORS[0], TEMP, series.instances[-1].instance_id)  # day 7's
+    assert execute(store, tmp_path, days) == [(BASE + 5 * DAY,)]
+    page = ask(store, "", METHODS, "P1D", MIDNIGHTS)
+    assert_same(page, ask(store, "", (*METHODS, "distinctCount"), "P1D", MIDNIGHTS), METHODS, [*range(10), 4])
 
 
 def test_an_sqlite_rollup_from_before_the_frontier_gives_up_the_day_being_written(tmp_path: Path) -> None:
@@ -355,18 +361,20 @@ def test_an_sqlite_rollup_from_before_the_frontier_gives_up_the_day_being_writte
 
 
 @pytest.fixture
-def database_at_version_11() -> Iterator[str]:
+def older_database(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The PostgreSQL test database with its schema at the migration given as the parameter."""
     if not postgres.URL:
         pytest.skip("PostgreSQL not available")
-    with postgres.database_at(11) as url:
+    with postgres.database_at(request.param) as url:
         yield url
 
 
-def test_migration_0012_fills_the_rollup_of_every_tenant_history(database_at_version_11: str) -> None:
+@pytest.mark.parametrize("older_database", [11], indirect=True)
+def test_migration_0012_fills_the_rollup_of_every_tenant_history(older_database: str) -> None:
     history = {"": [reading(v % 7 - 2.5, BASE + v * 3_600_000_000) for v in range(24 * 5)],
                "rennes": [reading(s, BASE + DAY // 2 + v * DAY, eid, STATE)
                           for v, s in enumerate(["b", "a", "c"]) for eid in SENSORS]}
-    with psycopg.connect(database_at_version_11, autocommit=True) as conn:  # rows as release 11 wrote them
+    with psycopg.connect(older_database, autocommit=True) as conn:  # rows as release 11 wrote them
         conn.execute("INSERT INTO tenants (name) VALUES ('rennes')")
         for tenant, items in history.items():
             conn.execute("SELECT set_config('territoires.tenant', %s, false)", (tenant,))
@@ -382,7 +390,7 @@ def test_migration_0012_fills_the_rollup_of_every_tenant_history(database_at_ver
                 conn.execute("INSERT INTO history (sid, ts, num, kind, modified, created, deleted, txt, doc) "
                              "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb)",
                              (sid, row.ts, row.num, row.kind, row.modified, row.created, row.deleted, row.txt, row.doc))
-    store = PostgresStore(database_at_version_11, upgrade=True)
+    store = PostgresStore(older_database, upgrade=True)
     try:
         for tenant, methods in (("", METHODS), ("rennes", ("totalCount", "min", "max"))):
             for period in ("P1D", "P1M", None):
@@ -390,7 +398,7 @@ def test_migration_0012_fills_the_rollup_of_every_tenant_history(database_at_ver
                 fast = ask(store, tenant, methods, period, time)
                 assert answers(fast)
                 assert_same(fast, ask(store, tenant, (*methods, "distinctCount"), period, time), methods, [2.5] * 120)
-        with psycopg.connect(database_at_version_11, autocommit=True) as conn:
+        with psycopg.connect(older_database, autocommit=True) as conn:
             for tenant, days in (("", 5), ("rennes", 6)):
                 conn.execute("SELECT set_config('territoires.tenant', %s, false)", (tenant,))
                 assert conn.execute("SELECT count(*) FROM series_days").fetchone() == (days,)
@@ -406,6 +414,44 @@ def test_migration_0012_fills_the_rollup_of_every_tenant_history(database_at_ver
     finally:
         store.close()
 
+
+
+@pytest.mark.parametrize("older_database", [14], indirect=True)
+def test_migration_0015_starts_each_tenant_frontier_after_its_last_rolled_up_day(older_database: str) -> None:
+    # Release 14 rolled up every day it wrote: Rennes up to day 3, the default tenant nothing.
+    with psycopg.connect(older_database, autocommit=True) as conn:
+        conn.execute("INSERT INTO tenants (name) VALUES ('rennes')")
+        conn.execute("SELECT set_config('territoires.tenant', 'rennes', false)")
+        sid = conn.execute("INSERT INTO history_series (entity, attr, dataset) VALUES (%s, %s, '') RETURNING sid",
+                           (SENSORS[0], TEMP)).fetchone()[0]
+        for day in (1, 3):
+            row = to_row(reading(day, BASE + day * DAY))
+            conn.execute("INSERT INTO history (sid, ts, num, kind, modified, created) VALUES (%s, %s, %s, %s, %s, %s)",
+                         (sid, row.ts, row.num, row.kind, row.modified, row.created))
+            conn.execute("INSERT INTO series_days (sid, day, n, n_values, total, squares, low, high) "
+                         "VALUES (%s, %s, 1, 1, %s, %s, %s, %s)", (sid, BASE + day * DAY, day, day * day, day, day))
+    store = PostgresStore(older_database, upgrade=True)
+    try:
+        frontiers = "SELECT tenant, day FROM series_days_frontier ORDER BY tenant"
+        with psycopg.connect(older_database, autocommit=True) as conn:
+            conn.execute("ALTER TABLE series_days_frontier NO FORCE ROW LEVEL SECURITY")
+            assert conn.execute(frontiers).fetchall() == [("rennes", BASE + 4 * DAY)]
+            conn.execute("ALTER TABLE series_days_frontier FORCE ROW LEVEL SECURITY")
+            assert conn.execute(frontiers).fetchall() == []  # no tenant named: no row shown
+        # Day 3 is read from the rollup; a write of day 6 rolls up days 4 and 5 from the history.
+        record(store, "rennes", [reading(5, BASE + 5 * DAY), reading(6, BASE + 6 * DAY)])
+        time = between(BASE, BASE + 7 * DAY)
+        fast = ask(store, "rennes", ("totalCount", "sum"), "P1D", time)
+        assert [b.values for b in fast.entities[0].series[0].buckets] == [
+            {"totalCount": 1, "sum": 1}, {"totalCount": 1, "sum": 3}, {"totalCount": 1, "sum": 5},
+            {"totalCount": 1, "sum": 6}]
+        with psycopg.connect(older_database, autocommit=True) as conn:
+            conn.execute("SELECT set_config('territoires.tenant', 'rennes', false)")
+            assert conn.execute("SELECT day FROM series_days ORDER BY day").fetchall() == [
+                (BASE + d * DAY,) for d in (1, 3, 5)]
+            assert conn.execute("SELECT day FROM series_days_frontier").fetchall() == [(BASE + 6 * DAY,)]
+    finally:
+        store.close()
 
 
 def test_extreme_numbers_are_recorded_and_aggregated(store: Store) -> None:

@@ -73,7 +73,7 @@ from territoires.store.shapes import ShapeKey, shape_key, shape_record, type_inf
 log = logging.getLogger("territoires.store")
 
 # Rows of a tenant's tables, emptied when the tenant is deleted (children first).
-_TENANT_TABLES = ("history", "series_days", "history_series", "history_kept",
+_TENANT_TABLES = ("history", "series_days", "series_days_frontier", "history_series", "history_kept",
                   "geometries", "attr_values", "entities", "shapes", "contexts", "frames",
                   "subscriptions", "subscription_versions", "outbox", "notification_status", "audit",
                   "text_tallies", "text_facets", "text_documents")

@@ -10,8 +10,12 @@ the table's sequence. Reads take each series by its (tenant, sid, ts) index in a
 subquery; aggregation is one ``GROUP BY`` over (series, period number), the period number
 computed from the integer times (``width_bucket`` over the bounds for calendar periods), over
 the rollup rows of the whole days and the raw rows of partial ones when the periods are made
-of whole UTC days. Every write keeps the rollup: appends add their batch's aggregates to it
-(one upsert), edits compute the rows of the days they touch again.
+of whole UTC days. The rollup keeps the days before the tenant's frontier
+(``series_days_frontier``, migration 0015): appends add their batch's aggregates of those days
+to it (one upsert), edits compute the rows of the days they touch again. Rows from the
+frontier on (the day being written: live measures, new entities) are not rolled up when
+written; aggregations read them raw, and the first write of a later day rolls up the days it
+leaves behind and moves the frontier.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from territoires.store.port import (
 from territoires.store.postgres_json import float8
 from territoires.store.temporal_common import (
     DAY,
+    DAY_OF_ROW,
     ROW_COLUMNS,
     Buckets,
     Dialect,
@@ -51,6 +56,7 @@ from territoires.store.temporal_common import (
     run_temporal_query,
     time_column,
     time_filter,
+    to_micros,
     to_row,
     whole_days,
 )
@@ -71,18 +77,35 @@ _SQL = Dialect(
     "CASE WHEN abs(h.num) > 1e300 THEN sign(h.num) * 'Infinity'::float8 ELSE h.num END",
     "CASE WHEN abs(h.num) < 1e-150 THEN 0 WHEN abs(h.num) > 1e150 THEN 'Infinity'::float8 ELSE h.num * h.num END",
 )
-# The rollup rows of a batch, from its staged rows.
-_ADD_STAGED = rollup_sql("h.day", "FROM staged_history h", _SQL, "tenant, sid, day")
+# The rollup rows of a batch, from its staged rows of the days before the frontier (%s).
+_ADD_STAGED = rollup_sql("h.day", "FROM staged_history h WHERE h.day < %s", _SQL, "tenant, sid, day")
 # A few rows: one JSON array of rows (``_few_rows``), added to the history in the given order
-# (instance numbers follow it) and to the rollup, in one statement.
+# (instance numbers follow it) and, those of the days before the frontier (%s), to the rollup,
+# in one statement.
 _ADD_FEW = (
     "WITH h AS (SELECT (j->>0)::bigint AS sid, (j->>1)::bigint AS ts, (j->>2)::float8 AS num, "
     "(j->>3)::smallint AS kind, (j->>4)::bigint AS modified, (j->>5)::bigint AS created, "
     "(j->>6)::bigint AS deleted, (j->>7) COLLATE \"C\" AS txt, NULLIF(j->8, 'null') AS doc, (j->>9)::bigint AS day, n "
     "FROM jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS r(j, n)), "
     f"added AS (INSERT INTO history ({_COLUMNS}) SELECT {_COLUMNS} FROM h ORDER BY n) "
-    + rollup_sql("h.day", "FROM h", _SQL, "tenant, sid, day")
+    + rollup_sql("h.day", "FROM h WHERE h.day < %s", _SQL, "tenant, sid, day")
 )
+# The series of (entity, attr, dataset) keys given as one JSON array, missing ones created:
+# the series of the entities concerned (an index range each), the keys picked here, cheaper to
+# plan and run than a join on triples. (psycopg writes a text[] parameter element by element
+# in Python: one JSON text costs it a tenth.)
+_SERIES = (
+    "WITH w AS (SELECT j->>0 AS entity, j->>1 AS attr, j->>2 AS dataset FROM jsonb_array_elements(%s::jsonb) j), "
+    "kept AS (SELECT sid, entity, attr, dataset FROM history_series "
+    "WHERE entity = ANY(ARRAY(SELECT DISTINCT entity FROM w))), "
+    "added AS (INSERT INTO history_series (entity, attr, dataset) SELECT * FROM w "
+    "WHERE NOT EXISTS (SELECT FROM kept k WHERE k.entity = w.entity AND k.attr = w.attr AND k.dataset = w.dataset) "
+    "RETURNING sid, entity, attr, dataset) "
+    "SELECT * FROM kept UNION ALL SELECT * FROM added"
+)
+_FRONTIER = "SELECT day FROM series_days_frontier"
+# The rollup rows of the days in [%s, %s), from the history.
+_ROLL_UP_DAYS = rollup_sql(DAY_OF_ROW.replace("%", "%%"), "FROM history h WHERE h.ts >= %s AND h.ts < %s", _SQL)
 # The rollup row of one series and day, computed from the history (series, day, day, day + 1).
 _RECOUNT = rollup_sql("%s::bigint", "FROM history h WHERE h.sid = %s AND h.ts >= %s AND h.ts < %s", _SQL)
 _staged: weakref.WeakSet[psycopg.Connection] = weakref.WeakSet()
@@ -97,28 +120,42 @@ class PostgresTemporal:
         raise NotImplementedError
 
     # ---- writing ------------------------------------------------------------------------
-    def _sids(self, keys: Sequence[tuple[str, str, str]]) -> dict[tuple[str, str, str], int]:
-        """The series numbers of (entity, attr, dataset) keys, creating missing series, in one
-        round trip."""
-        # The series of the entities concerned (an index range each), the keys picked here:
-        # cheaper to plan and run than a join on (entity, attr, dataset) triples.
-        rows = self.conn.execute(
-            "WITH kept AS (SELECT sid, entity, attr, dataset FROM history_series WHERE entity = ANY(%s)), "
-            "added AS (INSERT INTO history_series (entity, attr, dataset) "
-            "SELECT * FROM unnest(%s::text[], %s::text[], %s::text[]) AS w(entity, attr, dataset) "
-            "WHERE NOT EXISTS (SELECT FROM kept k WHERE k.entity = w.entity AND k.attr = w.attr AND k.dataset = w.dataset) "
-            "RETURNING sid, entity, attr, dataset) "
-            "SELECT * FROM kept UNION ALL SELECT * FROM added",
-            (list(dict.fromkeys(entity for entity, _, _ in keys)), *(list(part) for part in zip(*keys, strict=True))),
-        ).fetchall()
+    def _series(self, keys: Sequence[tuple[str, str, str]]) -> tuple[dict[tuple[str, str, str], int], int | None]:
+        """The series numbers of (entity, attr, dataset) keys, creating missing series, and
+        the stored frontier, in one round trip."""
+        with self.conn.pipeline():
+            series = self.conn.execute(_SERIES, (orjson.dumps(keys).decode(),))
+            stored = self.conn.execute(_FRONTIER)
         wanted = set(keys)
-        return {(e, a, d): sid for sid, e, a, d in rows if (e, a, d) in wanted}
+        sids = {(e, a, d): sid for sid, e, a, d in series.fetchall() if (e, a, d) in wanted}
+        row = stored.fetchone()
+        return sids, None if row is None else row[0]
+
+    def _read_frontier(self) -> int | None:
+        """The first day the rollup leaves out (None: it covers every day)."""
+        row = self.conn.execute(_FRONTIER).fetchone()
+        return None if row is None else row[0]
+
+    def _frontier(self, stored: int | None, written_at: int) -> int:
+        """The first day the rollup leaves out once a write at ``written_at`` moved it from
+        ``stored``: the days left behind are rolled up."""
+        today = day_start(written_at)
+        if stored is not None and today <= stored:
+            return stored
+        if stored is None:  # the rollup covers every day so far: it gives up those from today on
+            self.conn.execute("DELETE FROM series_days WHERE day >= %s", (today,))
+            self.conn.execute("INSERT INTO series_days_frontier (day) VALUES (%s)", (today,))
+        else:
+            self.conn.execute(_ROLL_UP_DAYS, (stored, today))
+            self.conn.execute("UPDATE series_days_frontier SET day = %s", (today,))
+        return today
 
     def append_history(self, instances: Sequence[HistoryInstance]) -> None:
         if not instances:
             return
         keys = [(i.entity_id, i.attr, dataset_key(i.instance.get("datasetId"))) for i in instances]
-        sids = self._sids(list(dict.fromkeys(keys)))
+        sids, stored = self._series(list(dict.fromkeys(keys)))
+        frontier = self._frontier(stored, max(to_micros(i.modified_at) for i in instances))
         rows = []
         for item, key in zip(instances, keys, strict=True):
             row = to_row(item)
@@ -126,7 +163,7 @@ class PostgresTemporal:
                          row.doc, day_start(row.ts)))
         cur = self.conn.cursor()
         if len(rows) < BULK_ROWS:
-            cur.execute(_ADD_FEW, (_few_rows(rows),))
+            cur.execute(_ADD_FEW, (_few_rows(rows), frontier))
             return
         if self.conn not in _staged:
             cur.execute(_STAGING)
@@ -135,7 +172,7 @@ class PostgresTemporal:
             for row in rows:
                 copy.write_row(row)
         cur.execute(f"INSERT INTO history ({_COLUMNS}) SELECT {_COLUMNS} FROM staged_history")
-        cur.execute(_ADD_STAGED)
+        cur.execute(_ADD_STAGED, (frontier,))
         cur.execute("DELETE FROM staged_history")  # a session may write again before it commits
 
     def delete_history(
@@ -170,8 +207,12 @@ class PostgresTemporal:
         ).fetchone()
 
     def _recount(self, sid: int, days: set[int]) -> None:
-        """Compute again from the history the rollup rows of these days of a series."""
+        """Compute again from the history the rollup rows of these days of a series (those the
+        rollup keeps: before the frontier)."""
+        frontier = self._read_frontier()
         for day in days:
+            if frontier is not None and day >= frontier:
+                continue
             self.conn.execute("DELETE FROM series_days WHERE sid = %s AND day = %s", (sid, day))
             self.conn.execute(_RECOUNT, (day, sid, day, day + DAY))
 
@@ -263,7 +304,7 @@ class PostgresTemporal:
         column = time_column(time)
         terms, params = time_filter(time, "%s")
         sids = [k.sid for k in keys]
-        days = whole_days(time, buckets, until, names)
+        days = whole_days(time, buckets, until, names, self._read_frontier())
         if days is not None:
             rows = self.conn.execute(
                 days_sql(days, names, _SQL, _period(buckets, _named), lambda sid: f"{sid} = ANY(%(sids)s)", _named),

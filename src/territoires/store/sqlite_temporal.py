@@ -44,6 +44,7 @@ from territoires.store.port import (
 from territoires.store.sqlite_rows import execute_rows
 from territoires.store.temporal_common import (
     DAY,
+    DAY_OF_ROW,
     ROW_COLUMNS,
     Buckets,
     Dialect,
@@ -121,7 +122,6 @@ _PAIRS = (
     "FROM json_each(?) j JOIN history h ON h.sid = j.value ->> 0 AND h.ts >= j.value ->> 1 "
     f"AND h.ts < (j.value ->> 1) + {DAY} WHERE true"
 )
-_DAY_OF_ROW = f"h.ts - ((h.ts % {DAY}) + {DAY}) % {DAY}"
 # The history rows of the days in [?, ?), series by series through the history's key.
 _DAYS = "FROM history_series s CROSS JOIN history h WHERE h.sid = s.sid AND h.ts >= ? AND h.ts < ?"
 # SQLite's float arithmetic overflows to infinity and underflows to zero by itself.
@@ -180,7 +180,7 @@ class SqliteTemporal:
         """Fill the rollup of a file whose history predates it (once: in its first history write)."""
         if self.conn.execute("SELECT 1 FROM series_days_complete").fetchone() is None:
             self.conn.execute("DELETE FROM series_days")  # whatever it holds, the history decides
-            self.conn.execute(rollup_sql(_DAY_OF_ROW, "FROM history h WHERE true", _SQL))
+            self.conn.execute(rollup_sql(DAY_OF_ROW, "FROM history h WHERE true", _SQL))
             self.conn.execute("INSERT INTO series_days_complete(done) VALUES (1)")
 
     def _frontier(self, written_at: int) -> int:
@@ -195,7 +195,7 @@ class SqliteTemporal:
             self.conn.execute("DELETE FROM series_days WHERE day >= ?", (today,))
             self.conn.execute("INSERT INTO series_days_frontier(day) VALUES (?)", (today,))
         else:
-            self.conn.execute(rollup_sql(_DAY_OF_ROW, _DAYS, _SQL), (frontier, today))
+            self.conn.execute(rollup_sql(DAY_OF_ROW, _DAYS, _SQL), (frontier, today))
             self.conn.execute("UPDATE series_days_frontier SET day = ?", (today,))
         return today
 
@@ -209,7 +209,7 @@ class SqliteTemporal:
         payload = orjson.dumps(sorted(pairs)).decode()
         self.conn.execute("DELETE FROM series_days WHERE (sid, day) IN "
                           "(SELECT j.value ->> 0, j.value ->> 1 FROM json_each(?) j)", (payload,))
-        self.conn.execute(rollup_sql(_DAY_OF_ROW, _PAIRS, _SQL), (payload,))
+        self.conn.execute(rollup_sql(DAY_OF_ROW, _PAIRS, _SQL), (payload,))
 
     def append_history(self, instances: Sequence[HistoryInstance]) -> None:
         if not instances:

@@ -445,6 +445,10 @@ def day_start(ts: int) -> int:
     return ts - ts % DAY
 
 
+# ``day_start`` of a history row ``h`` in SQL (whose % keeps the dividend's sign).
+DAY_OF_ROW = f"h.ts - ((h.ts % {DAY}) + {DAY}) % {DAY}"
+
+
 def rollup_sql(day: str, source: str, dialect: Dialect, conflict: str | None = None) -> str:
     """The INSERT of the rollup rows of history rows ``h`` from ``source`` (its FROM and
     WHERE), each row of day ``day``; with ``conflict`` (the key's columns), added to the rows
