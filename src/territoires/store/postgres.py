@@ -93,6 +93,16 @@ _STAGING = (
     "CREATE TEMPORARY TABLE IF NOT EXISTS staged_values (rid bigint, name text, value text, number float8) "
     "ON COMMIT DELETE ROWS"
 )
+# The rows of a few entities, each table's as one JSON array (``postgres_json``), documents
+# embedded as they are.
+_INSERT_FEW = ("INSERT INTO entities (rid, id, shape, doc) "
+               "SELECT (j->>0)::bigint, j->>1, (j->>2)::bigint, j->3 FROM jsonb_array_elements(%s::jsonb) AS j")
+_UPDATE_FEW = ("UPDATE entities e SET shape = (j->>1)::bigint, doc = j->2 FROM jsonb_array_elements(%s::jsonb) AS j "
+               "WHERE e.rid = (j->>0)::bigint")
+_GEOMETRIES_FEW = (
+    f"INSERT INTO geometries (rid, attr, geom) SELECT rid, attr, {postgres_geo.stored_geometry('geojson')} "
+    "FROM (SELECT (j->>0)::bigint AS rid, j->>1 AS attr, j->>2 AS geojson FROM jsonb_array_elements(%s::jsonb) AS j) AS x"
+)
 
 
 def _configure(conn: psycopg.Connection) -> None:
@@ -373,19 +383,14 @@ class PostgresSession(PostgresTemporal, postgres_devices.PostgresFrames, Postgre
             self.conn.execute("DELETE FROM attr_values WHERE rid = ANY(%s)", (rids,))
 
     def _write_few(self, rows: _Rows) -> None:
-        cur = self.conn.cursor()
+        fresh = [(rid, eid, shape, orjson.Fragment(doc)) for rid, eid, shape, doc, new in rows.entities if new]
+        replaced = [(rid, shape, orjson.Fragment(doc)) for rid, _, shape, doc, new in rows.entities if not new]
         with self.conn.pipeline():  # the statements travel together: one round trip
-            cur.executemany("INSERT INTO entities (rid, id, shape, doc) VALUES (%s, %s, %s, %s::jsonb)",
-                            [row[:4] for row in rows.entities if row[4]])
-            cur.executemany("UPDATE entities SET shape = %s, doc = %s::jsonb WHERE rid = %s",
-                            [(shape, doc, rid) for rid, _, shape, doc, fresh in rows.entities if not fresh])
-            cur.executemany(
-                f"INSERT INTO geometries (rid, attr, geom) SELECT rid, attr, {postgres_geo.stored_geometry('geojson')} "
-                "FROM (VALUES (%s::bigint, %s::text, %s::text)) AS x(rid, attr, geojson)",
-                rows.geometries,
-            )
+            for sql, table in ((_INSERT_FEW, fresh), (_UPDATE_FEW, replaced), (_GEOMETRIES_FEW, rows.geometries)):
+                if table:
+                    self.conn.execute(sql, (orjson.dumps(table).decode(),))
             if rows.values:
-                cur.execute(postgres_values.INSERT_FEW, (postgres_values.rows_json(rows.values),))
+                self.conn.execute(postgres_values.INSERT_FEW, (postgres_values.rows_json(rows.values),))
 
     def _write_bulk(self, rows: _Rows) -> None:
         cur = self.conn.cursor()
