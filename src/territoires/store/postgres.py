@@ -62,6 +62,7 @@ from territoires.store.port import (
 )
 from territoires.store.postgres_access import PostgresAccess
 from territoires.store.postgres_audit import PostgresAudit
+from territoires.store.postgres_json import BIGINTS, TEXTS, json_array
 from territoires.store.postgres_outbox import PostgresOutbox, PostgresOutboxDelivery
 from territoires.store.postgres_quotas import PostgresEntityCount, PostgresQuotas
 from territoires.store.postgres_subscriptions import PostgresSubscriptions
@@ -101,7 +102,8 @@ _UPDATE_FEW = ("UPDATE entities e SET shape = (j->>1)::bigint, doc = j->2 FROM j
                "WHERE e.rid = (j->>0)::bigint")
 _GEOMETRIES_FEW = (
     f"INSERT INTO geometries (rid, attr, geom) SELECT rid, attr, {postgres_geo.stored_geometry('geojson')} "
-    "FROM (SELECT (j->>0)::bigint AS rid, j->>1 AS attr, j->>2 AS geojson FROM jsonb_array_elements(%s::jsonb) AS j) AS x"
+    "FROM (SELECT (j->>0)::bigint AS rid, j->>1 AS attr, j->>2 AS geojson "
+    "FROM jsonb_array_elements(%s::jsonb) AS j) AS x"
 )
 
 
@@ -348,7 +350,7 @@ class PostgresSession(PostgresTemporal, postgres_devices.PostgresFrames, Postgre
         round trip (the rids left unused are skipped: creation order needs them increasing,
         not dense)."""
         with self.conn.pipeline():
-            stored = self.conn.execute("SELECT id, rid FROM entities WHERE id = ANY(%s)", (list(ids),))
+            stored = self.conn.execute(f"SELECT id, rid FROM entities WHERE id = ANY({TEXTS})", (json_array(ids),))
             reserved = self.conn.execute("SELECT nextval('entities_rid_seq') FROM generate_series(1, %s)",
                                          (len(ids),))
         return dict(stored.fetchall()), (rid for (rid,) in reserved.fetchall())
@@ -379,8 +381,8 @@ class PostgresSession(PostgresTemporal, postgres_devices.PostgresFrames, Postgre
     def _forget_rows(self, rids: list[int]) -> None:
         """Remove the index rows (geometries, values) of these entities."""
         with self.conn.pipeline():
-            self.conn.execute("DELETE FROM geometries WHERE rid = ANY(%s)", (rids,))
-            self.conn.execute("DELETE FROM attr_values WHERE rid = ANY(%s)", (rids,))
+            self.conn.execute(f"DELETE FROM geometries WHERE rid = ANY({BIGINTS})", (json_array(rids),))
+            self.conn.execute(f"DELETE FROM attr_values WHERE rid = ANY({BIGINTS})", (json_array(rids),))
 
     def _write_few(self, rows: _Rows) -> None:
         fresh = [(rid, eid, shape, orjson.Fragment(doc)) for rid, eid, shape, doc, new in rows.entities if new]
@@ -427,7 +429,7 @@ class PostgresSession(PostgresTemporal, postgres_devices.PostgresFrames, Postgre
         return [eid for eid, _ in rows]
 
     def delete(self, ids: Sequence[str]) -> set[str]:
-        return set(self._delete_rows("e.id = ANY(%s)", (list(ids),)))
+        return set(self._delete_rows(f"e.id = ANY({TEXTS})", (json_array(ids),)))
 
     def delete_matching(self, query: EntityQuery) -> int:
         where, params = self._where(query)
@@ -436,11 +438,12 @@ class PostgresSession(PostgresTemporal, postgres_devices.PostgresFrames, Postgre
     # ---- reading ------------------------------------------------------------------------
     def created_at(self, ids: Sequence[str]) -> dict[str, str]:
         return dict(self.conn.execute(
-            "SELECT id, doc->>'createdAt' FROM entities WHERE id = ANY(%s)", (list(ids),)
+            f"SELECT id, doc->>'createdAt' FROM entities WHERE id = ANY({TEXTS})", (json_array(ids),)
         ).fetchall())
 
     def get(self, ids: Sequence[str]) -> dict[str, Entity]:
-        return dict(self.conn.execute("SELECT id, doc FROM entities WHERE id = ANY(%s)", (list(ids),)).fetchall())
+        return dict(self.conn.execute(f"SELECT id, doc FROM entities WHERE id = ANY({TEXTS})",
+                                      (json_array(ids),)).fetchall())
 
     def _where(self, query: EntityQuery) -> tuple[list[str], list[Any]]:
         where, params = conditions(query, COMPILERS)

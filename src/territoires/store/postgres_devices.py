@@ -16,6 +16,7 @@ import psycopg
 from territoires.ngsild.errors import AlreadyExists, NonexistentTenant
 from territoires.store import device_records as records
 from territoires.store.port import Device, Frame, IngestionCounters, QuarantinedUplink, QuarantineQuery
+from territoires.store.postgres_json import TEXTS, json_array
 
 
 class PostgresDeviceRegistry:
@@ -47,8 +48,8 @@ class PostgresDeviceRegistry:
 
     def get_devices(self, dev_euis: Sequence[str]) -> dict[str, Device]:
         with self._connection() as conn:
-            rows = conn.execute(f"SELECT {records.DEVICE_COLUMNS} FROM devices WHERE dev_eui = ANY(%s)",
-                                (list(dev_euis),)).fetchall()
+            rows = conn.execute(f"SELECT {records.DEVICE_COLUMNS} FROM devices WHERE dev_eui = ANY({TEXTS})",
+                                (json_array(dev_euis),)).fetchall()
         return {row[0]: Device(*row) for row in rows}
 
     def list_devices(self, *, tenant: str | None = None, offset: int = 0, limit: int = 20) -> tuple[list[Device], int]:
@@ -103,17 +104,17 @@ class PostgresFrames:
         rows = records.frame_rows(frames)
         if not rows:
             return []
-        devices, counters = [row[0] for row in rows], [row[1] for row in rows]
         stored = self.conn.execute(
             "SELECT f.dev_eui, f.f_cnt, f.at FROM frames f "
-            "JOIN (SELECT DISTINCT * FROM unnest(%s::text[], %s::bigint[])) AS b (dev_eui, f_cnt) "
-            "ON f.dev_eui = b.dev_eui AND f.f_cnt = b.f_cnt", (devices, counters)).fetchall()
+            "JOIN (SELECT DISTINCT j->>0, (j->>1)::bigint FROM jsonb_array_elements(%s::jsonb) AS j) "
+            "AS b (dev_eui, f_cnt) "
+            "ON f.dev_eui = b.dev_eui AND f.f_cnt = b.f_cnt", (json_array(row[:2] for row in rows),)).fetchall()
         fresh = records.fresh_frames(rows, stored)
         kept = [row for row, new in zip(rows, fresh, strict=True) if new]
         if kept:
             self.conn.execute(
-                "INSERT INTO frames (dev_eui, f_cnt, at) SELECT * FROM unnest(%s::text[], %s::bigint[], %s::bigint[]) "
-                "ON CONFLICT DO NOTHING", tuple(list(column) for column in zip(*kept, strict=True)))
+                "INSERT INTO frames (dev_eui, f_cnt, at) SELECT j->>0, (j->>1)::bigint, (j->>2)::bigint "
+                "FROM jsonb_array_elements(%s::jsonb) AS j ON CONFLICT DO NOTHING", (json_array(kept),))
         return fresh
 
     def forget_frames(self, before: str) -> int:
