@@ -153,6 +153,12 @@ def _content(kind_of_attr: str, content: Any) -> tuple[int, float | int | None, 
     return JSON, None, orjson.dumps(content).decode()
 
 
+# What a row's doc leaves out, by attribute type: the times (columns of their own), the main
+# member (num or txt) and a Property's type (what a doc without one reads back as).
+_LEFT_OUT = {kind: frozenset({*_TIME_MEMBERS, main, *(("type",) if kind == "Property" else ())})
+             for kind, main in MAIN_MEMBER.items()}
+
+
 def to_row(item: HistoryInstance) -> Row:
     instance = item.instance
     attr_type = instance.get("type", "Property")
@@ -165,21 +171,20 @@ def to_row(item: HistoryInstance) -> Row:
         kind, num, txt = _content(attr_type, instance[main])
     else:
         kind, num, txt = JSON, None, None
-    rest = {k: v for k, v in instance.items() if k not in _TIME_MEMBERS and k != main}
-    if rest.get("type") == "Property":
-        del rest["type"]
+    left_out = _LEFT_OUT.get(attr_type) or frozenset({*_TIME_MEMBERS, main})
+    rest = {k: v for k, v in instance.items() if k not in left_out}
     ts = to_micros(observed) if observed else modified
     if observed and from_micros(ts) != observed:  # given in another spelling: read back as given
         rest["observedAt"] = observed
     return Row(
-        ts=ts,
-        modified=modified if observed else None,
-        created=to_micros(instance["createdAt"]) if "createdAt" in instance else modified,
-        deleted=to_micros(item.deleted_at) if item.deleted_at is not None else None,
-        kind=kind,
-        num=num,
-        txt=txt,
-        doc=orjson.dumps(rest).decode() if rest else None,
+        ts,
+        modified if observed else None,
+        to_micros(instance["createdAt"]) if "createdAt" in instance else modified,
+        to_micros(item.deleted_at) if item.deleted_at is not None else None,
+        kind,
+        num,
+        txt,
+        orjson.dumps(rest).decode() if rest else None,
     )
 
 
