@@ -57,6 +57,12 @@ def test_every_attribute_change_is_recorded_and_deletions_too(broker) -> None:
     assert gone.deleted_at is not None and gone.deleted_at == gone.modified_at
     assert recorded[("dimming", None)] == [50]  # untouched attributes are not recorded again
 
+    # One instance of several deleted: that one alone is recorded as deleted.
+    entities.delete_attribute("", LAMP, "dimming", CTX, dataset_id="urn:d:1", delete_all=False)
+    recorded = series_of(broker)
+    assert recorded[("dimming", "urn:d:1")] == [20, "urn:ngsi-ld:null"]
+    assert recorded[("dimming", None)] == [50]
+
 
 def test_deleting_an_entity_deletes_its_history_unless_kept(broker) -> None:
     broker.entities.create("", {"id": LAMP, "type": "Streetlight", "powerState": {"type": "Property", "value": "on"}}, CTX)

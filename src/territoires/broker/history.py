@@ -73,13 +73,16 @@ def touched(entity: Entity, at: str) -> list[HistoryInstance]:
 
 def dropped(old: Entity, new: Entity, at: str) -> list[HistoryInstance]:
     """Deletion instances of the attribute instances of ``old`` that ``new`` no longer has."""
-    kept = {(attr, i.get("datasetId")) for attr, instances in new.get("attrs", {}).items() for i in instances}
-    return [
-        HistoryInstance(old["id"], attr, deletion(instance, at), at, deleted_at=at)
-        for attr, instances in old["attrs"].items()
-        for instance in instances
-        if (attr, instance.get("datasetId")) not in kept
-    ]
+    after = new.get("attrs", {})
+    gone: list[HistoryInstance] = []
+    for attr, instances in old["attrs"].items():
+        now = after.get(attr, ())
+        if len(now) == 1 and len(instances) == 1 and now[0].get("datasetId") == instances[0].get("datasetId"):
+            continue  # the usual case (a measure, a merge): the attribute's one instance is still there
+        kept = {i.get("datasetId") for i in now}
+        gone.extend(HistoryInstance(old["id"], attr, deletion(instance, at), at, deleted_at=at)
+                    for instance in instances if instance.get("datasetId") not in kept)
+    return gone
 
 
 def scope_change(old: Entity | None, new: Entity, at: str) -> list[HistoryInstance]:
