@@ -48,7 +48,7 @@ def submit_all(coalescer: Coalescer[str, str], calls: list[tuple[str, str]], wri
     threads = [threading.Thread(target=call, args=(n,)) for n in range(len(calls))]
     for thread in threads:
         thread.start()
-    queued = queued or (lambda: sum(len(round_) for round_ in coalescer._open.values()) == len(calls))
+    queued = queued or (lambda: sum(len(round_.calls) for round_ in coalescer._open.values()) == len(calls))
     for _ in range(10_000):
         if queued():
             break

@@ -53,7 +53,7 @@ def test_concurrent_creations_share_a_write_yet_each_is_answered_and_audited_on_
         for thread in threads:
             thread.start()
         for _ in range(10_000):
-            if sum(len(calls) for calls in broker.entities._creations._open.values()) == len(numbers):
+            if sum(len(round_.calls) for round_ in broker.entities._creations._open.values()) == len(numbers):
                 break
             threading.Event().wait(0.001)
     for thread in threads:

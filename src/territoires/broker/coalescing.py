@@ -31,12 +31,22 @@ Run = Callable[[str, Collect], Sequence["Outcome | BaseException"]]
 
 
 class _Call(Generic[Item, Outcome]):
-    __slots__ = ("done", "item", "outcome")
+    __slots__ = ("item", "outcome")
 
     def __init__(self, item: Item) -> None:
         self.item = item
         self.outcome: Outcome | BaseException | None = None
-        self.done = False
+
+
+class _Round(Generic[Item, Outcome]):
+    """The calls of one round, and the event their leader sets once every one is answered (a
+    round of its own: answering one round wakes no call of another)."""
+
+    __slots__ = ("answered", "calls")
+
+    def __init__(self) -> None:
+        self.calls: list[_Call[Item, Outcome]] = []
+        self.answered = threading.Event()
 
 
 class Coalescer(Generic[Item, Outcome]):
@@ -47,49 +57,45 @@ class Coalescer(Generic[Item, Outcome]):
         self._most = most
         self._shared_failures = shared_failures
         self._lock = threading.Lock()
-        self._answered = threading.Condition(self._lock)
-        self._open: dict[str, list[_Call[Item, Outcome]]] = {}  # the round each key collects
+        self._open: dict[str, _Round[Item, Outcome]] = {}  # the round each key collects
 
     def submit(self, key: str, item: Item) -> Outcome:
         """Carry out ``item`` in a round of ``key``; its outcome, or raise its error."""
         call: _Call[Item, Outcome] = _Call(item)
         with self._lock:
-            calls = self._open.get(key)
-            leader = calls is None
-            if calls is None:
-                calls = self._open[key] = []
-            calls.append(call)
-            if len(calls) >= self._most:
-                self._close(key, calls)
-            if not leader:
-                while not call.done:
-                    self._answered.wait()
+            joined = self._open.get(key)
+            leader = joined is None
+            if joined is None:
+                joined = self._open[key] = _Round()
+            joined.calls.append(call)
+            if len(joined.calls) >= self._most:
+                self._close(key, joined)
         if leader:
-            self._lead(key, calls)
+            self._lead(key, joined)
+        else:
+            joined.answered.wait()
         if isinstance(call.outcome, BaseException):
             raise call.outcome
         return call.outcome  # type: ignore[return-value]
 
-    def _close(self, key: str, calls: list[_Call[Item, Outcome]]) -> None:
+    def _close(self, key: str, closing: _Round[Item, Outcome]) -> None:
         """Later calls open another round (the lock is held)."""
-        if self._open.get(key) is calls:
+        if self._open.get(key) is closing:
             del self._open[key]
 
-    def _lead(self, key: str, calls: list[_Call[Item, Outcome]]) -> None:
+    def _lead(self, key: str, leading: _Round[Item, Outcome]) -> None:
         def collect() -> list[Item]:
             with self._lock:
-                self._close(key, calls)
-                return [c.item for c in calls]
+                self._close(key, leading)
+                return [c.item for c in leading.calls]
 
         try:
             outcomes = self._carry_out(key, collect)
         except BaseException as error:  # noqa: BLE001 - interrupted: every call of the round reports it
-            collect()
-            outcomes = [error] * len(calls)
-        with self._lock:
-            for answered, outcome in zip(calls, outcomes, strict=True):
-                answered.outcome, answered.done = outcome, True
-            self._answered.notify_all()
+            outcomes = [error] * len(collect())
+        for answered, outcome in zip(leading.calls, outcomes, strict=True):
+            answered.outcome = outcome
+        leading.answered.set()
 
     def _carry_out(self, key: str, collect: Collect) -> list[Outcome | BaseException]:
         collected: Sequence[Item] = ()
