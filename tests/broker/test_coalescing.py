@@ -3,6 +3,7 @@ each answered on its own, and a failure stays with the calls at fault."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Callable, Sequence
 
@@ -113,3 +114,27 @@ def test_a_lone_call_makes_a_round_of_its_own() -> None:
     assert writes.rounds == [("t", ["a"]), ("t", ["b"])]
     with pytest.raises(ValueError, match="bad item"):
         coalescer.submit("t", "bad")
+
+
+def test_calls_from_an_event_loop_join_a_round_there_and_get_their_own_outcomes() -> None:
+    writes = Writes()
+    coalescer: Coalescer[str, str] = Coalescer(writes.run)
+
+    async def main() -> tuple[list[object], int]:
+        threads = threading.active_count()
+        calls = [asyncio.create_task(coalescer.submit_async("t", item)) for item in ("a", "bad", "c", "d")]
+        while sum(len(round_.calls) for round_ in coalescer._open.values()) < len(calls):
+            await asyncio.sleep(0.001)
+        added = threading.active_count() - threads  # the leader's worker thread only: the others wait here
+        # A thread's call joins the same round.
+        in_thread = asyncio.create_task(asyncio.to_thread(coalescer.submit, "t", "e"))
+        while sum(len(round_.calls) for round_ in coalescer._open.values()) < len(calls) + 1:
+            await asyncio.sleep(0.001)
+        writes.gate.set()
+        return await asyncio.gather(*calls, in_thread, return_exceptions=True), added
+
+    outcomes, added = asyncio.run(main())
+    assert outcomes[0] == "aa" and outcomes[2:] == ["cc", "dd", "ee"]
+    assert isinstance(outcomes[1], ValueError)
+    assert sorted(len(items) for _, items in writes.rounds) == [1, 1, 1, 1, 1, 5]  # one round, then one by one
+    assert added <= 1

@@ -89,7 +89,7 @@ async def create_entity(request: Request) -> Response:
     body, ctx = await _body_and_context(request)
     if not isinstance(body, dict):
         raise InvalidRequest("an entity to create is a JSON object")
-    entity_id = await call(request, _broker(request).entities.create, tenant_of(request), strip_context(body), ctx)
+    entity_id = await _broker(request).entities.create_async(tenant_of(request), strip_context(body), ctx)
     return Response(status_code=201, headers={"Location": f"{BASE}/entities/{quote(entity_id, safe=':')}"})
 
 

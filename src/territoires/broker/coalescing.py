@@ -18,6 +18,7 @@ call of the round reports at once.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
@@ -40,13 +41,31 @@ class _Call(Generic[Item, Outcome]):
 
 class _Round(Generic[Item, Outcome]):
     """The calls of one round, and the event their leader sets once every one is answered (a
-    round of its own: answering one round wakes no call of another)."""
+    round of its own: answering one round wakes no call of another); calls waiting in an event
+    loop are woken by a callback instead (``when_answered``)."""
 
-    __slots__ = ("answered", "calls")
+    __slots__ = ("_callbacks", "_lock", "answered", "calls")
 
     def __init__(self) -> None:
         self.calls: list[_Call[Item, Outcome]] = []
         self.answered = threading.Event()
+        self._callbacks: list[Callable[[], object]] = []
+        self._lock = threading.Lock()
+
+    def when_answered(self, callback: Callable[[], object]) -> None:
+        """Call ``callback`` (from the leader's thread) once the round is answered, or now if it is."""
+        with self._lock:
+            if not self.answered.is_set():
+                self._callbacks.append(callback)
+                return
+        callback()
+
+    def answer(self) -> None:
+        with self._lock:
+            self.answered.set()
+            callbacks, self._callbacks = self._callbacks, []
+        for callback in callbacks:
+            callback()
 
 
 class Coalescer(Generic[Item, Outcome]):
@@ -62,6 +81,29 @@ class Coalescer(Generic[Item, Outcome]):
     def submit(self, key: str, item: Item) -> Outcome:
         """Carry out ``item`` in a round of ``key``; its outcome, or raise its error."""
         call: _Call[Item, Outcome] = _Call(item)
+        joined, leader = self._join(key, call)
+        if leader:
+            self._lead(key, joined)
+        else:
+            joined.answered.wait()
+        return _outcome(call)
+
+    async def submit_async(self, key: str, item: Item) -> Outcome:
+        """``submit`` for a caller in an event loop: a call that joins a round waits in the loop,
+        not in a thread of its own; the leader carries the round out in a worker thread."""
+        call: _Call[Item, Outcome] = _Call(item)
+        joined, leader = self._join(key, call)
+        if leader:
+            await asyncio.to_thread(self._lead, key, joined)
+        else:
+            loop = asyncio.get_running_loop()
+            answered = loop.create_future()
+            joined.when_answered(lambda: loop.call_soon_threadsafe(_resolve, answered))
+            await answered
+        return _outcome(call)
+
+    def _join(self, key: str, call: _Call[Item, Outcome]) -> tuple[_Round[Item, Outcome], bool]:
+        """The round of ``key`` that ``call`` joins, and whether the call opened it (leads it)."""
         with self._lock:
             joined = self._open.get(key)
             leader = joined is None
@@ -70,13 +112,7 @@ class Coalescer(Generic[Item, Outcome]):
             joined.calls.append(call)
             if len(joined.calls) >= self._most:
                 self._close(key, joined)
-        if leader:
-            self._lead(key, joined)
-        else:
-            joined.answered.wait()
-        if isinstance(call.outcome, BaseException):
-            raise call.outcome
-        return call.outcome  # type: ignore[return-value]
+        return joined, leader
 
     def _close(self, key: str, closing: _Round[Item, Outcome]) -> None:
         """Later calls open another round (the lock is held)."""
@@ -95,7 +131,7 @@ class Coalescer(Generic[Item, Outcome]):
             outcomes = [error] * len(collect())
         for answered, outcome in zip(leading.calls, outcomes, strict=True):
             answered.outcome = outcome
-        leading.answered.set()
+        leading.answer()
 
     def _carry_out(self, key: str, collect: Collect) -> list[Outcome | BaseException]:
         collected: Sequence[Item] = ()
@@ -117,3 +153,14 @@ class Coalescer(Generic[Item, Outcome]):
         if len(outcomes) != len(collected):
             raise RuntimeError(f"a round of {len(collected)} calls answered {len(outcomes)} outcomes")
         return outcomes
+
+
+def _outcome(call: _Call[Item, Outcome]) -> Outcome:
+    if isinstance(call.outcome, BaseException):
+        raise call.outcome
+    return call.outcome  # type: ignore[return-value]
+
+
+def _resolve(answered: asyncio.Future[None]) -> None:
+    if not answered.done():  # a caller that went away (cancelled) needs no answer
+        answered.set_result(None)

@@ -56,6 +56,11 @@ class EntityService:
         entity = parse.parse_entity(body, ctx, now=clock.now())
         return self._creations.submit(tenant, (entity, current_actor()))
 
+    async def create_async(self, tenant: str, body: Any, ctx: Context) -> str:
+        """``create`` for a caller in an event loop: it waits for its round there, not in a thread."""
+        entity = parse.parse_entity(body, ctx, now=clock.now())
+        return await self._creations.submit_async(tenant, (entity, current_actor()))
+
     def _create_together(self, tenant: str, collect: Callable[[], Sequence[tuple[Entity, Actor]]]) -> list[str | NgsiLdError]:
         """Create the entities of concurrent requests in one write session."""
         with self.store.session(tenant, write=True) as session:
