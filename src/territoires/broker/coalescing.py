@@ -9,7 +9,8 @@ round and answers the items of every call that joined it meanwhile (at most ``mo
 carries them out in one write and answers each in order. Calls arriving after that open the
 next round, whose leader queues for the next turn. A call returns its own outcome, or raises
 its own error: to its caller, nothing changes but the cost. A call that finds no one waiting
-makes a round of its own.
+makes a round of its own. A caller in an event loop (``submit_async``) waits for its round in
+the loop; only a leader takes a worker thread, for the write.
 
 A round that fails as a whole is carried out again call by call, so that only the calls at
 fault fail, except for ``shared_failures`` (a database that cannot be reached), which every
@@ -98,7 +99,7 @@ class Coalescer(Generic[Item, Outcome]):
         else:
             loop = asyncio.get_running_loop()
             answered = loop.create_future()
-            joined.when_answered(lambda: loop.call_soon_threadsafe(_resolve, answered))
+            joined.when_answered(lambda: _wake(loop, answered))
             await answered
         return _outcome(call)
 
@@ -159,6 +160,14 @@ def _outcome(call: _Call[Item, Outcome]) -> Outcome:
     if isinstance(call.outcome, BaseException):
         raise call.outcome
     return call.outcome  # type: ignore[return-value]
+
+
+def _wake(loop: asyncio.AbstractEventLoop, answered: asyncio.Future[None]) -> None:
+    """Resolve ``answered`` in its loop, from the leader's thread."""
+    try:
+        loop.call_soon_threadsafe(_resolve, answered)
+    except RuntimeError:  # the loop closed (the server stops): no one waits any more
+        pass
 
 
 def _resolve(answered: asyncio.Future[None]) -> None:
