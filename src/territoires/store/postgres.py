@@ -380,9 +380,10 @@ class PostgresSession(PostgresTemporal, postgres_devices.PostgresFrames, Postgre
 
     def _forget_rows(self, rids: list[int]) -> None:
         """Remove the index rows (geometries, values) of these entities."""
+        listed = json_array(rids)
         with self.conn.pipeline():
-            self.conn.execute(f"DELETE FROM geometries WHERE rid = ANY({BIGINTS})", (json_array(rids),))
-            self.conn.execute(f"DELETE FROM attr_values WHERE rid = ANY({BIGINTS})", (json_array(rids),))
+            self.conn.execute(f"DELETE FROM geometries WHERE rid = ANY({BIGINTS})", (listed,))
+            self.conn.execute(f"DELETE FROM attr_values WHERE rid = ANY({BIGINTS})", (listed,))
 
     def _write_few(self, rows: _Rows) -> None:
         fresh = [(rid, eid, shape, orjson.Fragment(doc)) for rid, eid, shape, doc, new in rows.entities if new]
@@ -390,7 +391,7 @@ class PostgresSession(PostgresTemporal, postgres_devices.PostgresFrames, Postgre
         with self.conn.pipeline():  # the statements travel together: one round trip
             for sql, table in ((_INSERT_FEW, fresh), (_UPDATE_FEW, replaced), (_GEOMETRIES_FEW, rows.geometries)):
                 if table:
-                    self.conn.execute(sql, (orjson.dumps(table).decode(),))
+                    self.conn.execute(sql, (json_array(table),))
             if rows.values:
                 self.conn.execute(postgres_values.INSERT_FEW, (postgres_values.rows_json(rows.values),))
 

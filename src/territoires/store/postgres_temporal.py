@@ -36,7 +36,7 @@ from territoires.store.port import (
     TemporalQuery,
     TimeRange,
 )
-from territoires.store.postgres_json import float8
+from territoires.store.postgres_json import float8, json_array
 from territoires.store.temporal_common import (
     DAY,
     DAY_OF_ROW,
@@ -127,7 +127,7 @@ class PostgresTemporal:
         """The series numbers of (entity, attr, dataset) keys, creating missing series, and
         the stored frontier, in one round trip."""
         with self.conn.pipeline():
-            series = self.conn.execute(_SERIES, (orjson.dumps(keys).decode(),))
+            series = self.conn.execute(_SERIES, (json_array(keys),))
             stored = self.conn.execute(_FRONTIER)
         wanted = set(keys)
         sids = {(e, a, d): sid for sid, e, a, d in series.fetchall() if (e, a, d) in wanted}
