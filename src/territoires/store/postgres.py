@@ -98,8 +98,10 @@ _STAGING = (
 # embedded as they are.
 _INSERT_FEW = ("INSERT INTO entities (rid, id, shape, doc) "
                "SELECT (j->>0)::bigint, j->>1, (j->>2)::bigint, j->3 FROM jsonb_array_elements(%s::jsonb) AS j")
-_UPDATE_FEW = ("UPDATE entities e SET shape = (j->>1)::bigint, doc = j->2 FROM jsonb_array_elements(%s::jsonb) AS j "
-               "WHERE e.rid = (j->>0)::bigint")
+# The replaced rows in a materialized CTE: one primary-key probe each (see postgres_json).
+UPDATE_FEW = ("WITH j AS MATERIALIZED (SELECT (j->>0)::bigint AS rid, (j->>1)::bigint AS shape, j->2 AS doc "
+              "FROM jsonb_array_elements(%s::jsonb) AS j) "
+              "UPDATE entities e SET shape = j.shape, doc = j.doc FROM j WHERE e.rid = j.rid")
 _GEOMETRIES_FEW = (
     f"INSERT INTO geometries (rid, attr, geom) SELECT rid, attr, {postgres_geo.stored_geometry('geojson')} "
     "FROM (SELECT (j->>0)::bigint AS rid, j->>1 AS attr, j->>2 AS geojson "
@@ -389,7 +391,7 @@ class PostgresSession(PostgresTemporal, postgres_devices.PostgresFrames, Postgre
         fresh = [(rid, eid, shape, orjson.Fragment(doc)) for rid, eid, shape, doc, new in rows.entities if new]
         replaced = [(rid, shape, orjson.Fragment(doc)) for rid, _, shape, doc, new in rows.entities if not new]
         with self.conn.pipeline():  # the statements travel together: one round trip
-            for sql, table in ((_INSERT_FEW, fresh), (_UPDATE_FEW, replaced), (_GEOMETRIES_FEW, rows.geometries)):
+            for sql, table in ((_INSERT_FEW, fresh), (UPDATE_FEW, replaced), (_GEOMETRIES_FEW, rows.geometries)):
                 if table:
                     self.conn.execute(sql, (json_array(table),))
             if rows.values:

@@ -18,6 +18,13 @@ from territoires.store import device_records as records
 from territoires.store.port import Device, Frame, IngestionCounters, QuarantinedUplink, QuarantineQuery
 from territoires.store.postgres_json import TEXTS, json_array
 
+# The batch's distinct (dev_eui, f_cnt) pairs, read into a materialized CTE so that each is one
+# primary-key probe (see postgres_json: joined on ``j->>0`` itself, the pairs would be
+# compared with every frame of the tenant).
+STORED_FRAMES = ("WITH b AS MATERIALIZED (SELECT DISTINCT j->>0 AS dev_eui, (j->>1)::bigint AS f_cnt "
+                 "FROM jsonb_array_elements(%s::jsonb) AS j) "
+                 "SELECT f.dev_eui, f.f_cnt, f.at FROM frames f JOIN b ON f.dev_eui = b.dev_eui AND f.f_cnt = b.f_cnt")
+
 
 class PostgresDeviceRegistry:
     """The store's device registry and quarantine, on pooled autocommit connections."""
@@ -104,11 +111,7 @@ class PostgresFrames:
         rows = records.frame_rows(frames)
         if not rows:
             return []
-        stored = self.conn.execute(
-            "SELECT f.dev_eui, f.f_cnt, f.at FROM frames f "
-            "JOIN (SELECT DISTINCT j->>0, (j->>1)::bigint FROM jsonb_array_elements(%s::jsonb) AS j) "
-            "AS b (dev_eui, f_cnt) "
-            "ON f.dev_eui = b.dev_eui AND f.f_cnt = b.f_cnt", (json_array(row[:2] for row in rows),)).fetchall()
+        stored = self.conn.execute(STORED_FRAMES, (json_array(row[:2] for row in rows),)).fetchall()
         fresh = records.fresh_frames(rows, stored)
         kept = [row for row, new in zip(rows, fresh, strict=True) if new]
         if kept:

@@ -26,11 +26,12 @@ from territoires.store.port import (
     PendingNotification,
     TenantSession,
 )
+from territoires.store.postgres_json import BIGINTS
 
 _ENQUEUE = records.enqueue_sql("%s", "NOT dead")
 _PROMOTE = records.promote_sql("%s", "NOT dead")
 _REQUEUE = records.requeue_sql("%s", "NOT dead")
-_SEQ_IN = "seq IN (SELECT value::bigint FROM jsonb_array_elements_text(%s::jsonb))"
+_SEQ_IN = f"seq = ANY({BIGINTS})"
 # The writer of outbox rows records its tenant as having work, in the same transaction.
 _ANNOUNCE = ("INSERT INTO outbox_tenants (tenant) VALUES (current_setting('territoires.tenant')) "
              "ON CONFLICT (tenant) DO UPDATE SET version = outbox_tenants.version + 1, due = 0")

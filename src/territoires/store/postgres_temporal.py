@@ -93,18 +93,19 @@ _ADD_FEW = (
     f"added AS (INSERT INTO history ({_COLUMNS}) SELECT {_COLUMNS} FROM h ORDER BY n) "
     + rollup_sql("h.day", "FROM h WHERE h.day < %s", _SQL, "tenant, sid, day")
 )
-# The series of (entity, attr, dataset) keys given as one JSON array, missing ones created:
-# the series of the entities concerned (an index range each), the keys picked here, cheaper to
-# plan and run than a join on triples. (psycopg writes a text[] parameter element by element
-# in Python: one JSON text costs it a tenth.)
-_SERIES = (
-    "WITH w AS (SELECT j->>0 AS entity, j->>1 AS attr, j->>2 AS dataset FROM jsonb_array_elements(%s::jsonb) j), "
-    "kept AS (SELECT sid, entity, attr, dataset FROM history_series "
-    "WHERE entity = ANY(ARRAY(SELECT DISTINCT entity FROM w))), "
-    "added AS (INSERT INTO history_series (entity, attr, dataset) SELECT * FROM w "
-    "WHERE NOT EXISTS (SELECT FROM kept k WHERE k.entity = w.entity AND k.attr = w.attr AND k.dataset = w.dataset) "
-    "RETURNING sid, entity, attr, dataset) "
-    "SELECT * FROM kept UNION ALL SELECT * FROM added"
+# The series of (entity, attr, dataset) keys given as one JSON array, missing ones created.
+# The keys are read into a materialized CTE (see postgres_json) and each is one probe of the
+# unique index, a subplan that PostgreSQL plans so even from an empty table's statistics:
+# matching a range of entities instead, the plan it cached while the table was empty read the
+# tenant's every series (11 ms a round of 16 new streetlights after 1,600 of them).
+SERIES = (
+    "WITH w AS MATERIALIZED (SELECT j->>0 AS entity, j->>1 AS attr, j->>2 AS dataset "
+    "FROM jsonb_array_elements(%s::jsonb) j), "
+    "found AS (SELECT w.*, (SELECT sid FROM history_series s WHERE s.entity = w.entity AND s.attr = w.attr "
+    "AND s.dataset = w.dataset) AS sid FROM w), "
+    "added AS (INSERT INTO history_series (entity, attr, dataset) SELECT entity, attr, dataset FROM found "
+    "WHERE sid IS NULL RETURNING sid, entity, attr, dataset) "
+    "SELECT sid, entity, attr, dataset FROM found WHERE sid IS NOT NULL UNION ALL SELECT * FROM added"
 )
 _FRONTIER = "SELECT day FROM series_days_frontier"
 # The rollup rows of the days in [%s, %s), from the history.
@@ -127,10 +128,9 @@ class PostgresTemporal:
         """The series numbers of (entity, attr, dataset) keys, creating missing series, and
         the stored frontier, in one round trip."""
         with self.conn.pipeline():
-            series = self.conn.execute(_SERIES, (json_array(keys),))
+            series = self.conn.execute(SERIES, (json_array(keys),))
             stored = self.conn.execute(_FRONTIER)
-        wanted = set(keys)
-        sids = {(e, a, d): sid for sid, e, a, d in series.fetchall() if (e, a, d) in wanted}
+        sids = {(e, a, d): sid for sid, e, a, d in series.fetchall()}
         row = stored.fetchone()
         return sids, None if row is None else row[0]
 
