@@ -15,15 +15,16 @@ import orjson
 import psycopg
 import pytest
 
-from territoires.store.port import Frame, HistoryInstance
+from territoires.store.port import Device, Frame, HistoryInstance
 from territoires.store.postgres import UPDATE_FEW, PostgresStore
-from territoires.store.postgres_devices import STORED_FRAMES
+from territoires.store.postgres_devices import DEVICES_OF, STORED_FRAMES
 from territoires.store.postgres_temporal import SERIES
 from tests import postgres
 from tests.contract.conftest import NOW, streetlight
 
 pytestmark = pytest.mark.skipif(not postgres.URL, reason="PostgreSQL not available")
 POWER = "https://uri.etsi.org/ngsi-ld/default-context/powerState"
+STREETLIGHT = "https://smartdatamodels.org/dataModel.Streetlighting/Streetlight"
 STORED = 2_000
 
 
@@ -37,8 +38,10 @@ def store() -> Iterator[PostgresStore]:
         instance = {"type": "Property", "value": "on", "createdAt": NOW, "modifiedAt": NOW}
         session.append_history([HistoryInstance(light["id"], POWER, instance, NOW) for light in lights])
         session.record_frames([Frame(f"70B3D57E{n:08X}", 1, NOW) for n in range(STORED)])
+    for n in range(STORED):
+        opened.put_device(Device(f"70B3D57E{n:08X}", "", f"urn:ngsi-ld:Streetlight:{n:04d}", STREETLIGHT, "streetlight"))
     with psycopg.connect(postgres.URL, autocommit=True) as conn:
-        conn.execute("ANALYZE entities, history_series, frames")
+        conn.execute("ANALYZE entities, history_series, frames, devices")
     yield opened
     opened.close()
 
@@ -72,3 +75,14 @@ def test_a_batch_of_uplinks_probes_the_frames_by_primary_key(store: PostgresStor
     with store.session("", write=True) as session:
         assert session.record_frames([Frame("70B3D57E00000001", 1, NOW), Frame("70B3D57E00000001", 2, NOW)]) \
             == [False, True]
+
+
+def test_a_batch_of_uplinks_finds_its_devices_by_a_join() -> None:
+    # With "= ANY" of them, PostgreSQL may read a small registry whole and compare each device
+    # with each DevEUI in turn.
+    euis = [f"70B3D57E{n:08X}" for n in range(0, STORED, 2)]
+    with psycopg.connect(postgres.URL) as conn:
+        shown = "\n".join(row[0] for row in conn.execute(f"EXPLAIN {DEVICES_OF}", (orjson.dumps(euis).decode(),)))
+        found = conn.execute(DEVICES_OF, (orjson.dumps([*euis[:3], "0000000000000000"]).decode(),)).fetchall()
+    assert "ANY" not in shown, shown
+    assert sorted(row[0] for row in found) == euis[:3]

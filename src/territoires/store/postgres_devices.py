@@ -16,8 +16,13 @@ import psycopg
 from territoires.ngsild.errors import AlreadyExists, NonexistentTenant
 from territoires.store import device_records as records
 from territoires.store.port import Device, Frame, IngestionCounters, QuarantinedUplink, QuarantineQuery
-from territoires.store.postgres_json import TEXTS, json_array
+from territoires.store.postgres_json import json_array
 
+# The registered devices among a batch's DevEUIs: joined with them, not "= ANY" of them, for
+# which PostgreSQL reads a registry of a few thousand devices whole and compares each row with
+# the array element by element (1,000 DevEUIs among 1,000 devices: 15-22 ms against 3.5 ms).
+DEVICES_OF = (f"SELECT {records.DEVICE_COLUMNS} FROM devices "
+              "WHERE dev_eui IN (SELECT jsonb_array_elements_text(%s::jsonb))")
 # The batch's distinct (dev_eui, f_cnt) pairs, read into a materialized CTE so that each is one
 # primary-key probe (see postgres_json: joined on ``j->>0`` itself, the pairs would be
 # compared with every frame of the tenant).
@@ -55,8 +60,7 @@ class PostgresDeviceRegistry:
 
     def get_devices(self, dev_euis: Sequence[str]) -> dict[str, Device]:
         with self._connection() as conn:
-            rows = conn.execute(f"SELECT {records.DEVICE_COLUMNS} FROM devices WHERE dev_eui = ANY({TEXTS})",
-                                (json_array(dev_euis),)).fetchall()
+            rows = conn.execute(DEVICES_OF, (json_array(dev_euis),)).fetchall()
         return {row[0]: Device(*row) for row in rows}
 
     def list_devices(self, *, tenant: str | None = None, offset: int = 0, limit: int = 20) -> tuple[list[Device], int]:
