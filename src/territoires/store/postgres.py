@@ -400,10 +400,13 @@ class PostgresSession(PostgresTemporal, postgres_devices.PostgresFrames, Postgre
     def _write_bulk(self, rows: _Rows) -> None:
         cur = self.conn.cursor()
         _copy(cur, "staged_entities (rid, id, shape, doc, fresh)", rows.entities)
-        cur.execute("UPDATE entities e SET shape = s.shape, doc = s.doc FROM staged_entities s "
-                    "WHERE e.rid = s.rid AND NOT s.fresh")
-        cur.execute("INSERT INTO entities (rid, id, shape, doc) SELECT rid, id, shape, doc FROM staged_entities "
-                    "WHERE fresh")
+        fresh = sum(1 for row in rows.entities if row[4])
+        if fresh < len(rows.entities):  # (an update joins the staging with the tenant's entities)
+            cur.execute("UPDATE entities e SET shape = s.shape, doc = s.doc FROM staged_entities s "
+                        "WHERE e.rid = s.rid AND NOT s.fresh")
+        if fresh:
+            cur.execute("INSERT INTO entities (rid, id, shape, doc) SELECT rid, id, shape, doc FROM staged_entities "
+                        "WHERE fresh")
         if rows.geometries:
             _copy(cur, "staged_geometries (rid, attr, geojson)", rows.geometries)
             cur.execute(
