@@ -1,11 +1,11 @@
-"""Key look-ups of a write on PostgreSQL probe their index under row-level security.
+"""Key look-ups of a write on PostgreSQL probe their index, so that a write costs the same with
+a thousand rows stored as with millions.
 
 Row-level security lets only leakproof expressions into an index condition: a key compared
-with ``j->>0`` of a JSON parameter is matched against every row of the tenant. Each write
-statement below looks a batch of keys up; the plan must probe the index with each key, so
-that the write costs the same with a thousand rows stored as with millions. The planner is
-told to avoid every other way (sequential, bitmap, hash and merge plans), so that a plan
-without the keys in its index condition means the index cannot take them."""
+with ``j->>0`` of a JSON parameter is matched against every row of the tenant. For each write
+statement that looks a batch of keys up in a tenant's table, the planner is told to avoid
+every other way (sequential, bitmap, hash and merge plans), so that a plan without the keys in
+its index condition means the index cannot take them."""
 
 from __future__ import annotations
 
@@ -77,7 +77,7 @@ def test_a_batch_of_uplinks_probes_the_frames_by_primary_key(store: PostgresStor
             == [False, True]
 
 
-def test_a_batch_of_uplinks_finds_its_devices_by_a_join() -> None:
+def test_a_batch_of_uplinks_finds_its_devices_by_a_join(store: PostgresStore) -> None:
     # With "= ANY" of them, PostgreSQL may read a small registry whole and compare each device
     # with each DevEUI in turn.
     euis = [f"70B3D57E{n:08X}" for n in range(0, STORED, 2)]
