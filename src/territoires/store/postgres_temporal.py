@@ -53,11 +53,11 @@ from territoires.store.temporal_common import (
     kept_identity,
     replacement_row,
     rollup_sql,
+    row_values,
     run_temporal_query,
     time_column,
     time_filter,
     to_micros,
-    to_row,
     whole_days,
 )
 
@@ -161,9 +161,8 @@ class PostgresTemporal:
         frontier = self._frontier(stored, max(to_micros(i.modified_at) for i in instances))
         rows = []
         for item, key in zip(instances, keys, strict=True):
-            row = to_row(item)
-            rows.append((sids[key], row.ts, row.num, row.kind, row.modified, row.created, row.deleted, row.txt,
-                         row.doc, day_start(row.ts)))
+            ts, modified, created, deleted, kind, num, txt, doc = row_values(item)
+            rows.append((sids[key], ts, num, kind, modified, created, deleted, txt, doc, day_start(ts)))
         cur = self.conn.cursor()
         if len(rows) < BULK_ROWS:
             cur.execute(_ADD_FEW, (_few_rows(rows), frontier))

@@ -60,11 +60,11 @@ from territoires.store.temporal_common import (
     replacement_row,
     rollup_rows_sql,
     rollup_sql,
+    row_values,
     run_temporal_query,
     time_column,
     time_filter,
     to_micros,
-    to_row,
     whole_days,
 )
 
@@ -220,9 +220,8 @@ class SqliteTemporal:
         first = self._reserve(len(instances))
         rows = []
         for n, (item, key) in enumerate(zip(instances, keys, strict=True)):
-            row = to_row(item)
-            rows.append((sids[key], row.ts, first + n, row.num, row.kind, row.modified, row.created, row.deleted,
-                         row.txt, row.doc))
+            ts, modified, created, deleted, kind, num, txt, doc = row_values(item)
+            rows.append((sids[key], ts, first + n, num, kind, modified, created, deleted, txt, doc))
         execute_rows(self.conn, "INSERT INTO history(sid, ts, iid, num, kind, modified, created, deleted, txt, doc) "
                                 "VALUES {rows}", rows)
         execute_rows(self.conn, _ADD_DAYS, day_rollups((row[0], row[1], row[4], row[3], row[8]) for row in rows

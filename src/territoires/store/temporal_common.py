@@ -140,16 +140,22 @@ class Row(NamedTuple):  # a tuple: built for every instance written or read
     doc: str | None
 
 
+# Kinds of scalar content by exact type (parsed JSON holds no subclasses), for the attribute
+# types whose main member may be a scalar.
+_SCALAR_KINDS: dict[type, int] = {bool: BOOLEAN, int: INTEGER, float: NUMBER, str: STRING}
+_SCALAR_ATTRIBUTES = frozenset({"Property", "Relationship", "VocabProperty"})
+
+
 def _content(kind_of_attr: str, content: Any) -> tuple[int, float | int | None, str | None]:
-    if kind_of_attr in ("Property", "Relationship", "VocabProperty"):
-        if isinstance(content, bool):
-            return BOOLEAN, int(content), None
-        if isinstance(content, int) and -_SAFE_INTEGER <= content <= _SAFE_INTEGER:
-            return INTEGER, content, None
-        if isinstance(content, float):
-            return NUMBER, content, None
-        if isinstance(content, str):
-            return STRING, None, content
+    kind = _SCALAR_KINDS.get(type(content)) if kind_of_attr in _SCALAR_ATTRIBUTES else None
+    if kind == STRING:
+        return STRING, None, content
+    if kind == NUMBER:
+        return NUMBER, content, None
+    if kind == BOOLEAN:
+        return BOOLEAN, int(content), None
+    if kind == INTEGER and -_SAFE_INTEGER <= content <= _SAFE_INTEGER:
+        return INTEGER, content, None
     return JSON, None, orjson.dumps(content).decode()
 
 
@@ -158,8 +164,12 @@ def _content(kind_of_attr: str, content: Any) -> tuple[int, float | int | None, 
 _LEFT_OUT = {kind: frozenset({*_TIME_MEMBERS, main, *(("type",) if kind == "Property" else ())})
              for kind, main in MAIN_MEMBER.items()}
 
+RowValues = tuple[int, int | None, int, int | None, int, float | int | None, str | None, str | None]
 
-def to_row(item: HistoryInstance) -> Row:
+
+def row_values(item: HistoryInstance) -> RowValues:
+    """The columns of the row recording ``item``, in ``Row`` order, as a plain tuple: writes
+    build one per instance, and a named tuple costs several times more to build."""
     instance = item.instance
     attr_type = instance.get("type", "Property")
     main = MAIN_MEMBER.get(attr_type, "value")
@@ -172,11 +182,12 @@ def to_row(item: HistoryInstance) -> Row:
     else:
         kind, num, txt = JSON, None, None
     left_out = _LEFT_OUT.get(attr_type) or frozenset({*_TIME_MEMBERS, main})
-    rest = {k: v for k, v in instance.items() if k not in left_out}
+    # Most instances carry nothing beyond what the columns hold: no doc to build.
+    rest = None if instance.keys() <= left_out else {k: v for k, v in instance.items() if k not in left_out}
     ts = to_micros(observed) if observed else modified
     if observed and from_micros(ts) != observed:  # given in another spelling: read back as given
-        rest["observedAt"] = observed
-    return Row(
+        rest = {**(rest or {}), "observedAt": observed}
+    return (
         ts,
         modified if observed else None,
         to_micros(instance["createdAt"]) if "createdAt" in instance else modified,
@@ -186,6 +197,10 @@ def to_row(item: HistoryInstance) -> Row:
         txt,
         orjson.dumps(rest).decode() if rest else None,
     )
+
+
+def to_row(item: HistoryInstance) -> Row:
+    return Row._make(row_values(item))
 
 
 def from_row(entity_id: str, attr: str, dataset: str | None, iid: int, row: Row) -> HistoryInstance:
