@@ -30,6 +30,15 @@ def test_every_row_lands_in_order_in_a_few_statements(count: int) -> None:
     assert len(statements) <= count // 256 + 3 * 4  # at most 3 statements of each smaller count
 
 
+def test_none_is_written_as_null() -> None:
+    # execute_rows' module registers an adapter for None (binding it faster): still SQL NULL
+    conn = sqlite3.connect(":memory:", isolation_level=None)
+    conn.execute("CREATE TABLE t(n INTEGER PRIMARY KEY, label TEXT)")
+    execute_rows(conn, "INSERT INTO t(n, label) VALUES {rows}", [(1, None), (2, "two")])
+    assert conn.execute("SELECT n FROM t WHERE label IS NULL").fetchall() == [(1,)]
+    assert conn.execute("SELECT typeof(label) FROM t ORDER BY n").fetchall() == [("null",), ("text",)]
+
+
 def test_a_batch_of_entities_is_written_in_statements_that_do_not_grow_with_it(tmp_path: Path) -> None:
     broker = open_broker(Settings(data_dir=tmp_path / "var"))
     try:

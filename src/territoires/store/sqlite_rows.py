@@ -15,6 +15,12 @@ from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
+# Python's sqlite3 binds an int, a float or a str at once, but sends every None through its
+# adaptation protocol (a registry miss, then two failed attribute look-ups): five times the cost
+# of an int, and a history row holds several NULLs. An adapter registered for None is found at
+# once; ``{}.get`` is a C function giving None back for None.
+sqlite3.register_adapter(type(None), {}.get)
+
 # Rows per statement: 256 rows of up to 127 values stay under SQLite's 32,766 parameters.
 _COUNTS = (256, 64, 16, 4, 1)
 
