@@ -145,18 +145,18 @@ class SqliteTemporal:
 
     # ---- writing ------------------------------------------------------------------------
     def _sids(self, keys: Sequence[tuple[str, str, str]]) -> dict[tuple[str, str, str], int]:
-        """The series numbers of distinct (entity, attr, dataset) keys, creating missing series."""
-        # The series of the entities concerned (an index range each), the keys picked here:
-        # cheaper than matching (entity, attr, dataset) triples in SQL.
-        wanted = set(keys)
+        """The series numbers of distinct (entity, attr, dataset) keys, creating missing series; the
+        mapping may hold other series of the same entities."""
+        # All the series of the entities concerned (an index range each): cheaper than matching
+        # (entity, attr, dataset) triples in SQL, and than picking the keys asked for here (the
+        # caller looks up its own; a write usually touches most of an entity's series anyway).
         found: dict[tuple[str, str, str], int] = {}
         for part in _chunks(list(dict.fromkeys(entity for entity, _, _ in keys))):
             rows = self.conn.execute(
                 f"SELECT sid, entity, attr, dataset FROM history_series WHERE entity IN ({','.join('?' * len(part))})",
                 part,
             )
-            found.update(((entity, attr, dataset), sid) for sid, entity, attr, dataset in rows
-                         if (entity, attr, dataset) in wanted)
+            found.update({(entity, attr, dataset): sid for sid, entity, attr, dataset in rows})
         missing = [key for key in keys if key not in found]
         if missing:  # numbered here, as SQLite would (the session holds the write lock): no reading back
             first = self.conn.execute("SELECT coalesce(max(sid), 0) + 1 FROM history_series").fetchone()[0]
