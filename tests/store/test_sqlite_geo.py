@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from territoires.ngsild.errors import BadRequestData
 from territoires.ngsild.geo import LOCATION, GeoQuery, matches, parse_geo_query
 from territoires.ngsild.model import Entity
-from territoires.store.sqlite_geo import GEO_SCHEMA, compile_geo, geo_rows, register_functions
+from territoires.store.sqlite_geo import GEO_SCHEMA, compile_geo, geo_parts, geo_rows, register_functions
 
 NS = "https://example.org/ns/"
 OBSERVATION_SPACE = "https://uri.etsi.org/ngsi-ld/observationSpace"
@@ -58,7 +58,7 @@ class Db:
         for e in entities:
             rid = self.conn.execute("INSERT INTO entities (id, doc) VALUES (?, ?)",
                                     (e["id"], orjson.dumps(e).decode())).lastrowid
-            self.conn.executemany("INSERT INTO geo VALUES (?, ?, ?, ?, ?, ?, ?, ?)", geo_rows(rid, e))
+            self.conn.executemany("INSERT INTO geo VALUES (?, ?, ?, ?, ?, ?, ?, ?)", geo_rows(rid, geo_parts(e)))
             self.entities[rid] = e
 
     def select(self, query: GeoQuery) -> list[str]:
@@ -231,7 +231,7 @@ def test_geo_rows_index_every_geoproperty_instance() -> None:
                                   geo({"type": "Point", "coordinates": [3, 4]}, "urn:ngsi-ld:gps")],
                observationSpace=[geo(square(1, 2, 1))],
                name=[{"type": "Property", "value": {"type": "Point", "coordinates": [9, 9]}}])
-    rows = geo_rows(7, e)
+    rows = geo_rows(7, geo_parts(e))
     assert [(r[0], r[5], r[6]) for r in rows] == [(7 * 256, 7, LOCATION), (7 * 256 + 1, 7, LOCATION),
                                                   (7 * 256 + 2, 7, OBSERVATION_SPACE)]
     assert rows[2][1:5] == (1, 2, 2, 3)
@@ -242,7 +242,7 @@ def test_geo_rows_skip_values_that_are_not_geometries() -> None:
     # The parser stores validated geometry objects; anything else is left out of the index.
     e = entity("odd", location=[geo("not a geometry"), geo({"type": "Point"}),
                                 geo({"type": "Point", "coordinates": [1, 2]})])  # type: ignore[arg-type]
-    rows = geo_rows(1, e)
+    rows = geo_rows(1, geo_parts(e))
     assert len(rows) == 1 and orjson.loads(rows[0][7]) == {"type": "Point", "coordinates": [1, 2]}
 
 
@@ -250,7 +250,7 @@ def test_at_most_256_geoproperty_instances() -> None:
     e = entity("crowded", location=[geo({"type": "Point", "coordinates": [0, k / 10]}, f"urn:ds:{k}")
                                     for k in range(257)])
     with pytest.raises(BadRequestData, match="at most 256 GeoProperty instances"):
-        geo_rows(1, e)
+        geo_parts(e)
 
 
 def test_a_query_key_is_stable() -> None:

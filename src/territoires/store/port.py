@@ -629,6 +629,11 @@ class TenantSession(ABC):
         """Store entities whole, creating those that do not exist and replacing those that do
         (an upsert of complete documents). Creation order of an existing entity is kept."""
 
+    def use_staged(self, staged: Sequence[object]) -> None:
+        """Let this session's writes use what ``Store.stage`` prepared, outside the write lock,
+        for entities it will write (``store/staging.py``). An optimization only: whatever the
+        session writes is the same with or without it. A backend may ignore it."""
+
     @abstractmethod
     def delete(self, ids: Sequence[str]) -> set[str]:
         """Delete these entities; returns the ids that existed."""
@@ -908,6 +913,12 @@ class Store(ABC):
         undone whole when it raises. A backend may commit several concurrent write sessions
         together: each still ends only once its work is committed, undoes only its own work
         when it raises, and raises ``Unavailable`` when the shared commit fails."""
+
+    def stage(self, entities: Sequence[Entity]) -> object:
+        """Prepare, outside any session, what writing ``entities`` as they are (a creation or a
+        replacement, stamped by their ``modifiedAt``) will need, for ``TenantSession.use_staged``.
+        Pure computation, no I/O; never raises. None: this backend prepares nothing."""
+        return None
 
     @abstractmethod
     def create_tenant(self, tenant: str) -> None:

@@ -30,7 +30,7 @@ import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 import psycopg
@@ -70,6 +70,7 @@ from territoires.store.postgres_temporal import PostgresTemporal
 from territoires.store.postgres_text import PostgresText
 from territoires.store.records import check_new, document, stored_context
 from territoires.store.shapes import ShapeKey, shape_key, shape_record, type_infos
+from territoires.store.staging import Staged
 
 log = logging.getLogger("territoires.store")
 
@@ -115,6 +116,21 @@ def _configure(conn: psycopg.Connection) -> None:
     # compiling them cost 30-670 ms where running them costs a few.
     conn.execute("SET jit = off")
     conn.execute(_STAGING)
+
+
+class _Parts(NamedTuple):
+    """What the rows of an entity hold that depends on the entity alone (no row number, no
+    shape number): prepared outside the write lock when staged."""
+
+    doc: str
+    geometries: list[tuple[str, str]]
+    values: list[tuple[str, str | None, float | None]]
+    shape: ShapeKey
+
+
+def _parts(entity: Entity) -> _Parts:
+    return _Parts(document(entity), postgres_geo.geometry_rows(entity), postgres_values.value_parts(entity),
+                  shape_key(entity))
 
 
 class PostgresStore(postgres_devices.PostgresDeviceRegistry, PostgresAccess, PostgresQuotas, PostgresOutboxDelivery,
@@ -266,6 +282,9 @@ class PostgresStore(postgres_devices.PostgresDeviceRegistry, PostgresAccess, Pos
             (tenant, tenant),
         ).fetchone()[0]
 
+    def stage(self, entities: Sequence[Entity]) -> Staged:
+        return Staged.of(entities, _parts)
+
     @contextmanager
     def session(self, tenant: str, *, write: bool = False) -> Iterator[TenantSession]:
         if "\x00" in tenant:  # no tenant has such a name, and PostgreSQL text cannot hold it
@@ -329,10 +348,13 @@ class PostgresSession(PostgresTemporal, postgres_devices.PostgresFrames, Postgre
         self.conn = conn
         self.shapes = shapes
         self.new_shapes: dict[ShapeKey, int] = {}
+        self.staged = Staged()
 
     # ---- writing ------------------------------------------------------------------------
-    def _shape_id(self, entity: Entity) -> int:
-        key = shape_key(entity)
+    def use_staged(self, staged: Sequence[object]) -> None:
+        self.staged = Staged.combined(staged)
+
+    def _shape_id(self, key: ShapeKey) -> int:
         known = self.shapes.get(key) or self.new_shapes.get(key)
         if known is not None:
             return known
@@ -370,9 +392,10 @@ class PostgresSession(PostgresTemporal, postgres_devices.PostgresFrames, Postgre
                 rid = existing[eid] = next(reserved)
             else:
                 replaced.append(rid)
-            rows.entities.append((rid, eid, self._shape_id(entity), document(entity), fresh_row))
-            rows.geometries.extend((rid, attr, text) for attr, text in postgres_geo.geometry_rows(entity))
-            rows.values.extend(postgres_values.value_rows(rid, entity))
+            parts = self.staged.parts(entity) or _parts(entity)
+            rows.entities.append((rid, eid, self._shape_id(parts.shape), parts.doc, fresh_row))
+            rows.geometries.extend((rid, attr, text) for attr, text in parts.geometries)
+            rows.values.extend((rid, name, value, number) for name, value, number in parts.values)
         if replaced:
             self._forget_rows(replaced)
         if len(rows.entities) >= BULK_ROWS:

@@ -37,6 +37,7 @@ from territoires.store.port import (
     TimeRange,
 )
 from territoires.store.postgres_json import float8, json_array
+from territoires.store.staging import Staged
 from territoires.store.temporal_common import (
     DAY,
     DAY_OF_ROW,
@@ -116,9 +117,11 @@ _staged: weakref.WeakSet[psycopg.Connection] = weakref.WeakSet()
 
 
 class PostgresTemporal:
-    """The temporal part of ``PostgresSession`` (which provides ``conn`` and ``query``)."""
+    """The temporal part of ``PostgresSession`` (which provides ``conn``, ``query``
+    and ``staged``)."""
 
     conn: psycopg.Connection
+    staged: Staged
 
     def query(self, query: EntityQuery) -> QueryPage:  # provided by the session
         raise NotImplementedError
@@ -161,7 +164,7 @@ class PostgresTemporal:
         frontier = self._frontier(stored, max(to_micros(i.modified_at) for i in instances))
         rows = []
         for item, key in zip(instances, keys, strict=True):
-            ts, modified, created, deleted, kind, num, txt, doc = row_values(item)
+            ts, modified, created, deleted, kind, num, txt, doc = self.staged.row(item) or row_values(item)
             rows.append((sids[key], ts, num, kind, modified, created, deleted, txt, doc, day_start(ts)))
         cur = self.conn.cursor()
         if len(rows) < BULK_ROWS:

@@ -26,15 +26,10 @@ INSERT_FEW = ("INSERT INTO attr_values (rid, name, value, number) "
               "SELECT (j->>0)::bigint, j->>1, j->>2, (j->>3)::float8 FROM jsonb_array_elements(%s::jsonb) AS j")
 
 
-def value_rows(rid: int, entity: Entity) -> list[tuple[int, str, str | None, float | None]]:
-    """The index rows (rid, name, value, number) of an entity."""
-    rows = []
-    for name, scalar in entity_scalars(entity):
-        if isinstance(scalar, str):
-            rows.append((rid, name, scalar, None))
-        else:
-            rows.append((rid, name, None, float(scalar)))
-    return rows
+def value_parts(entity: Entity) -> list[tuple[str, str | None, float | None]]:
+    """The index rows of an entity but its row number: (name, value, number)."""
+    return [(name, scalar, None) if isinstance(scalar, str) else (name, None, float(scalar))
+            for name, scalar in entity_scalars(entity)]
 
 
 def rows_json(rows: list[tuple[int, str, str | None, float | None]]) -> str:

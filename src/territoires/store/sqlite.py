@@ -22,7 +22,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -53,6 +53,8 @@ from territoires.store.sqlite_rows import execute_rows
 from territoires.store.sqlite_subscriptions import SUBSCRIPTIONS_SCHEMA, SqliteSubscriptions
 from territoires.store.sqlite_temporal import HISTORY_SCHEMA, SqliteTemporal
 from territoires.store.sqlite_text import TEXT_SCHEMA, SqliteText, set_ranking
+from territoires.store.staging import Staged
+from territoires.store.value_index import entity_scalars
 
 SCHEMA = (
     """
@@ -183,6 +185,20 @@ class _Tenant:
         self.write_lock.close()
 
 
+class _Parts(NamedTuple):
+    """What the rows of an entity hold that depends on the entity alone (no row number, no id
+    of the tenant file): prepared outside the write lock when staged."""
+
+    doc: str
+    geo: list[sqlite_geo.GeoPart]
+    scalars: list[tuple[str, Any]]
+    shape: ShapeKey
+
+
+def _parts(entity: Entity) -> _Parts:
+    return _Parts(document(entity), sqlite_geo.geo_parts(entity), list(entity_scalars(entity)), shape_key(entity))
+
+
 class WriteTransaction(Savepoints):
     """A write transaction on a tenant file, holding its lock across processes."""
 
@@ -285,6 +301,9 @@ class SqliteStore(sqlite_devices.SqliteDeviceRegistry, SqliteAccess, SqliteQuota
         with self._registry_lock:
             return [row[0] for row in self._registry.execute("SELECT name FROM tenants ORDER BY name")]
 
+    def stage(self, entities: Sequence[Entity]) -> Staged:
+        return Staged.of(entities, _parts)
+
     @contextmanager
     def session(self, tenant: str, *, write: bool = False) -> Iterator[TenantSession]:
         with _transient_as_unavailable():
@@ -327,10 +346,13 @@ class SqliteSession(SqliteTemporal, sqlite_devices.SqliteFrames, SqliteSubscript
         self.conn = conn
         self.new_shapes: dict[ShapeKey, int] = {}
         self.new_names: dict[str, int] = {}
+        self.staged = Staged()
 
     # ---- writing ------------------------------------------------------------------------
-    def _shape_id(self, entity: Entity) -> int:
-        key = shape_key(entity)
+    def use_staged(self, staged: Sequence[object]) -> None:
+        self.staged = Staged.combined(staged)
+
+    def _shape_id(self, key: ShapeKey) -> int:
         known = self.tenant.shapes.get(key) or self.new_shapes.get(key)
         if known is not None:
             return known
@@ -381,7 +403,7 @@ class SqliteSession(SqliteTemporal, sqlite_devices.SqliteFrames, SqliteSubscript
             return names.get(iri) or self._name_id(iri)
 
         for entity in entities:
-            doc = document(entity)
+            parts = self.staged.parts(entity) or _parts(entity)
             known = existing.get(entity["id"])
             if known is None:
                 rid, next_rid = next_rid, next_rid + 1
@@ -389,14 +411,13 @@ class SqliteSession(SqliteTemporal, sqlite_devices.SqliteFrames, SqliteSubscript
             else:
                 rid = known[0]
                 stale.append(known)
-            geo = sqlite_geo.geo_rows(rid, entity)
-            geo_rows.extend(geo)
-            value_rows.extend(sqlite_values.value_rows(rid, entity, name_id))
-            shape = self._shape_id(entity)
+            geo_rows.extend(sqlite_geo.geo_rows(rid, parts.geo))
+            value_rows.extend(sqlite_values.value_rows(rid, parts.scalars, name_id))
+            shape = self._shape_id(parts.shape)
             if known:
-                updates.append((rid, shape, len(geo), doc))
+                updates.append((rid, shape, len(parts.geo), parts.doc))
             else:
-                inserts.append((rid, entity["id"], shape, len(geo), doc))
+                inserts.append((rid, entity["id"], shape, len(parts.geo), parts.doc))
         if stale:
             self._forget_rows(stale)
         execute_rows(self.conn, "INSERT INTO entities(rid, id, shape, ngeo, doc) VALUES {rows}", inserts)

@@ -21,6 +21,7 @@ import hashlib
 import sqlite3
 import threading
 from collections import OrderedDict
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -92,11 +93,17 @@ def compile_geo(query: GeoQuery) -> tuple[str, list[Any]]:
     return f"e.rid IN (SELECT rid FROM geo WHERE {' AND '.join(terms)})", params
 
 
-def geo_rows(rid: int, entity: Entity) -> list[tuple[int, float, float, float, float, int, str, str]]:
-    """The R*Tree rows of an entity in internal form: one per GeoProperty instance that
-    ``geo_instances`` indexes."""
-    rows = []
-    for k, (attr, geometry) in enumerate(geo_instances(entity)):
-        min_x, max_x, min_y, max_y = geometry_box(geometry)
-        rows.append((rid * MAX_INSTANCES + k, min_x, max_x, min_y, max_y, rid, attr, orjson.dumps(geometry).decode()))
-    return rows
+# What an R*Tree row holds but the entity's row number: the box, the attribute, the geometry's JSON.
+GeoPart = tuple[float, float, float, float, str, str]
+
+
+def geo_parts(entity: Entity) -> list[GeoPart]:
+    """The R*Tree rows of an entity in internal form, but its row number: one per GeoProperty
+    instance that ``geo_instances`` indexes."""
+    return [(*geometry_box(geometry), attr, orjson.dumps(geometry).decode()) for attr, geometry in geo_instances(entity)]
+
+
+def geo_rows(rid: int, parts: Sequence[GeoPart]) -> list[tuple[int, float, float, float, float, int, str, str]]:
+    """The R*Tree rows of the entity numbered ``rid`` from its ``geo_parts``."""
+    return [(rid * MAX_INSTANCES + k, min_x, max_x, min_y, max_y, rid, attr, text)
+            for k, (min_x, max_x, min_y, max_y, attr, text) in enumerate(parts)]

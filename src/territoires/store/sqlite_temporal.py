@@ -42,6 +42,7 @@ from territoires.store.port import (
     chunks,
 )
 from territoires.store.sqlite_rows import execute_rows
+from territoires.store.staging import Staged
 from territoires.store.temporal_common import (
     DAY,
     DAY_OF_ROW,
@@ -136,9 +137,11 @@ MAX_PROBES = 2_000_000
 
 
 class SqliteTemporal:
-    """The temporal part of ``SqliteSession`` (which provides ``conn`` and ``query``)."""
+    """The temporal part of ``SqliteSession`` (which provides ``conn``, ``query``
+    and ``staged``)."""
 
     conn: sqlite3.Connection
+    staged: Staged
 
     def query(self, query: EntityQuery) -> QueryPage:  # provided by the session
         raise NotImplementedError
@@ -220,7 +223,7 @@ class SqliteTemporal:
         first = self._reserve(len(instances))
         rows = []
         for n, (item, key) in enumerate(zip(instances, keys, strict=True)):
-            ts, modified, created, deleted, kind, num, txt, doc = row_values(item)
+            ts, modified, created, deleted, kind, num, txt, doc = self.staged.row(item) or row_values(item)
             rows.append((sids[key], ts, first + n, num, kind, modified, created, deleted, txt, doc))
         execute_rows(self.conn, "INSERT INTO history(sid, ts, iid, num, kind, modified, created, deleted, txt, doc) "
                                 "VALUES {rows}", rows)

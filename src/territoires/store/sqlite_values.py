@@ -9,11 +9,11 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from typing import Any
 
-from territoires.ngsild.model import Entity
 from territoires.ngsild.query import And, QExpr
-from territoires.store.value_index import SELECTIVE_ROWS, Narrowing, entity_scalars, narrowing
+from territoires.store.value_index import SELECTIVE_ROWS, Narrowing, narrowing
 
 VALUES_SCHEMA = """
 CREATE TABLE IF NOT EXISTS names(name INTEGER PRIMARY KEY, iri TEXT NOT NULL UNIQUE);
@@ -24,10 +24,10 @@ CREATE INDEX IF NOT EXISTS attr_values_by_entity ON attr_values(rid);
 """
 
 
-def value_rows(rid: int, entity: Entity, name_id: Any) -> list[tuple[int, Any, int]]:
-    """The index rows of an entity; ``name_id`` maps an attribute IRI to its id. Rows may repeat
-    (the insert ignores repeats)."""
-    return [(name_id(iri), scalar, rid) for iri, scalar in entity_scalars(entity)]
+def value_rows(rid: int, scalars: Sequence[tuple[str, Any]], name_id: Any) -> list[tuple[int, Any, int]]:
+    """The index rows of the entity numbered ``rid`` from its ``entity_scalars``; ``name_id``
+    maps an attribute IRI to its id. Rows may repeat (the insert ignores repeats)."""
+    return [(name_id(iri), scalar, rid) for iri, scalar in scalars]
 
 
 def _condition(narrow: Narrowing) -> tuple[str, list[Any]]:
