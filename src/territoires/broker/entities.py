@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from territoires import clock
 from territoires.broker.actor import Actor, acting, current_actor
@@ -39,6 +39,12 @@ class BatchResult:
         self.errors.append((entity_id, error))
 
 
+class _Creation(NamedTuple):
+    entity: Entity
+    actor: Actor
+    staged: object  # what the store prepared for writing it (``Store.stage``)
+
+
 class EntityService:
     """Every write publishes what it changed to ``feed`` inside its write session."""
 
@@ -46,34 +52,39 @@ class EntityService:
         self.store = store
         self.feed = feed or ChangeFeed()
         # A database out of reach, or a tenant that does not exist, fails every creation of a round.
-        self._creations: Coalescer[tuple[Entity, Actor], str] = Coalescer(
+        self._creations: Coalescer[_Creation, str] = Coalescer(
             self._create_together, shared_failures=(Unavailable, NonexistentTenant))
 
     # ---- single entities ----------------------------------------------------------------
     def create(self, tenant: str, body: Any, ctx: Context) -> str:
         """Create Entity (clause 5.6.1). Concurrent creations in a tenant share one write
         (``coalescing``); each is still stamped, checked and answered on its own."""
-        entity = parse.parse_entity(body, ctx, now=clock.now())
-        return self._creations.submit(tenant, (entity, current_actor()))
+        return self._creations.submit(tenant, self._creation(body, ctx))
 
     async def create_async(self, tenant: str, body: Any, ctx: Context) -> str:
         """``create`` for a caller in an event loop: it waits for its round there, not in a thread."""
-        entity = parse.parse_entity(body, ctx, now=clock.now())
-        return await self._creations.submit_async(tenant, (entity, current_actor()))
+        return await self._creations.submit_async(tenant, self._creation(body, ctx))
 
-    def _create_together(self, tenant: str, collect: Callable[[], Sequence[tuple[Entity, Actor]]]) -> list[str | NgsiLdError]:
+    def _creation(self, body: Any, ctx: Context) -> _Creation:
+        """A creation to carry out, its rows prepared before it queues for the write lock."""
+        entity = parse.parse_entity(body, ctx, now=clock.now())
+        return _Creation(entity, current_actor(), self.store.stage([entity]))
+
+    def _create_together(self, tenant: str, collect: Callable[[], Sequence[_Creation]]) -> list[str | NgsiLdError]:
         """Create the entities of concurrent requests in one write session."""
         with self.store.session(tenant, write=True) as session:
-            return self._insert_new(tenant, session, collect())  # those that queued while the session waited
+            creations = collect()  # those that queued while the session waited
+            session.use_staged([creation.staged for creation in creations])
+            return self._insert_new(tenant, session, creations)
 
     def _insert_new(self, tenant: str, session: TenantSession,
-                    creations: Sequence[tuple[Entity, Actor]]) -> list[str | NgsiLdError]:
+                    creations: Sequence[_Creation]) -> list[str | NgsiLdError]:
         """Insert each entity not stored yet, each creation recorded as its author's; the id of
         each, or ``AlreadyExists`` for one stored already or given twice."""
-        taken = set(session.created_at([entity["id"] for entity, _ in creations]))
+        taken = set(session.created_at([creation.entity["id"] for creation in creations]))
         outcomes: list[str | NgsiLdError] = []
         by_author: dict[Actor, list[Entity]] = {}
-        for entity, actor in creations:
+        for entity, actor, _ in creations:
             if entity["id"] in taken:
                 outcomes.append(AlreadyExists(f"entity {entity['id']} already exists"))
                 continue
@@ -224,8 +235,10 @@ class EntityService:
     def batch_create(self, tenant: str, bodies: Sequence[Any], contexts: Sequence[Context | NgsiLdError]) -> BatchResult:
         result, parsed = self._parse_all(bodies, contexts, now=clock.now())
         author = current_actor()
+        staged = self.store.stage(parsed)
         with self.store.session(tenant, write=True) as session:
-            outcomes = self._insert_new(tenant, session, [(entity, author) for entity in parsed])
+            session.use_staged([staged])
+            outcomes = self._insert_new(tenant, session, [_Creation(entity, author, None) for entity in parsed])
         for entity, outcome in zip(parsed, outcomes, strict=True):
             if isinstance(outcome, NgsiLdError):
                 result.fail(entity["id"], outcome)
@@ -238,7 +251,11 @@ class EntityService:
         now = clock.now()
         result, parsed = self._parse_all(bodies, contexts, now=now)
         ids = [e["id"] for e in parsed]
+        # A replacement writes the parsed instances as they are (an update builds new ones):
+        # their rows can be prepared before the write lock.
+        staged = self.store.stage(parsed) if mode == "replace" else None
         with self.store.session(tenant, write=True) as session:
+            session.use_staged([staged])
             if mode == "update" or self.feed.needs_previous(tenant, session):
                 stored = session.get(ids)
             else:  # a replacement keeps only the creation instant of what it replaces
