@@ -57,7 +57,7 @@ def to_micros(instant: str) -> int:
     return micros - offset // _MICRO if offset else micros
 
 
-@lru_cache(maxsize=4096)  # to_row checks each observedAt of a batch, measures of an uplink share theirs
+@lru_cache(maxsize=4096)  # row_values checks each observedAt of a batch, measures of an uplink share theirs
 def from_micros(micros: int) -> str:
     """The instant as the platform writes it (UTC, microseconds, ``Z``)."""
     return (_NAIVE_EPOCH + micros * _MICRO).isoformat(timespec="microseconds") + "Z"
