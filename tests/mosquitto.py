@@ -5,6 +5,7 @@
 
     from tests.mosquitto import running_mosquitto     # the same as a context manager
     with running_mosquitto() as broker: …
+    with running_mosquitto(TLS(cert, key)) as broker: …   # its listener in TLS, "mqtts://127.0.0.1:PORT"
 
 ``Mosquitto`` has ``host``, ``port``, ``url``, ``stop()`` and ``start()`` (the same port and
 persistence folder again, as after a crash of the broker). Its configuration keeps every QoS 1
@@ -28,6 +29,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
@@ -36,6 +38,7 @@ MISSING = f"Mosquitto est absent ({BINARY}) : paquet Debian « mosquitto » (apt
 
 _CONFIG = """\
 listener {port} 127.0.0.1
+{tls}
 allow_anonymous true
 persistence true
 persistence_location {folder}/
@@ -59,20 +62,33 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+class TLS(NamedTuple):
+    """The server's certificate chain and private key, in PEM, for a TLS listener."""
+
+    certificate: bytes
+    key: bytes
+
+
 class Mosquitto:
     """One Mosquitto process and its folder (configuration, persistence, log)."""
 
     host = "127.0.0.1"
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, tls: TLS | None = None) -> None:
         self.folder = folder
         self.port = _free_port()
-        (folder / "mosquitto.conf").write_text(_CONFIG.format(port=self.port, folder=folder))
+        self.tls = tls
+        listener_tls = ""
+        if tls:
+            (folder / "server.pem").write_bytes(tls.certificate)
+            (folder / "server.key").write_bytes(tls.key)
+            listener_tls = f"certfile {folder}/server.pem\nkeyfile {folder}/server.key"
+        (folder / "mosquitto.conf").write_text(_CONFIG.format(port=self.port, folder=folder, tls=listener_tls))
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        return f"mqtt://{self.host}:{self.port}"
+        return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}"
 
     def start(self) -> None:
         """Start (or start again) and return once it accepts connections."""
@@ -107,7 +123,7 @@ class Mosquitto:
 
 
 @contextmanager
-def running_mosquitto() -> Iterator[Mosquitto]:
+def running_mosquitto(tls: TLS | None = None) -> Iterator[Mosquitto]:
     """A started Mosquitto, stopped and its folder removed afterwards. Raises ``RuntimeError``
     when Mosquitto is not installed (the fixture turns that into a skip or a failure)."""
     if not installed():
@@ -118,7 +134,7 @@ def running_mosquitto() -> Iterator[Mosquitto]:
             shutil.chown(folder, user="mosquitto")
         except LookupError:  # no such user: Mosquitto then keeps running as root
             pass
-    broker = Mosquitto(folder)
+    broker = Mosquitto(folder, tls)
     try:
         broker.start()
         yield broker
