@@ -19,6 +19,7 @@ import fcntl
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -108,7 +109,7 @@ BIND_CHUNK = 500
 
 def _connect(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
-    conn.execute("PRAGMA journal_mode=WAL")
+    _use_wal(conn)
     conn.execute("PRAGMA synchronous=NORMAL")
     # Checkpoints are the Checkpointer's job; a writer checkpoints only past a large WAL.
     conn.execute(f"PRAGMA wal_autocheckpoint={sqlite_checkpoint.BACKSTOP_PAGES}")
@@ -117,6 +118,25 @@ def _connect(path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA temp_store=MEMORY")
     conn.execute("PRAGMA mmap_size=67108864")  # mapped pages count in RSS: keep it modest
     return conn
+
+
+# Seconds between attempts to switch a new database file to WAL, then the last attempt.
+_WAL_RETRIES = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
+
+
+def _use_wal(conn: sqlite3.Connection) -> None:
+    """Put the file in WAL mode (a file keeps it once set). Processes opening a new file together,
+    as the workers of a first start do, each read it then ask for the exclusive lock the switch
+    needs: SQLite answers all but one "database is locked" at once, without its busy timeout,
+    since waiting could deadlock. Another attempt a moment later finds the switch made."""
+    for delay in (*_WAL_RETRIES, None):
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if delay is None or getattr(error, "sqlite_errorcode", 0) & 0xFF != sqlite3.SQLITE_BUSY:
+                raise
+            time.sleep(delay)
 
 
 # Errors of the database's surroundings (a full disk, files that cannot be opened, I/O, memory,
