@@ -20,6 +20,7 @@ from starlette.testclient import TestClient
 from territoires.app import create_app
 from territoires.config import Settings
 from tests import postgres
+from tests.descriptors import many_open_files
 from tests.receivers import HttpReceiver, http_receiver, mqtt_listener
 from tests.servers import platform
 
@@ -324,6 +325,19 @@ def test_058_04_058_03_mqtt_notifications_carry_metadata_and_body(client, mosqui
         assert body["type"] == "Notification" and body["data"][0]["id"] == "urn:ngsi-ld:Streetlight:1"
     properties = sorted(message.user_properties for message in messages)
     assert properties[0] == [] and ("test-receiver-key", "test-receiver-info") in properties[1]
+
+
+def test_mqtt_notifications_leave_a_process_with_many_files_open(client, mosquitto) -> None:
+    """A server with hundreds of tenant files open connects to an MQTT broker with a descriptor
+    above 1024, which ``select()`` cannot watch."""
+    topic = "territoires/notifications"
+    with mqtt_listener(mosquitto.host, mosquitto.port, topic) as listener, many_open_files():
+        subscribe(client, f"mqtt://{mosquitto.host}:{mosquitto.port}/{topic}", notification={"endpoint": {
+            "uri": f"mqtt://{mosquitto.host}:{mosquitto.port}/{topic}",
+            "notifierInfo": [{"key": "MQTT-QoS", "value": "1"}]}})
+        create(client, lamp(1))
+        [message] = listener.wait_for(1)
+    assert message.payload["body"]["data"][0]["id"] == "urn:ngsi-ld:Streetlight:1"
 
 
 def wait_for_status(client: TestClient, sub: str, done: Any, timeout: float = 20.0) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from cryptography.x509.oid import NameOID
 from paho.mqtt.enums import CallbackAPIVersion
 
 from territoires.ingest.mqtt import Message, Subscriber
+from tests.descriptors import many_open_files
 from tests.ingest.bridging import publish
 from tests.mosquitto import TLS, require_mosquitto, running_mosquitto
 
@@ -231,3 +232,14 @@ def _publish_tls(port: int, authority: Path, messages: list[tuple[str, bytes]]) 
     finally:
         client.disconnect()
         client.loop_stop()
+
+
+def test_a_process_with_many_files_open_still_receives(mosquitto):
+    """A bridge writing for hundreds of tenants holds their files open: its socket's descriptor
+    may be above 1024, which ``select()`` cannot watch."""
+    Subscriber(mosquitto.url, "bridge", [FILTER]).open_session()
+    publish(mosquitto.port, _uplinks(["after 1024"]))
+    with many_open_files(), _subscribed(mosquitto.url) as subscriber:
+        taken = _take(subscriber, 1)
+        assert _payloads(taken) == ["after 1024"]
+        subscriber.ack(taken)

@@ -17,6 +17,8 @@ v1.8, clauses 6.3.x and 7.3 / the MQTT notification binding).
 from __future__ import annotations
 
 import asyncio
+import os
+import select
 import ssl
 import threading
 import uuid
@@ -94,7 +96,12 @@ class _Broker:
 
 
 class _Connection:
-    """A paho client connected to one MQTT broker, its network loop in paho's own thread."""
+    """A paho client connected to one MQTT broker, its network loop in a thread of ours.
+
+    paho's own loop (``loop_start``) watches its socket with ``select()``, which cannot watch a
+    descriptor above 1024: a serving process with hundreds of tenant files open holds that many.
+    Ours drives paho through its external-loop interface with ``poll()``: every read and write is
+    done in that thread, woken through a pipe when a publication waits to be written."""
 
     def __init__(self, broker: _Broker, timeout: float) -> None:
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"territoires-{uuid.uuid4().hex[:12]}",
@@ -112,8 +119,13 @@ class _Connection:
             connected.set()
 
         self.client.on_connect = on_connect
+        self._wake_read, self._wake_write = os.pipe()
+        os.set_blocking(self._wake_write, False)
+        self.client.on_socket_register_write = lambda client, userdata, sock: self._wake()
+        self._stopping = False
         self.client.connect(broker.host, broker.port, keepalive=60)
-        self.client.loop_start()
+        self._loop = threading.Thread(target=self._run, name=f"mqtt-{broker.host}:{broker.port}", daemon=True)
+        self._loop.start()
         if not connected.wait(timeout) or self.refused is not None:
             self.close()
             raise DeliveryFailed(f"the MQTT broker {broker.host}:{broker.port} refused the connection: "
@@ -130,7 +142,39 @@ class _Connection:
 
     def close(self) -> None:
         self.client.disconnect()
-        self.client.loop_stop()
+        self._stopping = True
+        self._wake()
+        self._loop.join(timeout=10)
+        os.close(self._wake_read)
+        os.close(self._wake_write)
+
+    def _wake(self) -> None:
+        try:
+            os.write(self._wake_write, b"\0")
+        except (BlockingIOError, OSError):  # woken already, or closed
+            pass
+
+    def _run(self) -> None:
+        """Read, write and keep the connection alive until it ends or ``close``."""
+        client, poller = self.client, select.poll()
+        poller.register(self._wake_read, select.POLLIN)
+        sock = client.socket()
+        while sock is not None and not self._stopping:
+            fd = sock.fileno()
+            poller.register(fd, select.POLLIN | (select.POLLOUT if client.want_write() else 0))
+            pending = isinstance(sock, ssl.SSLSocket) and sock.pending()
+            events = dict(poller.poll(0 if pending else 1000))
+            poller.unregister(fd)
+            if self._wake_read in events:
+                os.read(self._wake_read, 4096)
+            if pending or events.get(fd, 0) & (select.POLLIN | select.POLLHUP | select.POLLERR):
+                client.loop_read()
+            if client.want_write():
+                client.loop_write()
+            client.loop_misc()  # keepalive; notices a connection gone silent
+            sock = client.socket()
+        if client.want_write():  # the DISCONNECT of ``close``
+            client.loop_write()
 
 
 class MqttTransport:

@@ -244,11 +244,14 @@ class Subscriber:
     def _serve(self, sock: socket.socket, reader: wire.Reader, first: list[Message | wire.Packet]) -> None:
         """Receive and send on ``sock`` until it fails or the caller stops."""
         self._handle(first)
+        poller = select.poll()  # not select(): a process with many tenant files open has descriptors above 1024
+        poller.register(sock, select.POLLIN)
+        poller.register(self._wake_read, select.POLLIN)
         received = pinged = time.monotonic()
         while True:
             pending = isinstance(sock, ssl.SSLSocket) and sock.pending()
-            readable = [sock] if pending else select.select([sock, self._wake_read], [], [], KEEPALIVE / 2)[0]
-            if self._wake_read in readable:
+            ready = {sock.fileno()} if pending else {fd for fd, _ in poller.poll(KEEPALIVE / 2 * 1000)}
+            if self._wake_read in ready:
                 os.read(self._wake_read, 4096)
             self._flush(sock)
             if self._stopping.is_set():
@@ -256,7 +259,7 @@ class Subscriber:
                 _wait_for_close(sock)
                 return
             now = time.monotonic()
-            if sock in readable:
+            if sock.fileno() in ready:
                 data = sock.recv(READ_SIZE)
                 if not data:
                     raise ConnectionError("connexion fermée par le serveur")
