@@ -87,8 +87,10 @@ class Settings:
     mqtt_client_id: str = "territoires-bridge"
     # Bridge processes sharing the MQTT subscription (``ingest/consumers.py``): one per free core.
     ingest_consumers: int = 1
-    # Most uplinks written in one transaction, and longest wait to fill a batch (seconds).
-    ingest_batch_size: int = 1000
+    # Most uplinks written in one transaction, and longest wait to fill a batch (seconds). A batch
+    # is as large as the backlog: catching up, a large one rewrites each page of the history once
+    # for several uplinks of a device (docs/operations.md).
+    ingest_batch_size: int = 5000
     ingest_batch_wait: float = 0.05
     # Notification delivery: each serving process runs a worker (off: no delivery from it).
     notifications: bool = True
