@@ -123,7 +123,11 @@ class _Connection:
         os.set_blocking(self._wake_write, False)
         self.client.on_socket_register_write = lambda client, userdata, sock: self._wake()
         self._stopping = False
-        self.client.connect(broker.host, broker.port, keepalive=60)
+        try:
+            self.client.connect(broker.host, broker.port, keepalive=60)
+        except BaseException:
+            self._close_pipe()
+            raise
         self._loop = threading.Thread(target=self._run, name=f"mqtt-{broker.host}:{broker.port}", daemon=True)
         self._loop.start()
         if not connected.wait(timeout) or self.refused is not None:
@@ -145,13 +149,16 @@ class _Connection:
         self._stopping = True
         self._wake()
         self._loop.join(timeout=10)
+        self._close_pipe()
+
+    def _close_pipe(self) -> None:
         os.close(self._wake_read)
         os.close(self._wake_write)
 
     def _wake(self) -> None:
         try:
             os.write(self._wake_write, b"\0")
-        except (BlockingIOError, OSError):  # woken already, or closed
+        except OSError:  # woken already (the pipe is full), or closed
             pass
 
     def _run(self) -> None:
