@@ -6,6 +6,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as paho
@@ -25,9 +26,13 @@ def _published(info: paho.MQTTMessageInfo) -> None:
     assert info.is_published(), f"Mosquitto did not acknowledge message {info.mid} ({info.rc})"
 
 
-def publish(url_port: int, messages: Sequence[tuple[str, bytes]], *, client_id: str = "test-publisher") -> None:
-    """Publish at QoS 1 and return once the broker acknowledged every message."""
+def publish(url_port: int, messages: Sequence[tuple[str, bytes]], *, client_id: str = "test-publisher",
+            authority: Path | None = None) -> None:
+    """Publish at QoS 1 and return once the broker acknowledged every message (in TLS, trusting
+    the certificate ``authority``, when given)."""
     client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=paho.MQTTv311)
+    if authority is not None:
+        client.tls_set(ca_certs=str(authority))
     client.max_inflight_messages_set(1000)
     client.max_queued_messages_set(0)
     client.connect("127.0.0.1", url_port)

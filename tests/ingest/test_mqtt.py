@@ -12,12 +12,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import paho.mqtt.client as paho
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from paho.mqtt.enums import CallbackAPIVersion
 
 from territoires.ingest.mqtt import Message, Subscriber
 from tests.descriptors import many_open_files
@@ -187,7 +185,7 @@ def test_mqtts_connects_in_tls_and_checks_the_servers_certificate(tmp_path, monk
         assert "CERTIFICATE_VERIFY_FAILED" in caplog.text
         monkeypatch.setenv("SSL_CERT_FILE", str(authority))  # OpenSSL's trust store, as an operator sets it
         Subscriber(mosquitto.url, "bridge", [FILTER]).open_session()
-        _publish_tls(mosquitto.port, authority, _uplinks(["secret"]))
+        publish(mosquitto.port, _uplinks(["secret"]), authority=authority)
         with _subscribed(mosquitto.url) as subscriber:
             taken = _take(subscriber, 1)
             assert _payloads(taken) == ["secret"]
@@ -220,18 +218,6 @@ def _certificates(authority_file: Path) -> TLS:
                server_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                         serialization.NoEncryption()))
 
-
-def _publish_tls(port: int, authority: Path, messages: list[tuple[str, bytes]]) -> None:
-    client = paho.Client(CallbackAPIVersion.VERSION2, client_id="tls-publisher", protocol=paho.MQTTv311)
-    client.tls_set(ca_certs=str(authority))
-    client.connect("127.0.0.1", port)
-    client.loop_start()
-    try:
-        for topic, body in messages:
-            client.publish(topic, body, qos=1).wait_for_publish(timeout=10)
-    finally:
-        client.disconnect()
-        client.loop_stop()
 
 
 def test_a_process_with_many_files_open_still_receives(mosquitto):
