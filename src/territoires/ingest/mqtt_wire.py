@@ -165,7 +165,7 @@ class Reader:
         return Message(topic, bytes(buffer[payload_start:end]), mid, qos, self.connection)
 
 
-def _variable_integer(buffer: bytearray, at: int, end: int) -> tuple[int, int]:
+def _variable_integer(buffer: bytes | bytearray, at: int, end: int) -> tuple[int, int]:
     """The Variable Byte Integer at ``at`` and where what follows it starts; (0, -1) when its
     bytes have not all arrived."""
     value, shift = 0, 0
@@ -192,7 +192,7 @@ def acknowledged(body: bytes) -> tuple[int, list[int]]:
     """(packet identifier, reason codes) of a SUBACK or UNSUBACK."""
     if len(body) < 3:
         raise ProtocolError("malformed SUBACK or UNSUBACK")
-    properties, at = _variable_integer(bytearray(body), 2, len(body))
+    properties, at = _variable_integer(body, 2, len(body))
     if at < 0:
         raise ProtocolError("malformed SUBACK or UNSUBACK")
     return int.from_bytes(body[:2], "big"), list(body[at + properties:])
