@@ -171,6 +171,7 @@ def audit(args: argparse.Namespace) -> int:
         audit_query,
         csv_lines,
         jsonl_lines,
+        text_of,
     )
 
     broker = _broker(args)
@@ -199,8 +200,8 @@ def audit(args: argparse.Namespace) -> int:
         else:
             for record in records:
                 row = audit_json(record, ctx.compact)
-                print("\t".join(str(row[key] or "") for key in ("at", "operation", "target", "attribute",
-                                                                 "principalKind", "subject", "name", "detail")))
+                print("\t".join(text_of(row[key]) for key in ("at", "operation", "target", "attributes",
+                                                               "principalKind", "subject", "name", "detail")))
         if total > args.offset + len(records):
             print(f"… {total - args.offset - len(records)} de plus (--offset, --limit)", file=sys.stderr)
     finally:

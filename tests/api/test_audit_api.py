@@ -53,13 +53,14 @@ def write_as(client: TestClient, actor: Actor) -> None:
     entities = broker_of(client).entities
     with acting(actor):
         entities.update_attributes("rennes", LAMP, {"powerState": {"type": "Property", "value": "off"}}, ctx)
-        entities.update_attributes("rennes", LAMP, {"dimmingLevel": {"type": "Property", "value": 10}}, ctx)
+        entities.update_attributes("rennes", LAMP, {"dimmingLevel": {"type": "Property", "value": 10},
+                                                    "powerState": {"type": "Property", "value": "on"}}, ctx)
 
 
 @pytest.fixture
 def trail(client: TestClient) -> TestClient:
     """Rennes' trail: a creation through HTTP (actor: the platform with authentication off), then
-    2 updates by a key, then 2 by an agent."""
+    2 updates by a key (powerState, then dimmingLevel and powerState), then the same 2 by an agent."""
     body = {**streetlight(1), "@context": [SDM_CONTEXT]}
     created = client.post("/ngsi-ld/v1/entities", content=orjson.dumps(body),
                           headers={**TENANT, "Content-Type": "application/ld+json"})
@@ -81,25 +82,27 @@ def test_the_trail_lists_newest_first_with_its_total(trail: TestClient) -> None:
     assert [r["operation"] for r in records] == ["update", "update", "update", "update", "create"]
     assert [r["subject"] for r in records] == [AGENT.subject] * 2 + [KEY.subject] * 2 + ["open"]
     newest = records[0]
-    assert newest["attribute"] == SDM + "dimmingLevel"  # compacted with the request's @context: the core one
+    assert newest["attributes"] == [SDM + "dimmingLevel", SDM + "powerState"]  # compacted with the request's @context: the core one
     assert (newest["target"], newest["principalKind"], newest["credentialId"], newest["name"]) == \
            (LAMP, "oidc", None, "agent@rennes.fr")
-    assert records[-1]["attribute"] is None and records[-1]["principalKind"] == "open"
-    assert set(newest) == {"seq", "at", "operation", "target", "attribute", "principalKind", "subject",
+    assert records[-1]["attributes"] == [] and records[-1]["principalKind"] == "open"
+    assert set(newest) == {"seq", "at", "operation", "target", "attributes", "principalKind", "subject",
                            "credentialId", "name", "detail"}
     page, total = listed(trail, offset=1, limit=2)
     assert total == 5 and page == records[1:3]
 
 
 def test_filters(trail: TestClient) -> None:
-    def ops(**params: Any) -> list[tuple[str, str | None]]:
+    def ops(**params: Any) -> list[tuple[str, list[str]]]:
         records, total = listed(trail, **params)
         assert total == len(records)
-        return [(r["subject"], r["attribute"]) for r in records]
+        return [(r["subject"], r["attributes"]) for r in records]
 
-    assert ops(subject=KEY.subject) == [(KEY.subject, SDM + "dimmingLevel"), (KEY.subject, SDM + "powerState")]
-    assert ops(credential=KEY.credential_id, attribute=SDM + "powerState") == [(KEY.subject, SDM + "powerState")]
-    assert ops(operation="create") == [("open", None)]
+    both = [SDM + "dimmingLevel", SDM + "powerState"]
+    assert ops(subject=KEY.subject) == [(KEY.subject, both), (KEY.subject, [SDM + "powerState"])]
+    assert ops(credential=KEY.credential_id, attribute=SDM + "dimmingLevel") == [(KEY.subject, both)]
+    assert len(ops(attribute=SDM + "powerState")) == 4
+    assert ops(operation="create") == [("open", [])]
     assert len(ops(entity=LAMP)) == 5 and ops(entity="urn:ngsi-ld:Streetlight:9999") == []
     everything, _ = listed(trail)
     middle = everything[2]["at"]  # the key's second update
@@ -113,7 +116,7 @@ def test_attribute_names_follow_the_link_context(trail: TestClient) -> None:
     sdm = link(f"http://testserver/ngsi-ld/v1/jsonldContexts/{stored.id}")
     response = trail.get(AUDIT, params={"attribute": "powerState"}, headers={**sdm})
     assert response.status_code == 200, response.text
-    assert [r["attribute"] for r in response.json()] == ["powerState", "powerState"]
+    assert [r["attributes"] for r in response.json()] == [["dimmingLevel", "powerState"], ["powerState"]] * 2
     records, _ = listed(trail, attribute="powerState")  # without the context: another attribute, unknown here
     assert records == []
 
@@ -157,7 +160,8 @@ def test_export_as_csv_holds_every_matching_record(trail: TestClient) -> None:
     assert len(everything) == 1505
     key_rows = [row for row in everything if row["subject"] == KEY.subject]
     assert key_rows[0]["name"].startswith("'=HYPERLINK")
-    assert key_rows[0]["attribute"] == SDM + "dimmingLevel" and key_rows[0]["credentialId"] == KEY.credential_id
+    assert key_rows[0]["attributes"] == f"{SDM}dimmingLevel {SDM}powerState"  # separated by spaces
+    assert key_rows[0]["credentialId"] == KEY.credential_id
 
 
 def test_export_as_json_lines_equals_the_listing(trail: TestClient) -> None:

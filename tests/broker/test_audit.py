@@ -59,10 +59,11 @@ def broker(settings: Settings) -> Iterator[Broker]:
 
 
 def trail(broker: Broker, tenant: str = "", **filters: object) -> list[tuple[str, str, str | None, str]]:
-    """(operation, target, short attribute, subject) of the tenant's records, oldest first."""
+    """(operation, target, short attribute names separated by spaces, subject) of the tenant's
+    records, oldest first."""
     records, count = broker.audit.query(tenant, AuditQuery(limit=1000, **filters))  # type: ignore[arg-type]
     assert count == len(records)
-    return [(r.operation, r.target, r.attribute.removeprefix(VOCAB) if r.attribute else None, r.subject)
+    return [(r.operation, r.target, " ".join(name.removeprefix(VOCAB) for name in r.attributes) or None, r.subject)
             for r in reversed(records)]
 
 
@@ -70,7 +71,7 @@ def lamp(**attrs: object) -> dict[str, object]:
     return {"id": LAMP, "type": "Streetlight", **{k: {"type": "Property", "value": v} for k, v in attrs.items()}}
 
 
-def test_entity_operations_record_what_they_did_to_each_attribute(broker: Broker) -> None:
+def test_entity_operations_record_what_they_did_to_which_attributes(broker: Broker) -> None:
     entities = broker.entities
     s = AGENT.subject
     with acting(AGENT):
@@ -92,7 +93,7 @@ def test_entity_operations_record_what_they_did_to_each_attribute(broker: Broker
         ("update", LAMP, "dimming", s),
         ("update", LAMP, "dimming", s),
         ("deleteAttribute", LAMP, "dimming", s),
-        ("update", LAMP, "https://uri.etsi.org/ngsi-ld/scope", s), ("update", LAMP, "powerState", s),
+        ("update", LAMP, "powerState https://uri.etsi.org/ngsi-ld/scope", s),
         ("delete", LAMP, None, s),
     ]
     records, _ = broker.audit.query("", AuditQuery())
@@ -138,8 +139,10 @@ def test_temporal_provision_and_ingestion_are_recorded_with_their_actor(broker: 
         broker.temporal.provide("rennes", body, CTX)
         broker.temporal.provide("rennes", {**body, "type": ["Streetlight", "Asset"]}, CTX)
     with acting(bridge):
-        fragment = {"id": LAMP, "type": [VOCAB + "Streetlight"], "attrs": {VOCAB + "powerState": [
-            {"type": "Property", "value": "on", "observedAt": "2026-11-28T18:00:00.000000Z"}]}}
+        measured = {"type": "Property", "value": "on", "observedAt": "2026-11-28T18:00:00.000000Z"}
+        fragment = {"id": LAMP, "type": [VOCAB + "Streetlight"], "attrs": {
+            VOCAB + "powerState": [measured], VOCAB + "dimmingLevel": [{**measured, "value": 40}],
+            VOCAB + "lampStatus": [{**measured, "value": "ok"}]}}
         fresh = broker.entities.apply_measurements("rennes", [fragment, fragment],
                                                    [Frame("70B3D57ED0000001", 1, "2026-11-28T18:00:00Z")] * 2)
         assert fresh == [True, False]
@@ -149,6 +152,7 @@ def test_temporal_provision_and_ingestion_are_recorded_with_their_actor(broker: 
     assert trail(broker, "rennes") == [
         ("create", LAMP, None, a),
         ("update", LAMP, "@type", a),
+        ("append", LAMP, "dimmingLevel lampStatus", b),  # one record per operation, not per measure
         ("update", LAMP, "powerState", b),  # the duplicate uplink changed nothing: no record
         ("delete", LAMP, None, a),
     ]
@@ -198,7 +202,7 @@ def test_non_entity_writes_are_recorded_by_the_service(broker: Broker) -> None:
     assert found[1] == AuditRecord(at=made.at, operation="createSubscription", target="urn:ngsi-ld:Subscription:9",
                                    kind="key", subject="k7x2q9", credential_id="k7x2q9", name="capteurs éclairage",
                                    detail="notifies MQTT", seq=found[1].seq)
-    assert (found[0].operation, found[0].subject, found[0].attribute) == ("deleteContext", AGENT.subject, None)
+    assert (found[0].operation, found[0].subject, found[0].attributes) == ("deleteContext", AGENT.subject, ())
     with pytest.raises(NonexistentTenant):
         broker.audit.record("nowhere", "createSubscription", "urn:x:y")
 
@@ -301,7 +305,8 @@ def test_cli_lists_filters_and_purges(settings: Settings, monkeypatch: pytest.Mo
         broker.tenants.create("rennes")
         with acting(SENSOR_KEY):
             broker.entities.create("rennes", lamp(powerState="on", dimming=3), CTX)
-            broker.entities.update_attributes("rennes", LAMP, {"dimming": {"type": "Property", "value": 4}}, CTX)
+            broker.entities.update_attributes("rennes", LAMP, {"dimming": {"type": "Property", "value": 4},
+                                                               "powerState": {"type": "Property", "value": "off"}}, CTX)
         old_records(broker, "rennes", ["2020-01-01T00:00:00.000000Z"])
     finally:
         broker.close()
@@ -309,11 +314,11 @@ def test_cli_lists_filters_and_purges(settings: Settings, monkeypatch: pytest.Mo
     code, out, _ = run(settings, monkeypatch, capsys, "audit", "list", "--tenant", "rennes", "--attribute", "dimming")
     assert code == 0
     [line] = out.splitlines()
-    assert line.split("\t")[1:7] == ["update", LAMP, "dimming", "key", "k7x2q9", "capteurs éclairage"]
+    assert line.split("\t")[1:7] == ["update", LAMP, "dimming powerState", "key", "k7x2q9", "capteurs éclairage"]
 
     code, out, err = run(settings, monkeypatch, capsys, "audit", "list", "--tenant", "rennes", "--limit", "1",
                          "--format", "csv", "--from", "2026-01-01")
-    assert code == 0 and out.splitlines()[0].startswith("seq,at,operation,")
+    assert code == 0 and out.splitlines()[0].startswith("seq,at,operation,target,attributes,")
     assert len(out.splitlines()) == 2 and "1 de plus" in err
 
     code, _, err = run(settings, monkeypatch, capsys, "audit", "list", "--tenant", "rennes", "--from", "hier")

@@ -8,6 +8,7 @@ from territoires.ngsild.errors import NonexistentTenant
 from territoires.store.port import AuditQuery, AuditRecord, Store
 
 DAY = "2026-11-28T"
+VOCAB = "https://uri.etsi.org/ngsi-ld/default-context/"
 
 
 def rec(n: int, **fields: object) -> AuditRecord:
@@ -15,7 +16,7 @@ def rec(n: int, **fields: object) -> AuditRecord:
     values: dict[str, object] = {
         "at": f"{DAY}10:{n:02d}:00.000000Z", "operation": "update", "target": f"urn:ngsi-ld:Streetlight:{n % 2}",
         "kind": "key", "subject": f"k{n % 3}", "credential_id": f"k{n % 3}", "name": "capteurs de la rue Émile-Zola",
-        "attribute": "https://uri.etsi.org/ngsi-ld/default-context/powerState",
+        "attributes": (VOCAB + "powerState",),
     }
     values.update(fields)
     return AuditRecord(**values)  # type: ignore[arg-type]
@@ -33,7 +34,8 @@ def query(store: Store, tenant: str = "", **fields: object) -> tuple[list[AuditR
 
 def test_records_come_back_whole_newest_first_with_their_count(store: Store) -> None:
     given = [rec(n) for n in range(6)] + [rec(6, operation="createSubscription", target="/ngsi-ld/v1/subscriptions",
-                                               attribute=None, credential_id=None, detail="urn:ngsi-ld:Subscription:1")]
+                                               attributes=(), credential_id=None, detail="urn:ngsi-ld:Subscription:1")]
+    given[2] = given[2]._replace(attributes=(VOCAB + "dimmingLevel", VOCAB + "powerState", "@type"))
     append(store, given[:3])
     append(store, given[3:])
     found, count = query(store)
@@ -54,7 +56,7 @@ def test_pages_follow_the_newest_first_order(store: Store) -> None:
 
 
 def test_each_filter_selects_exactly(store: Store) -> None:
-    append(store, [rec(n) for n in range(12)] + [rec(12, attribute=None, operation="create")])
+    append(store, [rec(n) for n in range(12)] + [rec(12, attributes=(), operation="create")])
     _, count = query(store, subject="k1")
     assert count == 4
     _, count = query(store, credential_id="k2")
@@ -63,7 +65,7 @@ def test_each_filter_selects_exactly(store: Store) -> None:
     assert count == 6 and {r.target for r in found} == {"urn:ngsi-ld:Streetlight:1"}
     _, count = query(store, operation="create")
     assert count == 1
-    _, count = query(store, attribute="https://uri.etsi.org/ngsi-ld/default-context/powerState")
+    _, count = query(store, attribute=VOCAB + "powerState")
     assert count == 12
     found, count = query(store, since=f"{DAY}10:03:00.000000Z", until=f"{DAY}10:06:00.000000Z")
     assert count == 3 and [r.at[11:16] for r in found] == ["10:05", "10:04", "10:03"]  # from included, to excluded
@@ -71,6 +73,17 @@ def test_each_filter_selects_exactly(store: Store) -> None:
     assert [r.at[11:16] for r in found] == ["10:12", "10:06"] and count == 2
     _, count = query(store, subject="nobody")
     assert count == 0
+
+
+def test_the_attribute_filter_finds_one_name_among_several_and_nothing_but_whole_names(store: Store) -> None:
+    power, dimming = VOCAB + "powerState", VOCAB + "dimmingLevel"
+    append(store, [rec(0, attributes=(dimming, power, "@type")), rec(1, attributes=(power,)),
+                   rec(2, attributes=(dimming,)), rec(3, attributes=(VOCAB + "powerStateOfLamp",))])
+    found, count = query(store, attribute=power)
+    assert count == 2 and [r.attributes for r in found] == [(power,), (dimming, power, "@type")]
+    assert [r.at[11:16] for r in query(store, attribute="@type")[0]] == ["10:00"]
+    for part in (VOCAB + "power", "powerState", dimming + " " + power, ""):
+        assert query(store, attribute=part) == ([], 0), part
 
 
 def test_before_seq_walks_the_trail_in_batches(store: Store) -> None:

@@ -1,4 +1,4 @@
-"""Backups of version 2 (issue 5): a tenant's history, kept identities, access set-up and audit
+"""Backups of version 3 (issue 5): a tenant's history, kept identities, access set-up and audit
 trail restore into either backend with the same temporal answers, access and audit listing."""
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ def fill(store: Store, tenant: str, keys: KeyService | None = None) -> dict[str,
         session.delete([GONE])
         session.keep_deleted_entities([lamps[3]], at(300))
         session.append_audit([AuditRecord(at(n / 10), "update", lamps[n % 3]["id"], "key", "k1", "k1", "SIG",
-                                           DIMMING) for n in range(2400)]
+                                           (DIMMING,)) for n in range(2400)]
                              + [AuditRecord(at(300), "delete", GONE, "user", "agent@lyon.fr", None, "Agent")])
     keys = keys or KeyService(store)
     _, editor = keys.create(tenant, "editor", "SIG")
@@ -185,6 +185,19 @@ def test_a_version_1_file_is_still_restored(store, tmp_path: Path):
     assert reports == {"lyon": backup.Report(entities=2)}
     with store.session("lyon") as session:
         assert session.query(EntityQuery()).entities == [streetlight(1), streetlight(2)]
+
+
+def test_a_version_2_file_restores_audit_records_of_one_attribute_or_none(store, tmp_path: Path):
+    path = tmp_path / "v2.jsonl"
+    one = [at(1), "update", "urn:ngsi-ld:Streetlight:0001", "key", "k1", "k1", "SIG", DIMMING, ""]
+    lines = [{"format": "territoires-backup", "version": 2, "created": NOW}, {"tenant": "lyon"},
+             {"auditTrail": {"records": 2, "latest": at(2)}},
+             {"audit": [one, [at(2), "delete", GONE, "user", "agent@lyon.fr", None, "Agent", None, ""]]}]
+    path.write_bytes(b"".join(orjson.dumps(line) + b"\n" for line in lines))
+    assert backup.restore(store, path) == {"lyon": backup.Report(audit=2)}
+    with store.session("lyon") as session:
+        records, _ = session.query_audit(AuditQuery())
+    assert [(r.operation, r.attributes) for r in records] == [("delete", ()), ("update", (DIMMING,))]
 
 
 def test_a_damaged_line_is_named_and_its_batch_is_not_written(store, sqlite: Store, tmp_path: Path):

@@ -4,9 +4,11 @@ Entity writes are recorded by ``AuditRecorder``, an observer of the change feed:
 becomes records written through the change's own write session, so a write and its records
 commit or roll back together. What the records say is derived from the change itself:
 - an entity created or deleted: one record (``create``, ``delete``), no attribute;
-- an entity changed: one record per attribute that differs (``append`` when it is new,
-  ``deleteAttribute`` when it is gone, ``update`` otherwise), its types and scope counting as
-  attributes named ``@type`` and the core ``scope``;
+- an entity changed: one record per operation done to its attributes, naming the attributes it
+  did it to (``append`` those that are new, ``update`` those that differ, ``deleteAttribute``
+  those that are gone), its types and scope counting as attributes named ``@type`` and the
+  core ``scope``. An uplink updating four measures is one record: the trail of a sensor
+  network grows by one row per measured entity, not one per measure;
 - an entity replaced whole by an upsert that did not read its previous state (the feed spares
   batch upserts that read): one ``replace`` record, no attribute.
 So a merge, an update by a sensor or a purge keeping some attributes are recorded by what they
@@ -67,8 +69,8 @@ def change_records(change: Change, actor: Actor) -> list[AuditRecord]:
     who = (actor.kind, actor.subject, actor.credential_id, actor.name)
     at, target = change.at, change.entity_id
 
-    def record(operation: str, attribute: str | None = None) -> AuditRecord:
-        return AuditRecord(at, operation, target, *who, attribute)
+    def record(operation: str, attributes: tuple[str, ...] = ()) -> AuditRecord:
+        return AuditRecord(at, operation, target, *who, attributes)
 
     old, new = change.old, change.new
     if old is None:
@@ -77,17 +79,18 @@ def change_records(change: Change, actor: Actor) -> list[AuditRecord]:
         return [record(DELETE)]
     if "attrs" not in old:  # a replacing upsert kept only the previous creation instant
         return [record(REPLACE)]
-    records = [record(UPDATE, name) for name, key in ((TYPE_ATTRIBUTE, "type"), (SCOPE_ATTRIBUTE, "scope"))
+    retyped = [name for name, key in ((TYPE_ATTRIBUTE, "type"), (SCOPE_ATTRIBUTE, "scope"))
                if old.get(key) != new.get(key)]
+    done: dict[str, list[str]] = {APPEND: [], UPDATE: retyped, DELETE_ATTRIBUTE: []}
     before, after = old.get("attrs", {}), new.get("attrs", {})
-    for name in sorted(before.keys() | after.keys()):
+    for name in before.keys() | after.keys():
         if name not in before:
-            records.append(record(APPEND, name))
+            done[APPEND].append(name)
         elif name not in after:
-            records.append(record(DELETE_ATTRIBUTE, name))
+            done[DELETE_ATTRIBUTE].append(name)
         elif before[name] != after[name]:  # a value, a member or a stamp differs: it was written
-            records.append(record(UPDATE, name))
-    return records
+            done[UPDATE].append(name)
+    return [record(operation, tuple(sorted(names))) for operation, names in done.items() if names]
 
 
 class AuditRecorder:

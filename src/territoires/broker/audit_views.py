@@ -23,7 +23,7 @@ from territoires.store.port import AuditQuery, AuditRecord
 FILTERS = {"subject": "subject", "credential": "credential_id", "entity": "target", "attribute": "attribute",
            "operation": "operation", "from": "since", "to": "until"}
 # The members of a record, in the order of the CSV columns.
-COLUMNS = ("seq", "at", "operation", "target", "attribute", "principalKind", "subject", "credentialId", "name",
+COLUMNS = ("seq", "at", "operation", "target", "attributes", "principalKind", "subject", "credentialId", "name",
            "detail")
 # A spreadsheet takes a cell starting with one of these as a formula (CSV injection): such a
 # cell is exported with a leading apostrophe, which spreadsheets show as text.
@@ -60,7 +60,7 @@ def audit_json(record: AuditRecord, compact: Callable[[str], str]) -> dict[str, 
         "at": record.at,
         "operation": record.operation,
         "target": record.target,
-        "attribute": compact(record.attribute) if record.attribute is not None else None,
+        "attributes": [compact(name) for name in record.attributes],
         "principalKind": record.kind,
         "subject": record.subject,
         "credentialId": record.credential_id,
@@ -89,8 +89,13 @@ def csv_lines(records: Iterable[AuditRecord], compact: Callable[[str], str]) -> 
     yield buffer.getvalue()
 
 
-def _cell(value: Any) -> str:
+def text_of(value: Any) -> str:
+    """A member of a record as one text: empty for none, a list's names separated by spaces."""
     if value is None:
         return ""
-    text = str(value)
+    return " ".join(value) if isinstance(value, list) else str(value)
+
+
+def _cell(value: Any) -> str:
+    text = text_of(value)
     return "'" + text if text.startswith(_FORMULA_START) else text

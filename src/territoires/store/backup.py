@@ -2,9 +2,10 @@
 file name ends in ``.gz``). The same file restores into SQLite or PostgreSQL, so it also
 moves a platform from the embedded store to a production database.
 
-Layout, line by line (version 2; files of version 1, which stop at the entities, are read too)::
+Layout, line by line (version 3; files of version 1, which stop at the entities, and of version
+2, whose audit records name one attribute or none, are read too)::
 
-    {"format": "territoires-backup", "version": 2, "created": "…Z"}
+    {"format": "territoires-backup", "version": 3, "created": "…Z"}
     {"platform": true}            when the whole platform is saved, what belongs to no tenant:
     {"key": {…}}, {"member": {…}}   the API keys and members of operators and national roles
     {"tenant": "<name>"}          then that tenant's records:
@@ -21,7 +22,8 @@ Layout, line by line (version 2; files of version 1, which stop at the entities,
     {"publicTypes": […]}          the entity types anonymous visitors may read
     {"quotas": {…}}               its own quotas
     {"auditTrail": {"records": n, "latest": "…Z"}} then {"audit": [[…], …]}: its audit trail,
-                                  oldest first, 1000 records a line (fields of AuditRecord but seq)
+                                  oldest first, 1000 records a line (fields of AuditRecord but seq;
+                                  its attributes as a list)
 
 Entities are read page by page with the store's own cursor and history with temporal
 pagination, so a backup of a large tenant holds one page in memory (the audit trail goes
@@ -81,8 +83,8 @@ from territoires.store.port import (
 )
 
 FORMAT = "territoires-backup"
-VERSION = 2
-READABLE = (1, 2)
+VERSION = 3
+READABLE = (1, 2, 3)
 BATCH = 1000  # entities, identities or instances per page and per write
 
 # What a progress report counts.

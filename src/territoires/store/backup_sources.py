@@ -97,6 +97,10 @@ def _identity(entity: TemporalEntity) -> Entity:
 
 
 # A record of the audit trail as a backup line holds it: its fields but the store's number.
+# Its attributes are a list since version 3; before, one name or null.
+_ATTRIBUTES = AuditRecord._fields.index("attributes")
+
+
 def audit_row(record: AuditRecord) -> list[Any]:
     return list(record[:-1])
 
@@ -104,7 +108,9 @@ def audit_row(record: AuditRecord) -> list[Any]:
 def audit_record(row: Sequence[Any]) -> AuditRecord:
     if len(row) != len(AuditRecord._fields) - 1:
         raise ValueError(f"an audit row has {len(AuditRecord._fields) - 1} fields, not {len(row)}")
-    return AuditRecord(*row)
+    names = row[_ATTRIBUTES]
+    attributes = tuple(names) if isinstance(names, list) else (names,) if names else ()
+    return AuditRecord(*row[:_ATTRIBUTES], attributes, *row[_ATTRIBUTES + 1:])
 
 
 @dataclass

@@ -421,11 +421,12 @@ class AuditRecord(NamedTuple):
 
     - ``at``: when (an instant as ``clock.now()`` writes it, so instants compare as texts).
     - ``operation``: what: ``create``/``delete`` of an entity, ``append``/``update``/
-      ``deleteAttribute`` of one of its attributes, ``replace`` of a whole entity whose previous
+      ``deleteAttribute`` of some of its attributes, ``replace`` of a whole entity whose previous
       state was not read, or the name of a write outside entities (``createSubscription``…).
     - ``target``: the entity id, or the id or path of the other resource written.
-    - ``attribute``: the expanded attribute name (``type`` and ``scope`` for those); None for a
-      record about a whole entity or another resource.
+    - ``attributes``: the expanded names of the attributes the operation wrote, sorted (``@type``
+      and the core ``scope`` for those); empty for a record about a whole entity or another
+      resource. Expanded names are IRIs: they never hold a space.
     - ``kind``, ``subject``, ``credential_id``, ``name``: who, as ``broker.actor.Actor`` says.
     - ``detail``: a short free text for writes outside entities; empty otherwise.
     - ``seq``: the store's number for it, increasing in recording order; None before it is stored.
@@ -438,7 +439,7 @@ class AuditRecord(NamedTuple):
     subject: str
     credential_id: str | None = None
     name: str = ""
-    attribute: str | None = None
+    attributes: tuple[str, ...] = ()
     detail: str = ""
     seq: int | None = None
 
@@ -447,7 +448,8 @@ class AuditRecord(NamedTuple):
 class AuditQuery:
     """Which audit records to list. Every filter given must hold (AND); each compares exactly.
 
-    - ``subject``, ``credential_id``, ``target``, ``attribute``, ``operation``: equal to this.
+    - ``subject``, ``credential_id``, ``target``, ``operation``: equal to this.
+    - ``attribute``: one of the record's ``attributes``.
     - ``since``: ``at`` >= this instant; ``until``: ``at`` < this instant (``clock.now()`` form).
     - ``before_seq``: ``seq`` below this (walking the whole trail newest first, batch by batch).
     - ``offset``/``limit``: the page, newest first (``seq`` descending); ``limit`` 0: none.

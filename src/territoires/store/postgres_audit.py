@@ -47,13 +47,13 @@ class PostgresAudit:
         with self.conn.pipeline():  # one round trip
             rows = None
             if query.limit > 0:
-                where, params = page_filters(query, "%s")
+                where, params = page_filters(query, "%s", "strpos")
                 rows = self.conn.execute(
                     f"SELECT {READ_COLUMNS} FROM audit WHERE {where} ORDER BY seq DESC LIMIT %s OFFSET %s",
                     (*params, query.limit, query.offset))
             counted = None
             if query.count:
-                where, params = count_clause(query, "%s")
+                where, params = count_clause(query, "%s", "strpos")
                 counted = self.conn.execute(f"SELECT count(*) FROM audit WHERE {where}", params)
         records = [audit_record(row) for row in rows.fetchall()] if rows is not None else []
         return records, counted.fetchone()[0] if counted is not None else None

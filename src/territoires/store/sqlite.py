@@ -101,7 +101,7 @@ CREATE TABLE IF NOT EXISTS tenants(
 """
 
 # Version of the tenant file layout (PRAGMA user_version); see _Tenant.upgrade.
-LAYOUT_VERSION = 1
+LAYOUT_VERSION = 2
 
 # Statements bind at most this many parameters at once (SQLite's limit is 32766).
 BIND_CHUNK = 500
@@ -181,13 +181,19 @@ class _Tenant:
         self.upgrade()
 
     def upgrade(self) -> None:
-        """Bring an older tenant file to ``LAYOUT_VERSION`` (version 1 added the value index)."""
-        if self.conn.execute("PRAGMA user_version").fetchone()[0] >= LAYOUT_VERSION:
+        """Bring an older tenant file to ``LAYOUT_VERSION``: version 1 added the value index,
+        version 2 gave an audit record several attributes (one column, renamed)."""
+        version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+        if version >= LAYOUT_VERSION:
             return
         transaction = WriteTransaction(self)
         session = SqliteSession(self, self.conn)
         try:
-            session.replace([orjson.loads(doc) for (doc,) in self.conn.execute("SELECT doc FROM entities")])
+            if version < 1:
+                session.replace([orjson.loads(doc) for (doc,) in self.conn.execute("SELECT doc FROM entities")])
+            # Checked in the transaction: another process may have renamed it since.
+            if any(name == "attribute" for _, name, *_ in self.conn.execute("PRAGMA table_info(audit)")):
+                self.conn.execute("ALTER TABLE audit RENAME COLUMN attribute TO attributes")
             self.conn.execute(f"PRAGMA user_version = {LAYOUT_VERSION}")
         except BaseException:
             transaction.abandon()

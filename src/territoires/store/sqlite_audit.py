@@ -1,6 +1,6 @@
 """The audit trail in a tenant's SQLite file (the storage contract's audit methods).
 
-``audit(seq, at, operation, target, attribute, kind, subject, credential, name, detail)``:
+``audit(seq, at, operation, target, attributes, kind, subject, credential, name, detail)``:
 ``seq`` never reused (AUTOINCREMENT), so the trail's order survives the retention deleting its
 oldest rows; indexes on time (filters, retention), target and subject (the usual questions:
 who changed this entity, what did this key do).
@@ -28,7 +28,7 @@ CREATE TABLE IF NOT EXISTS audit(
     at TEXT NOT NULL,
     operation TEXT NOT NULL,
     target TEXT NOT NULL,
-    attribute TEXT,
+    attributes TEXT,
     kind TEXT NOT NULL,
     subject TEXT NOT NULL,
     credential TEXT,
@@ -53,13 +53,13 @@ class SqliteAudit:
     def query_audit(self, query: AuditQuery) -> tuple[list[AuditRecord], int | None]:
         rows = []
         if query.limit > 0:
-            where, params = page_filters(query, "?")
+            where, params = page_filters(query, "?", "instr")
             rows = self.conn.execute(
                 f"SELECT {READ_COLUMNS} FROM audit WHERE {where} ORDER BY seq DESC LIMIT ? OFFSET ?",
                 (*params, query.limit, query.offset)).fetchall()
         count = None
         if query.count:
-            where, params = count_clause(query, "?")
+            where, params = count_clause(query, "?", "instr")
             count = self.conn.execute(f"SELECT count(*) FROM audit WHERE {where}", params).fetchone()[0]
         return [audit_record(row) for row in rows], count
 
