@@ -15,6 +15,7 @@ from territoires.ngsild.geo import (
     EARTH_RADIUS,
     LOCATION,
     GeoQuery,
+    Ruler,
     bounding_box,
     geometry_box,
     matches,
@@ -324,6 +325,19 @@ def test_near_min_distance_needs_the_whole_target_outside_the_buffer() -> None:
     assert not matches(query(f"near;minDistance=={gap + 2}", reference), THABOR)
     inside = point(-1.669, 48.115)
     assert not matches(query("near;minDistance==1", inside), THABOR)
+
+
+def test_ruler_measures_as_near_does() -> None:
+    """Sorting by distance (clause 4.23) measures what ``near`` compares: on the sphere between
+    points, to the nearest point of other geometries."""
+    from_hotel_de_ville = Ruler(point(*HOTEL_DE_VILLE))
+    assert from_hotel_de_ville(point(*GARE)) == pytest.approx(haversine(HOTEL_DE_VILLE, GARE), abs=0.01)
+    assert Ruler(point(-1.68, 48.11))(point(-1.68, 49.11)) == pytest.approx(math.radians(EARTH_RADIUS), abs=0.01)
+    reference = point(-1.6690, 48.1100)  # 333 m south of the Thabor park's southern edge
+    gap = haversine([-1.6690, 48.1100], [-1.6690, 48.1130])
+    assert Ruler(reference)(THABOR) == pytest.approx(gap, rel=1e-3)
+    assert Ruler(THABOR)(reference) == pytest.approx(gap, rel=1e-3)
+    assert Ruler(reference)(point(-1.669, 48.115)) > Ruler(reference)(THABOR)  # the park's edge is nearer
 
 
 def test_near_a_line_reference() -> None:

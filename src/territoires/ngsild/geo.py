@@ -420,12 +420,11 @@ class Matcher:
         if query.georel != "near":
             return
         self.distance = query.max_distance if query.max_distance is not None else query.min_distance
-        self.lon0, self.lat0, self.kx, self.ky = _frame(query.geometry)
+        self.plane = _Plane(query.geometry)
         # Haversine threshold: a point is within the distance iff its haversine term <= this.
         half = self.distance / (2 * EARTH_RADIUS)
         self.threshold = math.sin(half) ** 2 if half < math.pi / 2 else math.inf
-        self.cos_lat0 = math.cos(math.radians(self.lat0))
-        self.projected = self._project(self.reference)
+        self.projected = self.plane.project(self.reference)
         shapely.prepare(self.projected)
         self._buffer: shapely.Geometry | None = None
 
@@ -435,7 +434,7 @@ class Matcher:
     def __call__(self, geometry: dict[str, Any]) -> bool:
         if self.query.georel == "near" and self.point is not None and geometry["type"] == "Point":
             # The hot path (points near a point): plain arithmetic, no shapely object.
-            term = self._haversine_term(geometry["coordinates"][0], geometry["coordinates"][1])
+            term = self.plane.haversine_term(geometry["coordinates"][0], geometry["coordinates"][1])
             return term <= self.threshold if self.query.max_distance is not None else term > self.threshold
         # Prepared GEOS geometries are not thread-safe, and shapely releases the GIL.
         with self._lock:
@@ -463,11 +462,6 @@ class Matcher:
         return bool(shapely.equals(target, ref))
 
     # -- near --
-    def _haversine_term(self, lon: float, lat: float) -> float:
-        dlat = math.radians(lat - self.lat0)
-        dlon = math.radians(lon - self.lon0)
-        return math.sin(dlat / 2) ** 2 + self.cos_lat0 * math.cos(math.radians(lat)) * math.sin(dlon / 2) ** 2
-
     def _near(self, geometry: dict[str, Any]) -> bool:
         is_max = self.query.max_distance is not None
         kind = geometry["type"]
@@ -475,9 +469,9 @@ class Matcher:
             # Point reference: every position (vertex) decides, on the sphere.  For maxDistance a
             # target is inside the (convex) disc iff all its vertices are.
             if is_max:
-                return all(self._haversine_term(x, y) <= self.threshold for x, y in _positions(geometry))
-            return all(self._haversine_term(x, y) > self.threshold for x, y in _positions(geometry))
-        target = self._project(shape_of(geometry))
+                return all(self.plane.haversine_term(x, y) <= self.threshold for x, y in _positions(geometry))
+            return all(self.plane.haversine_term(x, y) > self.threshold for x, y in _positions(geometry))
+        target = self.plane.project(shape_of(geometry))
         if not is_max:
             return not shapely.dwithin(self.projected, target, self.distance)
         if kind in ("Point", "MultiPoint"):
@@ -490,9 +484,27 @@ class Matcher:
             shapely.prepare(self._buffer)
         return self._buffer
 
-    def _project(self, shape: shapely.Geometry) -> shapely.Geometry:
-        """Into the local plane (metres) of the reference; a target lying across the
-        antimeridian from the reference is shifted by 360° first."""
+
+
+class _Plane:
+    """The local equirectangular plane (metres) centred on a reference geometry, and the
+    haversine term of points from its centre."""
+
+    def __init__(self, reference: dict[str, Any]) -> None:
+        min_x, max_x, min_y, max_y = geometry_box(reference)
+        self.lon0, self.lat0 = (min_x + max_x) / 2, (min_y + max_y) / 2
+        self.ky = math.radians(EARTH_RADIUS)  # metres per degree along the meridian...
+        self.kx = self.ky * max(math.cos(math.radians(self.lat0)), 1e-9)  # ... and along the parallel
+        self.cos_lat0 = math.cos(math.radians(self.lat0))
+
+    def haversine_term(self, lon: float, lat: float) -> float:
+        dlat = math.radians(lat - self.lat0)
+        dlon = math.radians(lon - self.lon0)
+        return math.sin(dlat / 2) ** 2 + self.cos_lat0 * math.cos(math.radians(lat)) * math.sin(dlon / 2) ** 2
+
+    def project(self, shape: shapely.Geometry) -> shapely.Geometry:
+        """``shape`` in the plane; a shape lying across the antimeridian from the centre is
+        shifted by 360° first."""
         min_x, _, max_x, _ = shapely.bounds(shape)
         shift = _wrap((min_x + max_x) / 2 - self.lon0) - ((min_x + max_x) / 2 - self.lon0)
         origin_x = self.lon0 - shift
@@ -500,13 +512,22 @@ class Matcher:
         return shapely.transform(shape, lambda c: (c - (origin_x, lat0)) * (kx, ky))
 
 
-def _frame(reference: dict[str, Any]) -> tuple[float, float, float, float]:
-    """Centre (lon, lat) of the reference and the metres per degree (x, y) of the local plane."""
-    min_x, max_x, min_y, max_y = geometry_box(reference)
-    lon0, lat0 = (min_x + max_x) / 2, (min_y + max_y) / 2
-    ky = math.radians(EARTH_RADIUS)
-    kx = ky * max(math.cos(math.radians(lat0)), 1e-9)
-    return lon0, lat0, kx, ky
+class Ruler:
+    """Distances in metres from a reference geometry to target geometries, measured as the
+    ``near`` georel measures them (see the module's docstring): on the sphere from a Point to
+    a Point, else between nearest points in the reference's local plane. Sorting by distance
+    (clause 4.23) uses it."""
+
+    def __init__(self, reference: dict[str, Any]) -> None:
+        self.plane = _Plane(reference)
+        self.point = reference["type"] == "Point"
+        self.projected = self.plane.project(shape_of(reference))
+
+    def __call__(self, geometry: dict[str, Any]) -> float:
+        if self.point and geometry["type"] == "Point":
+            term = self.plane.haversine_term(geometry["coordinates"][0], geometry["coordinates"][1])
+            return 2 * EARTH_RADIUS * math.asin(math.sqrt(min(term, 1.0)))
+        return float(shapely.distance(self.projected, self.plane.project(shape_of(geometry))))
 
 
 # ---- index pre-filter ----------------------------------------------------------------------
@@ -525,7 +546,8 @@ def bounding_box(query: GeoQuery) -> Box | None:
         return _cap_box(query.geometry["coordinates"][0], query.geometry["coordinates"][1], distance)
     # Preimage of the reference's box grown by the distance in the local plane of the predicate.
     min_x, max_x, min_y, max_y = geometry_box(query.geometry)
-    _, _, kx, ky = _frame(query.geometry)
+    plane = _Plane(query.geometry)
+    kx, ky = plane.kx, plane.ky
     dx, dy = distance / kx * (1 + _BOX_SLACK) + _BOX_SLACK, distance / ky * (1 + _BOX_SLACK) + _BOX_SLACK
     return _clamp(min_x - dx, max_x + dx, min_y - dy, max_y + dy)
 

@@ -16,10 +16,12 @@ from territoires.ngsild.errors import BadRequestData
 from territoires.ngsild.query import (
     And,
     AnyOf,
+    AttrPath,
     Comparison,
     Exists,
     InRange,
     Or,
+    OrderKey,
     Pattern,
     QTerm,
     Scope,
@@ -27,6 +29,7 @@ from territoires.ngsild.query import (
     TypeName,
     Value,
 )
+from territoires.store.port import NotSupported
 
 Sql = tuple[str, list[Any]]
 
@@ -203,3 +206,15 @@ def scope_regex(scope: Scope) -> str:
     levels = "/".join("[^/]+" if level == "+" else re.escape(level) for level in scope.levels)
     tail = "(?:/.*)?" if scope.descendants else ""
     return rf"\A/{levels}{tail}\Z"
+
+
+def distance_attribute(key: OrderKey, order_from: dict[str, Any] | None) -> str:
+    """The GeoProperty a key sorting by distance measures (clause 4.23), checked: a reference
+    geometry must be given, and the key must name a whole attribute."""
+    path = key.target
+    assert isinstance(path, AttrPath)
+    if order_from is None:
+        raise BadRequestData("orderBy sorts by distance: the reference geometry (orderFrom, coordinates) is missing")
+    if path.sub or path.member or path.keys:
+        raise NotSupported("sorting by distance applies to a GeoProperty attribute, not to a sub-attribute or member")
+    return check_name(path.attr)

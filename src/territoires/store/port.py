@@ -71,8 +71,10 @@ class EntityQuery:
       literals (``{"@type": "Time"|"Date"|"DateTime", "@value": …}``) Time, Date, DateTime;
       each kind by value, strings by Unicode code point; dateTimes as instants.
     Whatever the direction, entities whose value is JSON null come after all others, and
-    entities lacking the attribute (or path, or scope) come last. A backend that cannot sort by
-    distance (``OrderKey.by_distance``) or by ``collation`` raises ``NotSupported``.
+    entities lacking the attribute (or path, or scope) come last. A key sorting by distance
+    (``OrderKey.by_distance``) measures from ``order_from`` to the nearest instance of its
+    GeoProperty, as ``ngsild.geo.Ruler`` does (both backends); a backend that cannot sort
+    under ``collation`` raises ``NotSupported``.
     Cursors: with ``order_by`` no ``next_cursor`` is given and ``after`` must be None (it is
     refused with ``BadRequestData``): page with ``offset``/``limit``.
     """

@@ -262,27 +262,29 @@ def _near(m: Matcher) -> Sql:
 
 
 def _haversine(m: Matcher, lon: str, lat: str) -> Sql:
-    """``Matcher._haversine_term`` of the position (lon, lat): the same operations in the
-    same order, on the same constants."""
+    """``_Plane.haversine_term`` of the matcher's plane at the position (lon, lat): the same
+    operations in the same order, on the same constants."""
     def radians_of(difference: Sql) -> Sql:
         return concat("%s", "(CASE WHEN abs(", difference, ") < ", _TINY, " THEN 0 ELSE ", difference, " END * ",
                       Param(_RADIANS), ")")
 
-    dlat = radians_of(concat("%s", "(", lat, " - ", Param(float(m.lat0)), ")"))
-    dlon = radians_of(concat("%s", "(", lon, " - ", Param(float(m.lon0)), ")"))
+    plane = m.plane
+    dlat = radians_of(concat("%s", "(", lat, " - ", Param(float(plane.lat0)), ")"))
+    dlon = radians_of(concat("%s", "(", lon, " - ", Param(float(plane.lon0)), ")"))
     cos_lat = concat("%s", "cos(", radians_of((lat, [])), ")")
-    return concat("%s", "(power(sin(", dlat, " / 2), 2) + ", Param(m.cos_lat0), " * ", cos_lat,
+    return concat("%s", "(power(sin(", dlat, " / 2), 2) + ", Param(plane.cos_lat0), " * ", cos_lat,
                   " * power(sin(", dlon, " / 2), 2))")
 
 
 def _projected_target(m: Matcher) -> Sql:
-    """``Matcher._project`` of the stored target: the origin moves by whole turns when the
+    """``_Plane.project`` of the stored target: the origin moves by whole turns when the
     target lies across the antimeridian from the reference, as ``_wrap`` computes it
     (Python's float ``%`` for the values it meets), then translate and scale."""
-    lon0, lat0 = Param(float(m.lon0)), Param(float(m.lat0))
+    plane = m.plane
+    lon0, lat0 = Param(float(plane.lon0)), Param(float(plane.lat0))
     wrapped = "(CASE WHEN s.x >= 360 THEN s.x - 360 WHEN s.x < 0 THEN s.x + 360 ELSE s.x END - 180)"
     return concat(
         "%s", "(SELECT ST_Scale(ST_Translate(g.geom, ", wrapped, " - s.t - ", lon0, ", -", lat0, "), ",
-        Param(float(m.kx)), ", ", Param(float(m.ky)), ") FROM (SELECT c.t, c.t + 180 AS x FROM "
+        Param(float(plane.kx)), ", ", Param(float(plane.ky)), ") FROM (SELECT c.t, c.t + 180 AS x FROM "
         "(SELECT (ST_XMin(g.geom) + ST_XMax(g.geom)) / 2 - ", lon0, " AS t OFFSET 0) AS c) AS s)",
     )

@@ -500,7 +500,7 @@ class SqliteSession(SqliteTemporal, sqlite_devices.SqliteFrames, SqliteSubscript
             page_where.append("e.rid > ?")
             page_params.append(after)
         clause = " AND ".join(page_where) or "1"
-        order, order_params = sqlite_filters.compile_order_by(query.order_by, query.collation)
+        order, order_params = sqlite_filters.compile_order_by(query.order_by, query.collation, query.order_from)
         rows = []
         if query.limit > 0:
             rows = self.conn.execute(

@@ -25,6 +25,8 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
+import orjson
+
 from territoires.ngsild.model import MAIN_MEMBER
 from territoires.ngsild.query import AttrPath, Exists, OrderKey, QExpr, QTerm, Scope, ScopeExpr, TypeExpr, Value
 from territoires.store.filter_common import (
@@ -34,6 +36,7 @@ from territoires.store.filter_common import (
     boolean,
     check_name,
     concat,
+    distance_attribute,
     is_negated,
     scope_regex,
     targets_condition,
@@ -288,20 +291,33 @@ _KIND_VALUE = (
 )
 
 
-def compile_order_by(keys: Sequence[OrderKey], collation: str | None = None) -> Sql:
+def compile_order_by(
+    keys: Sequence[OrderKey], collation: str | None = None, order_from: dict[str, Any] | None = None
+) -> Sql:
     """The ``ORDER BY`` terms (without the keywords) over entity row ``e`` ordering by ``keys``
     as ``EntityQuery.order_by`` documents (clause 4.23); the caller appends its own final
     tie-break (``e.rid``). Empty text for no keys. Strings compare by code point: another
-    ``collation``, like sorting by distance, raises ``NotSupported``."""
+    ``collation`` raises ``NotSupported``. Keys sorting by distance measure from ``order_from``
+    (GeoJSON) to the nearest instance of their GeoProperty (``sqlite_geo.geo_distance``);
+    entities without one come last."""
     if keys and collation is not None:
         raise NotSupported(f"collation {collation}: this broker orders strings by Unicode code point only")
     pieces: list[str | Sql] = []
     for i, key in enumerate(keys):
-        if key.by_distance:
-            raise NotSupported("sorting by distance (dist-asc, dist-desc) is not supported by this broker")
         pieces.extend([", "] if i else [])
-        pieces.append(_order_terms(key))
+        pieces.append(_distance_terms(key, order_from) if key.by_distance else _order_terms(key))
     return _cat(*pieces)
+
+
+def _distance_terms(key: OrderKey, order_from: dict[str, Any] | None) -> Sql:
+    attr = distance_attribute(key, order_from)
+    # Computed once per entity: no GeoProperty counts as farther than any distance (-1 when
+    # descending), so it comes last both ways.
+    absent, way = ("-1", " DESC") if key.descending else ("9e999", "")
+    return _cat(
+        "(SELECT ifnull(min(geo_distance(", _P(orjson.dumps(order_from).decode()), f", i.value)), {absent}) ",
+        "FROM json_each(e.doc, ", _P("$.attrs" + _key(attr)), f") AS i){way}",
+    )
 
 
 def _order_terms(key: OrderKey) -> Sql:

@@ -13,6 +13,10 @@ outwards, so a box never shrinks), then ``geo_match`` applies the exact predicat
 
 Queries reach ``geo_match`` by key: :func:`compile_geo` registers the compiled query (its
 reference geometry built and prepared once) in a process-wide table, and the SQL passes the key.
+
+Sorting by distance (clause 4.23) calls ``geo_distance(reference, instance)`` on the stored
+GeoProperty instances of each entity: metres from the reference geometry (GeoJSON text) to the
+instance's value, NULL for an instance that holds no geometry.
 """
 
 from __future__ import annotations
@@ -22,14 +26,17 @@ import sqlite3
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
 import orjson
 
 from territoires.ngsild.geo import (
+    GEOMETRY_TYPES,
     MAX_GEO_INSTANCES,
     GeoQuery,
     Matcher,
+    Ruler,
     bounding_box,
     geo_instances,
     geometry_box,
@@ -48,8 +55,22 @@ _registry_lock = threading.Lock()
 
 
 def register_functions(conn: sqlite3.Connection) -> None:
-    """Install ``geo_match(query_key, geometry_text)`` on a connection."""
+    """Install ``geo_match(query_key, geometry_text)`` and ``geo_distance(reference_text,
+    instance_text)`` on a connection."""
     conn.create_function("geo_match", 2, _geo_match, deterministic=True)
+    conn.create_function("geo_distance", 2, _geo_distance, deterministic=True)
+
+
+@lru_cache(maxsize=64)
+def _ruler(reference_text: str) -> Ruler:
+    return Ruler(orjson.loads(reference_text))
+
+
+def _geo_distance(reference_text: str, instance_text: str) -> float | None:
+    value = orjson.loads(instance_text).get("value")
+    if not isinstance(value, dict) or value.get("type") not in GEOMETRY_TYPES:
+        return None
+    return _ruler(reference_text)(value)
 
 
 def _geo_match(key: str, geometry_text: str) -> int:
