@@ -428,6 +428,69 @@ def test_021_27_5244_query_body_members_are_checked(client):
         assert_problem(client.post(QUERY, json={**base, **extra}, params={"options": "aggregatedValues"}), 400, "BadRequestData")
 
 
+def test_021_27_07_021_27_08_5244_01_01_aggr_methods_in_a_query_body_are_honoured(client):
+    provide(client, vehicle())
+    base = {"type": "Query", "entities": [{"type": "Vehicle"}], "attrs": ["speed"]}
+    after = {"timerel": "after", "timeAt": "2020-08-01T12:00:00Z"}
+    for extra in ({"temporalQ": {**after, "aggrMethods": ["avg"]}},
+                  {"temporalQ": {**after, "aggrMethods": "avg,max"}},
+                  {"temporalQ": after, "aggrParams": {"aggrMethods": ["avg"], "aggrPeriodDuration": "PT0S"}}):
+        response = client.post(QUERY, json={**base, **extra})
+        assert response.status_code == 200, response.text
+        (speed,) = [item["speed"] for item in response.json()]
+        assert speed["avg"][0][0] == 100 and "instanceId" not in response.text
+    named = client.post(QUERY, params={"options": "temporalValues"},
+                        json={**base, "temporalQ": {**after, "aggrMethods": ["avg"]}})
+    assert pairs(named.json()[0]["speed"]) == [list(pair) for pair in SPEEDS]
+
+
+def test_021_23_5741_01_06_a_temporal_query_is_ordered_by_id_only(client):
+    for n in (2, 1, 3):
+        provide(client, {"id": f"urn:ngsi-ld:Vehicle:{n}", "type": "Vehicle", "speed": instances((n, "2020-08-01T12:00:00Z"))})
+    window = {"type": "Vehicle", "timerel": "after", "timeAt": "2020-08-01T00:00:00Z"}
+    for order_by in ("speed", "createdAt", "speed.observedAt", "id,speed"):
+        problem = assert_problem(client.get(TEMPORAL, params={**window, "orderBy": order_by}), 400, "BadRequestData")
+        assert "only be ordered by id" in problem["detail"]
+    body = {"type": "Query", "entities": [{"type": "Vehicle"}], "temporalQ": {"timerel": "after", "timeAt": "2020-08-01T00:00:00Z"}}
+    assert_problem(client.post(QUERY, json={**body, "ordering": {"orderBy": ["speed"]}}), 400, "BadRequestData")
+    descending = client.get(TEMPORAL, params={**window, "orderBy": "id;desc"})
+    assert [item["id"] for item in descending.json()] == [f"urn:ngsi-ld:Vehicle:{n}" for n in (3, 2, 1)]
+
+
+def test_5744_01_08_negated_existence_in_a_conjunction(client):
+    at = "2026-03-01T12:00:00Z"
+    fast = {"id": "urn:ngsi-ld:Vehicle:fast", "type": "Vehicle", "speed": instances((30, at)), "heading": instances((45, at))}
+    multi = {"id": "urn:ngsi-ld:Vehicle:multi", "type": "Vehicle",
+             "speed": [*instances((5, at)), *instances((60, at), datasetId="urn:ngsi-ld:Dataset:qp1")]}
+    slow = {"id": "urn:ngsi-ld:Vehicle:slow", "type": "Vehicle", "speed": instances((10, at))}
+    for body in (fast, multi, slow):
+        provide(client, body)
+    window = {"type": "Vehicle", "timerel": "between", "timeAt": "2026-03-01T00:00:00Z", "endTimeAt": "2026-03-02T00:00:00Z"}
+    found = client.get(TEMPORAL, params={**window, "q": "!heading;speed>25"})
+    assert [item["id"] for item in found.json()] == [multi["id"]]
+    current = client.get(ENTITIES, params={"type": "Vehicle", "q": "!heading"})
+    assert [item["id"] for item in current.json()] == [multi["id"], slow["id"]]
+    members = client.get(ENTITIES, params={"type": "Vehicle", "q": "!speed.datasetId|heading"})
+    assert [item["id"] for item in members.json()] == [fast["id"], slow["id"]]
+    assert_problem(client.get(ENTITIES, params={"type": "Vehicle", "q": "!speed>25"}), 400, "BadRequestData")
+
+
+def test_5744_03_the_scope_given_as_its_temporal_evolution(client):
+    scope = [{"type": "Property", "value": "/R", "observedAt": "2026-03-01T10:00:00Z"},
+             {"type": "Property", "value": ["/S", "/T"], "observedAt": "2026-03-01T12:30:00Z"}]
+    provide(client, {"id": VEHICLE, "type": "Vehicle", "scope": scope, "speed": instances((1, "2026-03-01T12:15:00Z"))})
+    assert [(item["value"], second(item["observedAt"])) for item in history(client)["scope"]] == [
+        ("/R", "2026-03-01T10:00:00Z"), (["/S", "/T"], "2026-03-01T12:30:00Z")]  # as given, nothing more
+    assert client.get(f"{ENTITIES}/{VEHICLE}").json()["scope"] == ["/S", "/T"]  # the latest is the current Scope
+    window = {"type": "Vehicle", "timerel": "between", "timeAt": "2026-03-01T12:00:00Z", "endTimeAt": "2026-03-01T13:00:00Z"}
+    assert [item["id"] for item in client.get(TEMPORAL, params={**window, "scopeQ": "/S"}).json()] == [VEHICLE]
+    provide(client, {"id": VEHICLE, "type": "Vehicle", "scope": {"type": "Property", "value": "/U"}}, status=204)
+    assert [item["value"] for item in history(client)["scope"]][-1] == "/U"  # added to the evolution only
+    assert client.get(f"{ENTITIES}/{VEHICLE}").json()["scope"] == ["/S", "/T"]
+    bad = {"id": OTHER, "type": "Vehicle", "scope": [{"type": "Property", "value": "/R", "unitCode": "C62"}]}
+    assert "clause 4.5.6" in assert_problem(client.post(TEMPORAL, json=bad), 400, "BadRequestData")["detail"]
+
+
 def test_021_18_filter_instances_by_dataset(client):
     fuel = "urn:ngsi-ld:Dataset:fuel"
     provide(client, vehicle(fuelLevel=[*instances(FUEL[0]), *instances(FUEL[2], datasetId=fuel)]))

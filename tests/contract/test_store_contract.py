@@ -173,6 +173,17 @@ def test_query_with_q_is_answered_by_the_database(city):
     assert query(city, q=parse_q("fillingLevel>=0.5", vocab), count=True).count == 1
 
 
+def test_5744_01_08_negated_existence_in_q(city):
+    """``!path`` (clause 4.9) selects the entities that lack what it names, alone or combined."""
+    assert ids(query(city, q=parse_q('!dimmingLevel;powerState=="on"', vocab))) == ["urn:ngsi-ld:Thing:1"]
+    assert ids(query(city, q=parse_q("!powerState", vocab))) == [
+        "urn:ngsi-ld:WasteContainer:1", "urn:ngsi-ld:WasteContainer:2"]
+    lacking_unit = query(city, q=parse_q("!dimmingLevel.unitCode;!fillingLevel[k]|fillingLevel<0.5", vocab), limit=100)
+    assert ids(lacking_unit) == ["urn:ngsi-ld:WasteContainer:1", "urn:ngsi-ld:WasteContainer:2",
+                                 "urn:ngsi-ld:Thing:1"]
+    assert query(city, q=parse_q("!dimmingLevel.unitCode", vocab), count=True).count == 3
+
+
 def test_query_with_scope_q(store):
     light = streetlight(1)
     light["scope"] = ["/Rennes/Nord"]

@@ -176,6 +176,19 @@ def test_patterns(text: str, expected: QExpr) -> None:
     assert parse_q(text, expand) == expected
 
 
+def test_5744_01_08_negated_existence_in_a_conjunction() -> None:
+    """Clause 4.9: ``!attr`` holds for the entities lacking the attribute (or the path it names)."""
+    assert parse_q("!heading;speed>25", expand) == And((Exists(path("heading"), negated=True),
+                                                        Comparison(path("speed"), ">", num(25))))
+    assert parse_q("(! heading.observedAt | a)", expand) == Or((
+        Exists(path("heading", member="observedAt"), negated=True), Exists(path("a"))))
+    for text in ("!speed>25", "!speed==1", "!speed!~=x"):
+        with pytest.raises(BadRequestData, match="'!' only negates existence"):
+            parse_q(text, expand)
+    with pytest.raises(BadRequestData, match="expected an attribute name"):
+        parse_q("!!heading", expand)
+
+
 @pytest.mark.parametrize(("text", "detail"), [
     ("(a==1))", "q: unexpected ')' at position 7 in \"(a==1))\": expected a logical operator (';', '|') or the end"),
     ("a==1;;b", "q: unexpected ';' at position 6"),
@@ -363,7 +376,7 @@ def to_text(expr: Any) -> str:
     text += f".{p.member}" if p.member else ""
     text += "".join(f"[{k}]" for k in p.keys)
     if isinstance(expr, Exists):
-        return text
+        return "!" + text if expr.negated else text
     if isinstance(expr, Comparison):
         return text + expr.op + value_text(expr.value)
     if isinstance(expr, AnyOf):
@@ -438,7 +451,7 @@ def _ranges(draw: Any) -> InRange:
 
 
 _terms = st.one_of(
-    st.builds(Exists, _paths),
+    st.builds(Exists, _paths, st.booleans()),
     st.builds(Comparison, _paths, st.sampled_from(["==", "!="]), _values),
     st.builds(Comparison, _paths, st.sampled_from([">", ">=", "<", "<="]), _ordered),
     st.builds(AnyOf, _paths, st.lists(_values, min_size=2, max_size=4).map(tuple), st.booleans()),

@@ -10,11 +10,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from territoires.ngsild.context import compile_context
+from territoires.ngsild.entity import SCOPE
 from territoires.ngsild.errors import BadRequestData, InvalidRequest
 from territoires.ngsild.model import NGSI_LD_NULL
+from territoires.ngsild.query import parse_order_by
 from territoires.ngsild.temporal import (
     Duration,
     TemporalParams,
+    check_order,
     format_instant,
     parse_duration,
     parse_instance_fragment,
@@ -217,6 +220,34 @@ def test_021_27_temporal_query_in_a_query_body() -> None:
             parse_temporal_body(temporal_q, None, None, set())
 
 
+@pytest.mark.parametrize(("temporal_q", "aggr_params", "methods"), [
+    ({"aggrMethods": ["avg"]}, None, ("avg",)),  # 021_27_07: an array of strings
+    ({"aggrMethods": "avg,max"}, None, ("avg", "max")),  # 021_27_08: one comma-separated string
+    ({}, {"aggrMethods": ["avg"], "aggrPeriodDuration": "PT0S"}, ("avg",)),  # 5244_01_01: AggregationParams
+])
+def test_021_27_07_021_27_08_5244_01_01_aggr_methods_ask_for_the_aggregated_representation(
+    temporal_q: dict, aggr_params: dict | None, methods: tuple[str, ...]
+) -> None:
+    after = {"timerel": "after", "timeAt": "2020-08-01T12:00:00Z"}
+    params = parse_temporal_body({**after, **temporal_q}, aggr_params, None, set())
+    assert (params.representation, params.aggr_methods) == ("aggregatedValues", methods)
+    assert parse_temporal_params({"aggrMethods": "sum"}).representation == "aggregatedValues"
+    named = parse_temporal_body({**after, **temporal_q}, aggr_params, None, {"temporalValues"})
+    assert (named.representation, named.aggr_methods) == ("temporalValues", ())  # a named representation wins
+
+
+@pytest.mark.parametrize("order_by", ["name", "createdAt", "name.subProperty", "id,name", "scope", "type;desc"])
+def test_021_23_5741_01_06_a_temporal_query_is_ordered_by_id_only(order_by: str) -> None:
+    with pytest.raises(BadRequestData, match="only be ordered by id"):
+        check_order(parse_order_by(order_by, CTX.expand))
+
+
+def test_021_23_02_03_ordering_by_id() -> None:
+    check_order(parse_order_by("id", CTX.expand))
+    check_order(parse_order_by("id;desc", CTX.expand))
+    check_order(())
+
+
 def test_5244_aggregation_params_are_checked() -> None:
     with pytest.raises(BadRequestData, match="aggrMethods"):
         parse_temporal_body(None, {"aggrMethods": ["bogus"]}, "aggregatedValues", set())
@@ -408,6 +439,43 @@ def test_007_01_a_temporal_entity_holds_arrays_of_instances() -> None:
 def test_007_02_007_03_bad_temporal_entities(body: object, why: str) -> None:
     with pytest.raises(BadRequestData, match=why):
         parse_temporal_entity(body, CTX, now=NOW)
+
+
+def test_5744_03_the_scope_given_as_its_temporal_evolution() -> None:
+    """Clause 4.5.6: in a temporal representation, the Scope is a temporal Property; a temporal
+    entity given in that form (as this broker renders it) is accepted."""
+    fragment = parse_temporal_entity({
+        "id": ENTITY_ID, "type": "Vehicle",
+        "scope": [{"type": "Property", "value": "/R", "observedAt": "2026-03-01T10:00:00Z", "instanceId": "urn:x:1"},
+                  {"value": ["/A/B", "/C", "/A/B"], "observedAt": "2026-03-01T12:30:00Z"},
+                  {"type": "Property", "value": NGSI_LD_NULL, "deletedAt": "2026-03-01T13:00:00Z"}],
+        "speed": [{"type": "Property", "value": 1, "observedAt": "2026-03-01T12:15:00Z"}],
+    }, CTX, now=NOW)
+    assert fragment.scope is None
+    assert [(attr, instance.get("value"), instance.get("observedAt")) for attr, instance in fragment.instances] == [
+        (SCOPE, "/R", "2026-03-01T10:00:00Z"), (SCOPE, ["/A/B", "/C"], "2026-03-01T12:30:00Z"),
+        (SCOPE, NGSI_LD_NULL, None), (SPEED, 1, "2026-03-01T12:15:00Z"),
+    ]
+    assert fragment.instances[0][1] == {"type": "Property", "value": "/R", "observedAt": "2026-03-01T10:00:00Z",
+                                        "createdAt": NOW, "modifiedAt": NOW}
+    single = parse_temporal_entity({"id": ENTITY_ID, "type": "Vehicle", "scope": {"type": "Property", "value": "/R"}},
+                                   CTX, now=NOW)
+    assert [attr for attr, _ in single.instances] == [SCOPE]
+
+
+@pytest.mark.parametrize(("scope", "why"), [
+    ([{"type": "Property", "value": "/R", "unitCode": "C62"}], "clause 4.5.6"),
+    ([{"type": "Property", "value": "/R", "sub": {"type": "Property", "value": 1}}], "clause 4.5.6"),
+    ([{"type": "Relationship", "object": "urn:x:1"}], "is a Property"),
+    (["/R", {"type": "Property", "value": "/S"}], "is a Property"),
+    ([{"type": "Property", "value": "R S"}], "not a Scope"),
+    ([{"type": "Property"}], "non-empty string"),
+    ([{"type": "Property", "value": []}], "at least one Scope"),
+    ([{"type": "Property", "value": "/R", "observedAt": "soon"}], "observedAt"),
+])
+def test_5744_03_bad_scope_instances(scope: list, why: str) -> None:
+    with pytest.raises(BadRequestData, match=why):
+        parse_temporal_entity({"id": ENTITY_ID, "type": "Vehicle", "scope": scope}, CTX, now=NOW)
 
 
 def test_5611_a_recorded_deletion_is_valid_temporal_input() -> None:

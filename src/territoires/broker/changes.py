@@ -28,8 +28,9 @@ class Change:
     old: Entity | None
     new: Entity | None
     at: str
-    # Measures observed before the entity's current instances (``updates.split_late``), as
-    # (attribute, instance): they join its history without changing it.
+    # Measures observed before the entity's current instances (``updates.split_late``), or the
+    # Scope's evolution given to a temporal creation (``SCOPE`` instances), as (attribute,
+    # instance): they join its history as given, without changing the entity.
     late: tuple[tuple[str, Instance], ...] = ()
 
     @property

@@ -11,7 +11,8 @@ an attribute that a replacing upsert drops gets no deletion instance.
 
 The Scope is recorded the same way, as the instances of a Property named ``SCOPE`` (clause
 4.5.6): each change of it, observed at the change's instant (a copy of ``modifiedAt``), and its
-removal as a deletion instance.
+removal as a deletion instance; unless the change brings the Scope's evolution itself (a
+temporal creation given it, in ``Change.late``).
 
 Deleting an entity deletes its history, unless the broker is configured to keep it
 (``keep_deleted_history``): then its identity is kept too, and temporal queries naming its id
@@ -46,7 +47,8 @@ class HistoryRecorder:
                     gone.append(change.old)
                 continue
             recorded.extend(touched(change.new, change.at))
-            recorded.extend(scope_change(change.old, change.new, change.at))
+            if not any(attr == SCOPE for attr, _ in change.late):  # else the Scope's evolution is given
+                recorded.extend(scope_change(change.old, change.new, change.at))
             recorded.extend(HistoryInstance(change.new["id"], attr, {**instance, "createdAt": change.at,
                                                                      "modifiedAt": change.at}, change.at)
                             for attr, instance in change.late)

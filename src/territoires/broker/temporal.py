@@ -26,7 +26,7 @@ from territoires import clock
 from territoires.broker.changes import Change, ChangeFeed
 from territoires.ngsild import temporal
 from territoires.ngsild.context import Context
-from territoires.ngsild.entity import validate_entity_id, validate_name
+from territoires.ngsild.entity import SCOPE, validate_entity_id, validate_name
 from territoires.ngsild.errors import BadRequestData, ResourceNotFound
 from territoires.ngsild.model import MAIN_MEMBER, NGSI_LD_NULL, Entity, Instance
 from territoires.store.port import (
@@ -62,6 +62,7 @@ class TemporalService:
         empty; of the ``datasets`` instances only, ``"@none"`` the default one, unless None) of
         the entities ``entities`` selects that have some in the temporal query's interval
         (clause 5.7.4.4)."""
+        temporal.check_order(entities.order_by)
         if params.timerel is not None:
             entities = replace(entities, history=HistoryFilter(tuple(attrs), _time_range(params)))
         return self._read(tenant, entities, attrs, params, datasets)
@@ -115,10 +116,13 @@ class TemporalService:
             if current is None and not _has_history(session, entity_id):
                 entity = _latest_state(entity_id, fragment, now)
                 session.insert([entity])
-                self.feed.publish(tenant, session, [Change(None, entity, now)])
-                # The recorder records what the creation wrote (the latest instances); the rest is ours.
+                # The recorder records what the creation wrote (the latest instances) and the
+                # Scope's given evolution, as given; the rest is ours.
+                scope = tuple((a, i) for a, i in fragment.instances if a == SCOPE)
+                self.feed.publish(tenant, session, [Change(None, entity, now, late=scope)])
                 latest = {id(instance) for instances in entity["attrs"].values() for instance in instances}
-                _record(session, entity_id, [(a, i) for a, i in fragment.instances if id(i) not in latest], now)
+                _record(session, entity_id, [(a, i) for a, i in fragment.instances
+                                             if id(i) not in latest and a != SCOPE], now)
                 return entity_id, True
             if current is not None:
                 self._add_types(tenant, session, current, fragment.types, now)
@@ -211,9 +215,9 @@ def _record(session: TenantSession, entity_id: str, instances: Sequence[tuple[st
 
 
 def _latest_state(entity_id: str, fragment: temporal.TemporalFragment, now: str) -> Entity:
-    """The entity whose attributes are the latest given instance of each series (attribute and
-    datasetId), by ``observedAt``, later in the body winning ties; a latest instance that is
-    the NGSI-LD Null (a recorded deletion) leaves its series out."""
+    """The entity whose attributes, and Scope, are the latest given instance of each series
+    (attribute and datasetId), by ``observedAt``, later in the body winning ties; a latest
+    instance that is the NGSI-LD Null (a recorded deletion) leaves its series out."""
     latest: dict[tuple[str, str | None], tuple[datetime, Instance]] = {}
     for attr, instance in fragment.instances:
         key = (attr, instance.get("datasetId"))
@@ -221,13 +225,19 @@ def _latest_state(entity_id: str, fragment: temporal.TemporalFragment, now: str)
         if key not in latest or at >= latest[key][0]:
             latest[key] = (at, instance)
     attrs: dict[str, list[Instance]] = {}
+    scope = list(fragment.scope or ())
     for (attr, _), (_, instance) in latest.items():
-        if instance[MAIN_MEMBER[instance["type"]]] != NGSI_LD_NULL:
+        content = instance[MAIN_MEMBER[instance["type"]]]
+        if content == NGSI_LD_NULL:
+            continue
+        if attr == SCOPE:
+            scope = content if type(content) is list else [content]
+        else:
             attrs.setdefault(attr, []).append(instance)
     entity: Entity = {"id": entity_id, "type": list(fragment.types), "createdAt": now, "modifiedAt": now,
                       "attrs": attrs}
-    if fragment.scope:
-        entity["scope"] = list(fragment.scope)
+    if scope:
+        entity["scope"] = scope
     return entity
 
 

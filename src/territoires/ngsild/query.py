@@ -11,6 +11,9 @@ below raises ``TooComplexQuery``. Percent-encoding has been decoded before these
 Deliberate readings of the clause, where it is silent or self-contradictory:
 - Blanks between tokens are ignored (never inside a name or an unquoted value).
 - Parentheses nest (clause 4.9 example 6 nests them although its grammar does not).
+- ``!path`` (negated existence) holds when no instance of the attribute has the target
+  (``!heading``, ``!speed.observedAt``): the entity lacks the attribute, or the sub-attribute,
+  member or key ``path`` names.
 - ``;`` binds tighter than ``|`` in all three languages; ``,`` also means "or" in scopeQ
   and type expressions.
 - An unquoted bare word is a value (``gender==Male``, as in clause 4.9 example 12): compared
@@ -81,7 +84,10 @@ class Value:
 
 @dataclass(frozen=True)
 class Exists:
+    """``path`` (the target exists), or with ``negated`` ``!path`` (no instance has it)."""
+
     path: AttrPath
+    negated: bool = False
 
 
 @dataclass(frozen=True)
@@ -413,14 +419,20 @@ def _combine(cls: type[And | Or], terms: list) -> QExpr | ScopeExpr | TypeExpr:
 
 
 def _q_term(cur: _Cursor, expand: Expand) -> QTerm:
+    negated = cur.peek() == "!"
+    if negated:
+        cur.pos += 1
     path = _attr_path(cur, expand)
     cur.skip_blanks()
     op_at = cur.pos
     op = next((o for o in _OPERATORS if cur.at(o)), None)
+    if negated and (op is not None or (cur.peek() and cur.peek() in "=!<>~")):
+        cur.invalid("an operator after '!attribute'", op_at,
+                    "'!' only negates existence (as !heading); negate a comparison with != or !~=")
     if op is None:
         if cur.peek() and cur.peek() in "=!<>~":
             cur.fail(_OPERATOR_HINT)
-        return Exists(path)
+        return Exists(path, negated)
     cur.pos += len(op)
     cur.skip_blanks()
     if op in ("~=", "!~="):

@@ -11,6 +11,9 @@ Readings of the specification, where it leaves room:
 - ``aggrPeriodDuration`` zero (``PT0S``, the default) means one period over the whole range.
   A fraction is accepted on the last component given, never on years or months, and only
   down to the microsecond.
+- ``aggrMethods`` given without ``format`` or a representation in ``options`` asks for the
+  aggregated representation, whether a query parameter or a member of a Query body's
+  ``temporalQ`` or ``aggrParams``; a representation named explicitly wins, the methods then unused.
 - The representations are ``normalized`` (each instance with its ``instanceId``, ``deletedAt``
   when it records a deletion), ``temporalValues`` (clause 4.5.9: ``[content, time]`` pairs)
   and ``aggregatedValues`` (clause 4.5.19: ``[value, start, end]`` triples per method). The
@@ -32,9 +35,10 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from .context import Context
-from .entity import RESERVED_NAMES, SCOPE, parse_attribute, parse_entity, validate_datetime
+from .entity import RESERVED_NAMES, SCOPE, parse_attribute, parse_entity, validate_datetime, validate_scope
 from .errors import BadRequestData, InvalidRequest
 from .model import MAIN_MEMBER, NGSI_LD_NULL, Instance
+from .query import OrderKey
 from .render import render_entity
 
 __all__ = [
@@ -45,6 +49,7 @@ __all__ = [
     "Duration",
     "TemporalFragment",
     "TemporalParams",
+    "check_order",
     "format_instant",
     "instance_time",
     "parse_duration",
@@ -213,9 +218,9 @@ class TemporalParams:
     aggr_period: Duration | None = None
 
 
-def parse_representation(format_value: Any, words: Collection[str]) -> str:
-    """The temporal representation asked by ``format`` (which wins) or by ``options``; unknown
-    words are InvalidRequest (clause 6.3.12)."""
+def parse_representation(format_value: Any, words: Collection[str], default: str = "normalized") -> str:
+    """The temporal representation asked by ``format`` (which wins) or by ``options``, else
+    ``default``; unknown words are InvalidRequest (clause 6.3.12)."""
     unknown = set(words) - TEMPORAL_OPTIONS
     if unknown:
         raise InvalidRequest(
@@ -231,21 +236,25 @@ def parse_representation(format_value: Any, words: Collection[str]) -> str:
     chosen = sorted(word for word in words if word in REPRESENTATIONS)
     if len(chosen) > 1:
         raise BadRequestData(f"options ask for several representations at once: {', '.join(chosen)}")
-    return chosen[0] if chosen else "normalized"
+    return chosen[0] if chosen else default
 
 
 def parse_temporal_params(values: Mapping[str, Any], words: Collection[str] = ()) -> TemporalParams:
     """Temporal parameters from query parameters (strings) or from the members of a Query
     body's ``temporalQ`` and ``aggrParams`` (JSON values), with ``format`` and the ``options``
     words of the request; raises BadRequestData or InvalidRequest with what to change."""
-    representation = parse_representation(values.get("format"), words)
+    methods = _aggregation_methods(values.get("aggrMethods"))
+    # Aggregation methods given while no representation is named ask for the aggregated one:
+    # it is the only one they mean something in (clauses 4.5.19, 5.2.21).
+    representation = parse_representation(
+        values.get("format"), words, default="aggregatedValues" if methods else "normalized"
+    )
     timerel, time_at, end_time_at = _time_range(values.get("timerel"), values.get("timeAt"), values.get("endTimeAt"))
     timeproperty = values.get("timeproperty")
     if timeproperty is None:
         timeproperty = "observedAt"
     elif timeproperty not in TIME_PROPERTIES:
         raise BadRequestData(f"timeproperty {timeproperty!r} is not one of {', '.join(TIME_PROPERTIES)}")
-    methods = _aggregation_methods(values.get("aggrMethods"))
     period_text = values.get("aggrPeriodDuration")
     period = parse_duration(period_text) if period_text is not None else None
     if representation == "aggregatedValues" and not methods:
@@ -284,6 +293,17 @@ def parse_temporal_body(
         values.update(member)
     values["format"] = format_value
     return parse_temporal_params(values, words)
+
+
+def check_order(keys: Sequence[OrderKey]) -> None:
+    """Clause 5.7.4.4: the entities of a temporal query may be ordered by id only ("if the
+    ordering parameter is present and refers an entity name other than id, then an error of
+    type BadRequestData shall be raised")."""
+    if any(key.target != "id" for key in keys):
+        raise BadRequestData(
+            "orderBy: the temporal evolution of entities can only be ordered by id (orderBy=id or id;desc), "
+            "not by an attribute or another entity member"
+        )
 
 
 def _time_range(timerel: Any, time_at: Any, end_time_at: Any) -> tuple[str | None, str | None, str | None]:
@@ -533,7 +553,8 @@ def _dataset(series: SeriesLike) -> dict[str, str]:
 @dataclass(frozen=True)
 class TemporalFragment:
     """A parsed temporal provision body: the entity's members and its instances in body order,
-    each as (expanded attribute name, instance in internal form)."""
+    each as (expanded attribute name, instance in internal form). A Scope given as its temporal
+    evolution is among the instances, as ``SCOPE``'s (``scope`` is then None)."""
 
     id: str
     types: tuple[str, ...]
@@ -546,14 +567,52 @@ def parse_temporal_entity(body: Any, ctx: Context, *, now: str) -> TemporalFragm
     attributes hold arrays of instances (or one instance). Raises BadRequestData."""
     if type(body) is not dict:
         raise BadRequestData("a temporal entity is a JSON object with id, type and attributes")
-    head = parse_entity({k: v for k, v in body.items() if k in RESERVED_NAMES}, ctx, now=now)
+    members = {k: v for k, v in body.items() if k in RESERVED_NAMES}
+    raw_scope = members.get("scope")
+    evolution = type(raw_scope) is dict or (type(raw_scope) is list and any(type(item) is dict for item in raw_scope))
+    scope_instances = _scope_instances(members.pop("scope"), now) if evolution else ()
+    head = parse_entity(members, ctx, now=now)
     scope = head.get("scope")
     return TemporalFragment(
         id=head["id"],
         types=tuple(head["type"]),
         scope=tuple(scope) if scope else None,
-        instances=_instances({k: v for k, v in body.items() if k not in RESERVED_NAMES}, ctx, now),
+        instances=scope_instances + _instances({k: v for k, v in body.items() if k not in RESERVED_NAMES}, ctx, now),
     )
+
+
+# What an instance of the Scope's evolution may hold (clause 4.5.6: "a temporal representation
+# of a Property ... that can only have the non-reified Temporal Properties createdAt, modifiedAt,
+# deletedAt and observedAt as sub-Properties"), and instanceId, as temporal representations give it.
+_SCOPE_INSTANCE_MEMBERS = frozenset({"type", "value", "observedAt", "createdAt", "modifiedAt", "deletedAt",
+                                     "instanceId"})
+
+
+def _scope_instances(raw: Any, now: str) -> tuple[tuple[str, Instance], ...]:
+    """The Scope given as its temporal evolution (the form temporal representations give it):
+    Property instances whose value is a Scope, an array of Scopes, or the NGSI-LD Null of a
+    removal. As for attributes, the system times given are the platform's to set."""
+    found: list[tuple[str, Instance]] = []
+    for position, item in enumerate(raw if type(raw) is list else [raw]):
+        where = f"scope[{position}]"
+        if type(item) is not dict or item.get("type", "Property") != "Property":
+            raise BadRequestData(f'{where}: an instance of the Scope is a Property, as '
+                                 f'{{"type": "Property", "value": "/Rennes/Nord", "observedAt": "2026-03-01T10:00:00Z"}}')
+        extra = sorted(set(item) - _SCOPE_INSTANCE_MEMBERS)
+        if extra:
+            raise BadRequestData(f"{where}: an instance of the Scope has a value and observedAt only "
+                                 f"(clause 4.5.6), not {', '.join(extra)}")
+        value = item.get("value")
+        if value == []:
+            raise BadRequestData(f"{where}: give at least one Scope, or urn:ngsi-ld:null to record its removal")
+        if value != NGSI_LD_NULL:
+            scopes = list(dict.fromkeys(validate_scope(v, where) for v in (value if type(value) is list else [value])))
+            value = scopes if type(value) is list else scopes[0]
+        instance: Instance = {"type": "Property", "value": value, "createdAt": now, "modifiedAt": now}
+        if "observedAt" in item:
+            instance["observedAt"] = validate_datetime(item["observedAt"], f"{where}.observedAt")
+        found.append((SCOPE, instance))
+    return tuple(found)
 
 
 def parse_temporal_attributes(body: Any, ctx: Context, *, now: str) -> tuple[tuple[str, Instance], ...]:

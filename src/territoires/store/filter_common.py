@@ -23,6 +23,7 @@ from territoires.ngsild.query import (
     Or,
     OrderKey,
     Pattern,
+    QExpr,
     QTerm,
     Scope,
     TypeExpr,
@@ -77,6 +78,19 @@ def boolean(expr: Any, leaf: Callable[[Any], Sql]) -> Sql:
     if isinstance(expr, Or):
         return join((boolean(t, leaf) for t in expr.terms), " OR ")
     return leaf(expr)
+
+
+def q_condition(expr: QExpr, term: Callable[[QTerm], Sql]) -> Sql:
+    """``expr`` (clause 4.9), each term compiled by ``term``: ``!path`` is the negation of
+    ``path``'s existence (which never compiles to NULL), so backends compile existence only."""
+
+    def leaf(t: QTerm) -> Sql:
+        if isinstance(t, Exists) and t.negated:
+            sql, params = term(Exists(t.path))
+            return f"NOT ({sql})", params
+        return term(t)
+
+    return boolean(expr, leaf)
 
 
 def type_condition(expr: TypeExpr, has_type: Callable[[list[str]], Sql]) -> Sql:

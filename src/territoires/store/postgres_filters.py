@@ -45,6 +45,7 @@ from territoires.store.filter_common import (
     concat,
     distance_attribute,
     is_negated,
+    q_condition,
     scope_regex,
     targets_condition,
     type_condition,
@@ -105,7 +106,7 @@ _SQL_OP = {"==": "=", ">": ">", ">=": ">=", "<": "<", "<=": "<="}
 def compile_q(expr: QExpr) -> Sql:
     """A boolean expression over entity row ``e`` selecting the entities matching ``expr``
     (clause 4.9), as ``sqlite_filters.compile_q`` documents."""
-    return boolean(expr, _q_term)
+    return q_condition(expr, _q_term)
 
 
 def _q_term(term: QTerm) -> Sql:

@@ -38,6 +38,7 @@ from territoires.store.filter_common import (
     concat,
     distance_attribute,
     is_negated,
+    q_condition,
     scope_regex,
     targets_condition,
     type_condition,
@@ -91,8 +92,9 @@ def compile_q(expr: QExpr) -> Sql:
     (clause 4.9). An attribute with several instances matches when one instance does; a
     target holding an array matches when one element does; a LanguageProperty matches on
     any of its strings, or on one language's with ``attr[lang]``; values of another JSON type
-    than the literal's never match; dates, times and dateTimes compare as times."""
-    return boolean(expr, _q_term)
+    than the literal's never match; dates, times and dateTimes compare as times. ``!path``
+    matches the entities no instance of which has what ``path`` names."""
+    return q_condition(expr, _q_term)
 
 
 def _q_term(term: QTerm) -> Sql:
