@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from .conftest import CORE, SDM_CONTEXT, assert_problem, create, link, streetlight
 
 ENTITIES = "/ngsi-ld/v1/entities"
+BATCH = "/ngsi-ld/v1/entityOperations"
 LIGHT = "urn:ngsi-ld:Streetlight:0001"
 VOCAB = "https://uri.etsi.org/ngsi-ld/default-context/"
 
@@ -345,10 +348,73 @@ def test_060_04_purge_keeps_or_drops_attributes(client):
     create(client, streetlight(2))
     assert client.delete(ENTITIES, params={"type": "Streetlight", "drop": "status,lampPower"}).status_code == 204
     assert {"status", "lampPower"}.isdisjoint(get(client))
-    assert client.delete(ENTITIES, params={"id": "urn:ngsi-ld:Streetlight:0002", "keep": "powerState"}).status_code == 204
+    keep = {"id": "urn:ngsi-ld:Streetlight:0002", "type": "Streetlight", "keep": "powerState"}
+    assert client.delete(ENTITIES, params=keep).status_code == 204
     assert set(get(client, "urn:ngsi-ld:Streetlight:0002")) == {"id", "type", "powerState"}
+
+
+def test_060_06_01_to_04_a_purge_by_ids_or_system_attributes_alone_is_too_wide(client):
+    create(client, streetlight(1))
+    for params in ({"id": LIGHT}, {"idPattern": ".*"}, {"attrs": "createdAt"},
+                   {"q": 'modifiedAt>"2020-01-01T00:00:00Z"'}, {"scopeQ": "/#"}, {"id": LIGHT, "keep": "status"}):
+        assert_problem(client.delete(ENTITIES, params=params), 400, "BadRequestData")
+    assert get(client)["status"]["value"] == "ok"
+
+
+def test_060_06_05_a_non_system_attribute_or_the_local_scope_is_selection_enough(client):
+    for n in (1, 2, 3):
+        create(client, streetlight(n))
+    assert client.delete(ENTITIES, params={"id": LIGHT, "attrs": "createdAt,status"}).status_code == 204
+    by_q = {"idPattern": ":0002$", "q": 'modifiedAt>"2020-01-01T00:00:00Z"|status=="ok"'}
+    assert client.delete(ENTITIES, params=by_q).status_code == 204
+    assert [e["id"] for e in client.get(ENTITIES, params={"type": "Streetlight"}).json()] == ["urn:ngsi-ld:Streetlight:0003"]
+    assert client.delete(ENTITIES, params={"local": "true"}).status_code == 204
+    assert client.get(ENTITIES, params={"type": "Streetlight"}).json() == []
 
 
 def test_013_02_01_an_attribute_path_without_entity_id_is_bad_request_data(client):
     assert_problem(client.delete(f"{ENTITIES}//attrs/status"), 400, "BadRequestData")
     assert_problem(client.put(f"{ENTITIES}/", json={"type": "Streetlight"}), 400, "BadRequestData")
+
+
+# ---- NGSI-LD Null outside update and merge fragments (554) -----------------------------------
+def test_554_01_01_ngsi_ld_null_as_a_first_level_member_value_is_refused_on_create(client):
+    for member, value in (("id", "urn:ngsi-ld:null"), ("type", "urn:ngsi-ld:null"), ("scope", "urn:ngsi-ld:null"),
+                          ("status", "urn:ngsi-ld:null"), ("status", {"type": "Property", "value": "urn:ngsi-ld:null"})):
+        problem = assert_problem(client.post(ENTITIES, json={**streetlight(1), member: value}), 400, "BadRequestData")
+        assert problem["detail"].startswith(member) and "only allowed in update and merge fragments" in problem["detail"]
+    assert client.get(f"{ENTITIES}/{LIGHT}").status_code == 404
+    assert client.get(f"{ENTITIES}/urn:ngsi-ld:null").status_code == 404
+
+
+def test_554_01_01_replace_append_and_batch_create_refuse_ngsi_ld_null_but_merge_deletes(client):
+    create(client, streetlight(1))
+    null_status = {"status": "urn:ngsi-ld:null"}
+    assert_problem(client.put(f"{ENTITIES}/{LIGHT}", json={**streetlight(1), **null_status}), 400, "BadRequestData")
+    assert_problem(client.post(f"{ENTITIES}/{LIGHT}/attrs", json=null_status), 400, "BadRequestData")
+    for operation in ("create", "upsert"):
+        response = client.post(f"{BATCH}/{operation}", json=[{**streetlight(2), "type": "urn:ngsi-ld:null"}])
+        assert response.status_code == 207, response.text
+        [error] = response.json()["errors"]
+        assert error["error"]["type"].endswith("/BadRequestData") and "clause 5.5.4" in error["error"]["detail"]
+    assert client.get(f"{ENTITIES}/urn:ngsi-ld:Streetlight:0002").status_code == 404
+    assert get(client)["status"]["value"] == "ok"
+    assert client.patch(f"{ENTITIES}/{LIGHT}", json=null_status).status_code == 204  # merge: Null deletes
+    assert "status" not in get(client)
+
+
+# ---- batches: the input array (567, 5620) -----------------------------------------------------
+def test_567_01_01_a_null_item_fails_the_whole_batch(client):
+    problem = assert_problem(client.post(f"{BATCH}/create", json=[streetlight(1), None]), 400, "BadRequestData")
+    assert "index 1" in problem["detail"]
+    assert client.get(f"{ENTITIES}/{LIGHT}").status_code == 404
+    assert_problem(client.post(f"{BATCH}/create", json=[]), 400, "BadRequestData")
+
+
+@pytest.mark.parametrize("operation", ["upsert", "update", "merge", "delete"])
+def test_5620_01_01_and_02_a_null_item_or_an_empty_array_fails_any_batch_operation(client, operation):
+    create(client, streetlight(1))
+    item = LIGHT if operation == "delete" else {"id": LIGHT, "status": {"type": "Property", "value": "broken"}}
+    assert_problem(client.post(f"{BATCH}/{operation}", json=[item, None]), 400, "BadRequestData")
+    assert_problem(client.post(f"{BATCH}/{operation}", json=[]), 400, "BadRequestData")
+    assert get(client)["status"]["value"] == "ok"

@@ -114,9 +114,9 @@ def test_batches_and_purges_record_each_entity(broker: Broker) -> None:
                               no_overwrite=False)
         entities.batch_merge("", [{"id": LAMP, "type": "Streetlight", "dimming": {"type": "Property", "value": 1}}],
                              [CTX])
-        entities.purge("", EntityQuery(ids=(LAMP,)), keep=None, drop=frozenset({VOCAB + "dimming"}))
+        entities.purge("", EntityQuery(ids=(LAMP,)), keep=None, drop=frozenset({VOCAB + "dimming"}), local=True)
         entities.batch_delete("", [OTHER, "urn:ngsi-ld:Streetlight:absent"])
-        entities.purge("", EntityQuery(), keep=None, drop=None)
+        entities.purge("", EntityQuery(), keep=None, drop=None, local=True)
     assert trail(broker) == [
         ("create", LAMP, None, k), ("create", OTHER, None, k),
         ("replace", LAMP, None, k),  # an upsert replacing whole does not read what it replaces

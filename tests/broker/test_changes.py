@@ -83,7 +83,7 @@ def test_each_write_publishes_old_and_new(broker) -> None:
     [deleted] = recorder.take()
     assert deleted.new is None and value(deleted.old) == "on"
 
-    service.purge("", EntityQuery(), keep=None, drop=None)
+    service.purge("", EntityQuery(), keep=None, drop=None, local=True)
     [purged] = recorder.take()
     assert purged.entity_id == "urn:ngsi-ld:Streetlight:1" and purged.new is None
 

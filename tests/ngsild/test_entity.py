@@ -302,6 +302,15 @@ def test_scope_null_in_fragment():
         parse_fragment({"scope": NGSI_LD_NULL}, CORE, now=NOW)
 
 
+@pytest.mark.parametrize("member", ["id", "@id", "type", "@type", "scope", "expiresAt", "createdAt"])
+def test_554_01_01_ngsi_ld_null_as_an_entity_member_value_is_refused_outside_fragments(member):
+    body = {"id": "urn:ngsi-ld:Vehicle:1", "type": "Vehicle", member: NGSI_LD_NULL}
+    with pytest.raises(BadRequestData, match=f"^{member}: urn:ngsi-ld:null is only allowed in update and merge"):
+        parse_entity(body, CORE, now=NOW)
+    with pytest.raises(BadRequestData, match="urn:ngsi-ld:null is only allowed"):  # append, batch update
+        parse_fragment({member: NGSI_LD_NULL}, CORE, now=NOW)
+
+
 # ---- one attribute (PATCH / PUT /attrs/{attrId}) ---------------------------------------------------
 
 
@@ -365,7 +374,7 @@ def entity_with(**attrs):
     (entity_with(scope="/Madrid//Gardens"), "not a Scope"),
     (entity_with(scope="/Madrid-Centro"), "not a Scope"),
     (entity_with(scope=["/Madrid", "/a b"]), "not a Scope"),
-    (entity_with(scope=NGSI_LD_NULL), "not a Scope"),
+    (entity_with(scope=NGSI_LD_NULL), "only allowed in update and merge fragments"),
     (entity_with(scope=[]), "at least one Scope"),
     # 4.2.2 / 4.5.2 / 4.5.3 members
     (entity_with(speed={"type": "Property"}), "must have a 'value'"),

@@ -134,7 +134,8 @@ async def purge_entities(request: Request) -> Response:
     params = request.query_params
     keep = frozenset(parse_attr_list(params["keep"], ctx.expand, param="keep")) if "keep" in params else None
     drop = frozenset(parse_attr_list(params["drop"], ctx.expand, param="drop")) if "drop" in params else None
-    await call(request, _broker(request).entities.purge, tenant_of(request), query, keep=keep, drop=drop)
+    await call(request, _broker(request).entities.purge, tenant_of(request), query, keep=keep, drop=drop,
+               local=bool_param(request, "local"))
     return no_content()
 
 
@@ -242,6 +243,11 @@ async def _batch_list(request: Request, what: str) -> list[Any]:
     body = await read_json(request)
     if not isinstance(body, list) or not body:
         raise BadRequestData(f"a batch operation takes a non-empty JSON array of {what}")
+    # Clauses 5.6.7.4 – 5.6.10.4, 5.6.20.4: a null item fails the whole batch, not that item alone.
+    nulls = [i for i, item in enumerate(body) if item is None]
+    if nulls:
+        raise BadRequestData(f"a batch cannot hold null items; {len(nulls)} of its items are null, the first at "
+                             f"index {nulls[0]} (counting from 0), so nothing was written")
     limit = request.app.state.settings.max_batch_size
     if len(body) > limit:
         raise BadRequestData(f"a batch holds at most {limit} {what}; this one has {len(body)}")

@@ -21,6 +21,7 @@ from territoires.ngsild.context import Context
 from territoires.ngsild.errors import AlreadyExists, BadRequestData, NgsiLdError, NonexistentTenant, ResourceNotFound
 from territoires.ngsild.join import Fetch
 from territoires.ngsild.model import Entity
+from territoires.ngsild.query import names_an_attribute
 from territoires.store.port import EntityQuery, Frame, QueryPage, Store, TenantSession, Unavailable
 
 UpdateResult = dict[str, Any]
@@ -119,11 +120,14 @@ class EntityService:
         with self.store.session(tenant) as session:
             return expand(session.get)
 
-    def purge(self, tenant: str, query: EntityQuery, *, keep: frozenset[str] | None, drop: frozenset[str] | None) -> None:
+    def purge(self, tenant: str, query: EntityQuery, *, keep: frozenset[str] | None, drop: frozenset[str] | None,
+              local: bool = False) -> None:
         """Purge Entities (clause 5.6.21): delete the selected entities, or with ``keep`` /
-        ``drop`` only some attributes of each."""
+        ``drop`` only some attributes of each. ``local``: the caller limited it to the local
+        scope (clause 5.5.13), which needs no other selection."""
         if keep is not None and drop is not None:
             raise BadRequestData("keep and drop cannot be used together")
+        _check_purge_selection(query, local)
         now = clock.now()
         with self.store.session(tenant, write=True) as session:
             if keep is None and drop is None and not self.feed.observers:
@@ -403,6 +407,18 @@ class EntityService:
                 self.feed.publish(tenant, session, changes)
                 pending = later
         return fresh
+
+
+def _check_purge_selection(query: EntityQuery, local: bool) -> None:
+    """Clause 5.6.21.4: a purge names entity types, a non-system attribute (in attrs or q), a
+    geo-query or the local scope; ids and idPattern alone are too wide (``idPattern=.*`` is
+    every entity)."""
+    if local or query.types is not None or query.geo is not None or names_an_attribute(query.attrs, query.q):
+        return
+    raise BadRequestData(
+        "too wide a purge: besides id, idPattern or scopeQ, give type, attrs or q naming an attribute other "
+        "than createdAt, modifiedAt and deletedAt, a geo-query, or local=true (clause 5.6.21.4)"
+    )
 
 
 def _fragment(body: Any, entity_id: str, ctx: Context, now: str, *, allow_null: bool = False, merge: bool = False) -> Entity:

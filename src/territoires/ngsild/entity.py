@@ -320,6 +320,9 @@ class _Parser:
                     instances = attrs[iri] + instances
                     _check_datasets(key, instances)
                 attrs[iri] = instances
+            elif raw == NGSI_LD_NULL and not self.allow_null:
+                # id, type, scope...: an entity member is never the NGSI-LD Null outside fragments (clause 5.5.4)
+                raise _null_refused(key)
             elif key == "id" or key == "@id":
                 entity["id"] = validate_entity_id(raw)
             elif key == "type" or key == "@type":
@@ -440,9 +443,7 @@ class _Parser:
     def null_instance(self, path: str, raw: Any) -> Instance:
         _refuse_json_null(path, raw)
         if not self.allow_null:
-            raise BadRequestData(
-                f"{path}: urn:ngsi-ld:null is only allowed in update and merge fragments (clause 5.5.4)"
-            )
+            raise _null_refused(path)
         return {"type": "Property", "value": NGSI_LD_NULL}
 
     def reified(
@@ -608,10 +609,7 @@ class _Parser:
     def null_value(self, path: str, member: str, value: Any) -> str:
         _refuse_json_null(f"{path}.{member}", value)
         if not self.allow_null:
-            raise BadRequestData(
-                f"{path}.{member}: urn:ngsi-ld:null is only allowed in update and merge fragments "
-                "(clause 5.5.4)"
-            )
+            raise _null_refused(f"{path}.{member}")
         return NGSI_LD_NULL
 
     def language_map(self, path: str, value: Any) -> Any:
@@ -771,6 +769,10 @@ def _refuse_json_null(where: str, value: Any) -> None:
         raise BadRequestData(
             f"{where}: JSON null is not a value in NGSI-LD (clause 5.2.1); to delete, use \"urn:ngsi-ld:null\""
         )
+
+
+def _null_refused(where: str) -> BadRequestData:
+    return BadRequestData(f"{where}: urn:ngsi-ld:null is only allowed in update and merge fragments (clause 5.5.4)")
 
 
 def _looks_like_attribute(item: Any) -> bool:

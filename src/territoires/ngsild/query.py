@@ -35,7 +35,7 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Literal, NoReturn
@@ -43,6 +43,7 @@ from typing import Literal, NoReturn
 import orjson
 
 from territoires.ngsild.errors import BadRequestData, TooComplexQuery
+from territoires.ngsild.model import NGSI_LD
 
 Expand = Callable[[str], str]  # a short name -> its IRI, under the request's @context
 
@@ -174,6 +175,25 @@ class OrderKey:
 
 
 # ---- public parsers -------------------------------------------------------------------------
+
+
+# The system attributes every entity has (clause 4.8): naming them narrows nothing.
+SYSTEM_ATTRIBUTES = frozenset(NGSI_LD + name for name in ("createdAt", "modifiedAt", "deletedAt"))
+
+
+def names_an_attribute(attrs: Iterable[str], q: QExpr | None) -> bool:
+    """Whether ``attrs`` or the terms of ``q`` name an attribute other than the system ones:
+    what narrows a query (clause 5.7.2.4) or a purge (clause 5.6.21.4) as much as a type."""
+    return any(name not in SYSTEM_ATTRIBUTES for name in attrs) or (
+        q is not None and any(name not in SYSTEM_ATTRIBUTES for name in _q_attributes(q)))
+
+
+def _q_attributes(q: QExpr) -> Iterator[str]:
+    if isinstance(q, And | Or):
+        for term in q.terms:
+            yield from _q_attributes(term)  # type: ignore[arg-type]  # the terms of a q are q expressions
+    else:
+        yield q.path.attr
 
 
 def parse_q(text: str, expand: Expand) -> QExpr:
