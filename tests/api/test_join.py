@@ -233,3 +233,25 @@ def test_invalid_join_in_a_query_body_is_bad_request_data(chain):
 def test_join_level_above_the_limit_is_too_complex(chain):
     assert_problem(chain.get(f"{ENTITIES}/{BUILDING}", params={"join": "flat", "joinLevel": "1000"}),
                    403, "TooComplexQuery")
+
+
+@pytest.mark.parametrize("params", [
+    {"pick": "locatedAt{isInCountry{name}}", "join": "inline", "joinLevel": "1"},  # 019_33_01
+    {"omit": "locatedAt{isInCountry{name}}", "join": "inline", "joinLevel": "1"},  # 019_33_02
+    {"pick": "locatedAt{isInCountry{name}}"},  # 019_33_03
+    {"pick": "a{" * 11 + "name" + "}" * 11, "join": "inline", "joinLevel": "10"},  # 019_33_04
+    {"omit": "a{" * 11 + "name" + "}" * 11, "join": "inline", "joinLevel": "10"},  # 019_33_05
+])
+def test_019_33_projection_nested_deeper_than_join_level_is_rejected(chain, params):
+    problem = assert_problem(chain.get(ENTITIES, params={"type": "Building", **params}), 400, "BadRequestData")
+    assert "joinLevel" in problem["detail"] or "needs join" in problem["detail"]
+    body = {"type": "Query", "entities": [{"type": "Building"}], **params}
+    assert_problem(chain.post("/ngsi-ld/v1/entityOperations/query", json=body), 400, "BadRequestData")
+    query(chain, **{**params, "join": params.get("join", "flat"), "joinLevel": "16"})  # deep enough: answered
+
+
+def test_5711_01_03_linked_entity_projection_without_join_is_bad_request_data(chain):
+    problem = assert_problem(chain.get(f"{ENTITIES}/{BUILDING}", params={"pick": "locatedAt{name}"}),
+                             400, "BadRequestData")
+    assert "needs join=inline or join=flat" in problem["detail"]
+    assert retrieve(chain, pick="locatedAt{name}", join="inline")["locatedAt"]["entity"] == {"name": prop("Paris")}

@@ -103,3 +103,91 @@ def test_next_links_page_through_everything_once_even_while_entities_are_added(c
 def test_deep_offsets_still_answer(client):
     city(client)
     assert ids(client.get(ENTITIES, params={"type": "Streetlight", "offset": "5"})) == ["urn:ngsi-ld:Streetlight:0006"]
+
+
+# ---- clause 4.21 projections, 5.7.1.4 / 5.7.2.4 checks, the Query data type (5.2.23) -----------------
+
+QUERY = "/ngsi-ld/v1/entityOperations/query"
+LIGHT = f"{ENTITIES}/urn:ngsi-ld:Streetlight:0001"
+
+
+def test_421_01_01_pipe_and_comma_pick_the_same_attributes(client):
+    create(client, streetlight(1))
+    comma = client.get(LIGHT, params={"pick": "id,powerState,status"})
+    pipe = client.get(LIGHT, params={"pick": "id|powerState|status"})
+    assert comma.status_code == pipe.status_code == 200, pipe.text
+    assert pipe.json() == comma.json() and set(pipe.json()) == {"id", "powerState", "status"}
+    listed = client.get(ENTITIES, params={"type": "Streetlight", "omit": "location|refStreetlightControlCabinet"})
+    assert ids(listed) == ["urn:ngsi-ld:Streetlight:0001"] and "location" not in listed.json()[0]
+
+
+def test_421_01_02_an_empty_projection_member_is_rejected(client):
+    create(client, streetlight(1))
+    for pick in ("powerState||status", "powerState|", "|status"):
+        assert "a name is missing" in assert_problem(client.get(LIGHT, params={"pick": pick}), 400, "BadRequestData")["detail"]
+
+
+def test_5711_01_02_geometry_property_without_geojson_accept_is_bad_request_data(client):
+    create(client, streetlight(1))
+    for accept in ("application/ld+json", "application/json", "*/*"):
+        problem = assert_problem(client.get(LIGHT, params={"geometryProperty": "location"}, headers={"Accept": accept}),
+                                 400, "BadRequestData")
+        assert "application/geo+json" in problem["detail"]
+    geojson = client.get(LIGHT, params={"geometryProperty": "location"}, headers={"Accept": "application/geo+json"})
+    assert geojson.status_code == 200 and geojson.json()["geometry"]["type"] == "Point"
+
+
+def test_019_27_01_query_with_geometry_property_and_non_geojson_accept_is_bad_request_data(client):
+    create(client, streetlight(1))
+    params = {"type": "Streetlight", "geometryProperty": "location"}
+    json_accept = {"Accept": "application/json"}
+    assert_problem(client.get(ENTITIES, params=params, headers=json_accept), 400, "BadRequestData")
+    body = {"type": "Query", "entities": [{"type": "Streetlight"}]}
+    assert_problem(client.post(QUERY, json=body, params={"geometryProperty": "location"}, headers=json_accept),
+                   400, "BadRequestData")
+    geojson = client.get(ENTITIES, params=params, headers={"Accept": "application/geo+json"})  # 019_27_02
+    assert geojson.status_code == 200 and geojson.json()["type"] == "FeatureCollection"
+
+
+def test_019_32_04_empty_arrays_of_a_query_body_are_bad_request_data(client):
+    create(client, streetlight(1))
+    for member in ("entities", "attrs", "pick", "omit"):  # Table 5.2.23-1: "Empty array (0 length) is not allowed"
+        body = {"type": "Query", "entities": [{"type": "Streetlight"}], member: []}
+        problem = assert_problem(client.post(QUERY, json=body), 400, "BadRequestData")
+        assert f"{member} is an empty array" in problem["detail"]
+    assert ids(client.post(QUERY, json={"type": "Query", "entities": [{"type": "Streetlight"}], "pick": ["id"]})) == [
+        "urn:ngsi-ld:Streetlight:0001"]
+
+
+def test_019_32_08_temporal_q_is_only_for_the_temporal_operation(client):
+    create(client, streetlight(1))
+    body = {"type": "Query", "entities": [{"type": "Streetlight"}],
+            "temporalQ": {"timerel": "after", "timeAt": "2020-01-01T00:00:00Z"}}
+    assert "temporalQ" in assert_problem(client.post(QUERY, json=body), 400, "BadRequestData")["detail"]
+    assert client.post("/ngsi-ld/v1/temporal/entityOperations/query", json=body).status_code in (200, 206)
+
+
+def test_5722_01_01_system_attrs_alone_are_too_wide(client):
+    city(client)
+    for attrs in ("createdAt", "createdAt,modifiedAt,deletedAt"):
+        problem = assert_problem(client.get(ENTITIES, params={"attrs": attrs}), 400, "BadRequestData")
+        assert "too wide a query" in problem["detail"]
+        assert_problem(client.post(QUERY, json={"type": "Query", "attrs": attrs.split(",")}), 400, "BadRequestData")
+    assert ids(client.get(ENTITIES, params={"attrs": "createdAt,fillingLevel"})) == ["urn:ngsi-ld:WasteContainer:1"]
+
+
+def test_5722_01_02_system_q_alone_is_too_wide(client):
+    city(client)
+    q = 'modifiedAt>"2020-01-01T00:00:00Z"|createdAt<"2020-01-01T00:00:00Z"'
+    assert "too wide a query" in assert_problem(client.get(ENTITIES, params={"q": q}), 400, "BadRequestData")["detail"]
+    assert_problem(client.post(QUERY, json={"type": "Query", "q": q}), 400, "BadRequestData")
+    assert ids(client.get(ENTITIES, params={"q": f"{q}|fillingLevel>0.5"})) == ["urn:ngsi-ld:WasteContainer:1"]
+    assert client.get(ENTITIES, params={"q": q, "type": "Streetlight"}).status_code == 200
+    assert client.get(ENTITIES, params={"q": q, "local": "true"}).status_code == 200
+
+
+def test_5741_01_01_system_attrs_alone_are_too_wide_for_the_temporal_evolution_too(client):
+    window = {"timerel": "after", "timeAt": "2020-01-01T00:00:00Z"}
+    problem = assert_problem(client.get("/ngsi-ld/v1/temporal/entities", params={**window, "attrs": "createdAt"}),
+                             400, "BadRequestData")
+    assert "too wide a query" in problem["detail"]

@@ -320,9 +320,15 @@ def test_parse_omit_nested_keeps_the_relationship():
     assert omit.linked(iri("locatedAt")) == Projection(frozenset({iri("name")}))
 
 
+def test_421_01_01_pipe_and_comma_pick_the_same_attributes():
+    assert parse_pick("name|airQualityLevel", CTX.expand) == parse_pick("name,airQualityLevel", CTX.expand)
+    assert parse_omit("a|locatedAt{id|name},b", CTX.expand) == parse_omit("a,locatedAt{id,name},b", CTX.expand)
+
+
 @pytest.mark.parametrize("text", [
     "", "a,", ",a", "a,,b", "a{}", "{a}", "a{b", "a}b", "a{b}}", "a{b}c", "a{b},{c}", "a b", "a{b{c}", "a{b},a{c}",
     "a{b,}", "a{{b}}",
+    "a||b", "a|", "|a", "a|,b", "a{b|}", "a{|b}",  # 421_01_02: the pipe spelling admits no empty member either
 ])
 def test_malformed_projection_is_bad_request_data(text):
     with pytest.raises(BadRequestData) as error:
@@ -346,8 +352,8 @@ def _trees(depth: int):
     return st.lists(item, min_size=1, max_size=4, unique_by=lambda pair: pair[0])
 
 
-def _text(tree) -> str:
-    return ",".join(name if sub is None else f"{name}{{{_text(sub)}}}" for name, sub in tree)
+def _text(tree, sep: str = ",") -> str:
+    return sep.join(name if sub is None else f"{name}{{{_text(sub, sep)}}}" for name, sub in tree)
 
 
 def _expected(tree, omit: bool) -> Projection:
@@ -359,13 +365,13 @@ def _expected(tree, omit: bool) -> Projection:
     return Projection(names, nested)
 
 
-@given(_trees(3), st.booleans())
-def test_projection_round_trip(tree, omit):
+@given(_trees(3), st.booleans(), st.sampled_from([",", "|"]))
+def test_projection_round_trip(tree, omit, sep):
     parse = parse_omit if omit else parse_pick
-    assert parse(_text(tree), CTX.expand) == _expected(tree, omit)
+    assert parse(_text(tree, sep), CTX.expand) == _expected(tree, omit)
 
 
-@given(st.text(alphabet="ab{},  ", max_size=30))
+@given(st.text(alphabet="ab{},|  ", max_size=30))
 def test_projection_parser_never_crashes(text):
     try:
         parse_pick(text, CTX.expand)
@@ -389,6 +395,26 @@ def test_parse_join():
 def test_bad_join_parameters_are_bad_request_data(join, level, contained_by):
     with pytest.raises(BadRequestData):
         parse_join(join, level, contained_by)
+
+
+def test_019_33_projection_nested_within_join_level_is_accepted():
+    pick = parse_pick("locatedAt{owner{name}}", CTX.expand)
+    assert parse_join("inline", "2", pick=pick) == Join("inline", 2, pick=pick)
+    assert parse_join(None, pick=parse_pick("name,locatedAt", CTX.expand)) is None  # no braces: no join needed
+
+
+@pytest.mark.parametrize("join, level, text, detail", [
+    ("inline", "1", "locatedAt{owner{name}}", "2 relationship hops deep, more than joinLevel 1"),  # 019_33_01/02
+    (None, None, "locatedAt{owner{name}}", "needs join=inline or join=flat"),  # 019_33_03
+    ("@none", None, "locatedAt{name}", "needs join=inline or join=flat"),
+    ("flat", "10", "a{" * 11 + "name" + "}" * 11, "11 relationship hops deep, more than joinLevel 10"),  # 019_33_04/05
+])
+@pytest.mark.parametrize("param", ["pick", "omit"])
+def test_019_33_projection_nested_deeper_than_join_is_bad_request_data(join, level, text, detail, param):
+    projection = (parse_pick if param == "pick" else parse_omit)(text, CTX.expand)
+    with pytest.raises(BadRequestData) as error:
+        parse_join(join, level, **{param: projection})
+    assert error.value.detail.startswith(param) and detail in error.value.detail
 
 
 @pytest.mark.parametrize("level", [str(MAX_JOIN_LEVEL + 1), MAX_JOIN_LEVEL + 1, "9" * 5000])

@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 from starlette.requests import Request
 
-from territoires.api.http import int_param, options
+from territoires.api.http import GEO_JSON, JSON, JSON_LD, int_param, negotiate, options
 from territoires.ngsild import geo
 from territoires.ngsild.context import Context
 from territoires.ngsild.entity import validate_entity_id
@@ -24,6 +24,7 @@ from territoires.ngsild.join import Join, Projection, parse_join, parse_omit, pa
 from territoires.ngsild.query import (
     MAX_TERMS,
     OrderKey,
+    names_an_attribute,
     parse_attr_list,
     parse_order_by,
     parse_q,
@@ -91,6 +92,8 @@ def _list_text(value: Any, param: str) -> str | None:
     if value is None:
         return None
     if isinstance(value, list):
+        if not value:  # Table 5.2.23-1: an empty array is not allowed
+            raise BadRequestData(f"{param} is an empty array: leave {param} out or give at least one name")
         value = ",".join(str(v) for v in value)
     if not isinstance(value, str):
         raise BadRequestData(f"{param} must be a comma-separated list of names")
@@ -130,7 +133,17 @@ def join_options(params: dict[str, Any], ctx: Context) -> Join | None:
 
 
 def request_render_options(request: Request, ctx: Context) -> RenderOptions:
+    _check_geometry_property(request)
     return render_options(dict(request.query_params), options(request), ctx)
+
+
+def _check_geometry_property(request: Request) -> None:
+    """Clauses 5.7.1.4 and 5.7.2.4: geometryProperty is BadRequestData unless the answer is GeoJSON."""
+    if "geometryProperty" in request.query_params and negotiate(request, (JSON, JSON_LD, GEO_JSON)) != GEO_JSON:
+        raise BadRequestData(
+            "geometryProperty chooses the geometry of a GeoJSON answer: "
+            "send Accept: application/geo+json with it, or leave it out"
+        )
 
 
 def entity_query(request: Request, ctx: Context, *, purge: bool = False) -> EntityQuery:
@@ -143,10 +156,6 @@ def entity_query(request: Request, ctx: Context, *, purge: bool = False) -> Enti
         raise TooManyResults(f"limit {limit} is above this server's maximum page size {max_page}")
     if limit == 0 and not count:
         raise BadRequestData("limit=0 is only meaningful with count=true")
-    selectors = ("type", "attrs", "q", "georel", "geometry", "coordinates") + (("id", "idPattern", "scopeQ") if purge else ())
-    if not any(name in params for name in selectors) and params.get("local") != "true":
-        # Clause 6.4.3.2: a query names at least one of these, so that it cannot dump a whole tenant by mistake.
-        raise BadRequestData("a query needs at least one of type, attrs, q, a geo-query, or local=true")
     geo_query = geo.parse_geo_query(
         params.get("georel"), params.get("geometry"), params.get("coordinates"), params.get("geoproperty"), ctx.expand
     )
@@ -170,14 +179,27 @@ def entity_query(request: Request, ctx: Context, *, purge: bool = False) -> Enti
         after=params.get("after"),
         count=count,
         ordering=ordering,
+        local=params.get("local") == "true",
+        purge=purge,
     )
 
 
-def body_query(body: dict[str, Any], request: Request, ctx: Context) -> EntityQuery:
-    """The query of ``POST /entityOperations/query``: a Query data type (clause 5.2.23)."""
+def body_query(body: dict[str, Any], request: Request, ctx: Context, *, temporal: bool = False) -> EntityQuery:
+    """The query of ``POST /entityOperations/query``, or with ``temporal`` of ``POST
+    /temporal/entityOperations/query``: a Query data type (clause 5.2.23)."""
     if body.get("type") != "Query":
         raise BadRequestData('the body must be a Query: an object with "type": "Query"')
-    entities = body.get("entities") or []
+    if not temporal:
+        if "temporalQ" in body:  # Table 5.2.23-1
+            raise BadRequestData(
+                "temporalQ belongs to Query Temporal Evolution of Entities (POST /temporal/entityOperations/query), "
+                "not to Query Entities: leave it out"
+            )
+        _check_geometry_property(request)
+    entities = body.get("entities")
+    if entities == []:  # Table 5.2.23-1
+        raise BadRequestData("entities is an empty array: leave entities out or give at least one EntitySelector")
+    entities = entities or []
     if not isinstance(entities, list) or not all(isinstance(e, dict) for e in entities):
         raise BadRequestData("entities must be an array of EntitySelector objects")
     ids = [e["id"] for e in entities if "id" in e]
@@ -188,7 +210,6 @@ def body_query(body: dict[str, Any], request: Request, ctx: Context) -> EntityQu
     if not all(isinstance(v, str) for v in ids + types + patterns):
         raise BadRequestData("EntitySelector members id, type and idPattern must be strings")
     geo_q = body.get("geoQ")
-    attrs = body.get("attrs")
     limit = int_param(request, "limit", 20)
     count = request.query_params.get("count") == "true"
     if limit > request.app.state.settings.max_page_size:
@@ -198,7 +219,7 @@ def body_query(body: dict[str, Any], request: Request, ctx: Context) -> EntityQu
         ids=",".join(ids) or None,
         id_pattern=patterns[0] if patterns else None,
         type_expr=",".join(f"({t})" if any(c in t for c in ",;|") else t for t in types) or None,
-        attrs=",".join(attrs) if isinstance(attrs, list) else attrs,
+        attrs=_list_text(body.get("attrs"), "attrs"),
         q=body.get("q"),
         scope_q=body.get("scopeQ"),
         geo_query=geo.parse_geo_query_object(geo_q, ctx.expand) if geo_q is not None else None,
@@ -207,20 +228,21 @@ def body_query(body: dict[str, Any], request: Request, ctx: Context) -> EntityQu
         after=request.query_params.get("after"),
         count=count,
         ordering=_ordering(body.get("ordering"), ctx),
+        local=request.query_params.get("local") == "true",
     )
 
 
 def _query(
     ctx: Context, *, ids: Any, id_pattern: Any, type_expr: Any, attrs: Any, q: Any, scope_q: Any,
     geo_query: Any, offset: int, limit: int, after: Any, count: bool,
-    ordering: Ordering,
+    ordering: Ordering, local: bool, purge: bool = False,
 ) -> EntityQuery:
     for name, value in (("id", ids), ("idPattern", id_pattern), ("type", type_expr), ("attrs", attrs),
                         ("q", q), ("scopeQ", scope_q)):
         if value is not None and not isinstance(value, str):
             raise BadRequestData(f"{name} must be a string")
     id_list = tuple(validate_entity_id(i.strip()) for i in ids.split(",") if i.strip()) if ids else ()
-    return EntityQuery(
+    query = EntityQuery(
         ids=id_list,
         id_pattern=_checked_pattern(id_pattern),
         types=parse_type_expr(type_expr, ctx.expand) if type_expr else None,
@@ -235,6 +257,20 @@ def _query(
         order_by=ordering.keys,
         order_from=ordering.reference,
         collation=ordering.collation,
+    )
+    if not purge:  # EntityService.purge checks the selection of a purge (clause 5.6.21.4)
+        _refuse_too_wide(query, local)
+    return query
+
+
+def _refuse_too_wide(query: EntityQuery, local: bool) -> None:
+    """Clause 5.7.2.4: a query gives a type, attrs or q naming a non-system Attribute, a geo-query or
+    the local scope, so that it cannot dump a whole tenant by mistake."""
+    if local or query.types is not None or query.geo is not None or names_an_attribute(query.attrs, query.q):
+        return
+    raise BadRequestData(
+        "too wide a query: give type, attrs or q naming an attribute other than createdAt, modifiedAt "
+        "and deletedAt, a geo-query, or local=true (clause 5.7.2.4)"
     )
 
 

@@ -125,7 +125,7 @@ async def query_temporal_entities_post(request: Request) -> Response:
     body, ctx = await _body_and_context(request)
     if not isinstance(body, dict):
         raise BadRequestData('the body must be a Query: an object with "type": "Query"')
-    query = visible_query(request, body_query(body, request, ctx))
+    query = visible_query(request, body_query(body, request, ctx, temporal=True))
     words = options(request)
     temporal_params = temporal.parse_temporal_body(
         body.get("temporalQ"), body.get("aggrParams"), request.query_params.get("format"), words

@@ -12,8 +12,10 @@ entities their Relationships point at.
   instance a broker forwarding the request) are neither fetched nor attached.
 - ``pick``/``omit`` (clause 4.21) project linked entities too: ``locatedAt{id,name}`` picks
   ``locatedAt`` and, in the entities it links to, ``id`` and ``name``; in ``omit``,
-  ``locatedAt{name}`` drops ``name`` from those entities and keeps ``locatedAt``.  A Relationship
-  left out of the output is not followed.  ``attrs`` and ``datasetId`` select on the requested
+  ``locatedAt{name}`` drops ``name`` from those entities and keeps ``locatedAt``.  ``|`` may be
+  written for ``,`` (both spell the or operator).  A nested projection needs ``join`` and may not
+  reach deeper than ``joinLevel`` (clauses 5.7.1.4 and 5.7.2.4).  A Relationship left out of the
+  output is not followed.  ``attrs`` and ``datasetId`` select on the requested
   entities only; the representation, ``sysAttrs`` and ``lang`` apply to linked entities as well.
 
 Only the top-level Relationships of an entity are followed, not Relationships of attributes.
@@ -53,7 +55,8 @@ Fetch = Callable[[list[str]], dict[str, Entity]]
 JOIN_MODES = ("flat", "inline")
 MAX_JOIN_LEVEL = 16  # deeper graphs are better walked by several requests
 
-_TOKEN = re.compile(r"[{},]")
+_TOKEN = re.compile(r"[{},|]")
+_OR = (",", "|")  # clause 4.21: a comma or a pipe is the or operator between projected names
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,10 @@ class Projection:
 
     names: frozenset[str]
     nested: tuple[tuple[str, Projection], ...] = ()
+
+    def hops(self) -> int:
+        """How many Relationship hops the nested projections reach (0 when there are none)."""
+        return max((1 + sub.hops() for _, sub in self.nested), default=0)
 
     def linked(self, name: str) -> Projection | None:
         """The projection of the entities linked through the Relationship ``name``, if given."""
@@ -106,13 +113,27 @@ def parse_join(
 ) -> Join | None:
     """The ``join``, ``joinLevel`` and ``containedBy`` parameters (as query strings, or as the
     members of a Query body: ``joinLevel`` a number, ``containedBy`` an array).  None when no
-    linked entity is asked for (no ``join``, or ``join=@none``)."""
+    linked entity is asked for (no ``join``, or ``join=@none``).  A ``pick``/``omit`` projecting
+    linked entities is refused without ``join``, or when it nests deeper than ``joinLevel``
+    (clauses 5.7.1.4 and 5.7.2.4: BadRequestData)."""
     level = _join_level(join_level)
     ids = _contained_by(contained_by)
-    if join is None or join == "@none":
-        return None
-    if join not in JOIN_MODES:
+    joined = join is not None and join != "@none"
+    if joined and join not in JOIN_MODES:
         raise BadRequestData(f"join must be flat, inline or @none, not {_show(join)}")
+    for param, projection in (("pick", pick), ("omit", omit)):
+        hops = projection.hops() if projection is not None else 0
+        if hops and not joined:
+            raise BadRequestData(
+                f"{param} projects linked entities with {{...}}, which needs join=inline or join=flat"
+            )
+        if hops > level:
+            raise BadRequestData(
+                f"{param} projects linked entities {hops} relationship hops deep, more than joinLevel {level}: "
+                f"raise joinLevel to {hops} or nest less"
+            )
+    if not joined:
+        return None
     return Join(mode=join, level=level, contained_by=ids, pick=pick, omit=omit)
 
 
@@ -152,8 +173,9 @@ def _contained_by(value: Any) -> frozenset[str]:
 
 
 def _parse_projection(text: str, expand: Expand, param: str) -> Projection:
-    """``item (, item)*`` where ``item`` is ``name`` or ``name{item (, item)*}``; braces nest up
-    to MAX_JOIN_LEVEL deep.  Names are read as in ``attrs`` (query.parse_attr_list)."""
+    """``item (or item)*`` where ``or`` is ``,`` or ``|`` and ``item`` is ``name`` or
+    ``name{item (or item)*}``; braces nest up to MAX_JOIN_LEVEL deep.  Names are read as in
+    ``attrs`` (query.parse_attr_list)."""
     if type(text) is not str:
         raise BadRequestData(f"{param} must be a comma-separated list of names, not {_show(text)}")
     if len(text) > MAX_LENGTH:
@@ -171,13 +193,15 @@ def _parse_projection(text: str, expand: Expand, param: str) -> Projection:
         name = piece.strip()
         if name:
             if not expect_name:
-                raise BadRequestData(f"{param}: a comma is missing before {_show(name)} at position {start + 1} in {shown}")
+                raise BadRequestData(
+                    f"{param}: a comma (or pipe) is missing before {_show(name)} at position {start + 1} in {shown}"
+                )
             last = _name(name, expand, param, start, shown)
             stack[-1][0].append(last)
             expect_name = False
         elif expect_name and delimiter != "{":
             raise BadRequestData(f"{param}: a name is missing at position {position + 1} in {shown}")
-        if delimiter == ",":
+        if delimiter in _OR:
             expect_name = True
         elif delimiter == "{":
             if last is None or expect_name:
