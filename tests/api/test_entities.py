@@ -403,6 +403,16 @@ def test_554_01_01_replace_append_and_batch_create_refuse_ngsi_ld_null_but_merge
     assert "status" not in get(client)
 
 
+def test_554_01_01_a_fragment_cannot_delete_the_id_or_the_type(client):
+    create(client, streetlight(1))
+    for member in ("type", "id"):
+        null_member = {member: "urn:ngsi-ld:null"}
+        for response in (client.patch(f"{ENTITIES}/{LIGHT}", json=null_member),
+                         client.patch(f"{ENTITIES}/{LIGHT}/attrs", json=null_member)):
+            assert "cannot be deleted" in assert_problem(response, 400, "BadRequestData")["detail"]
+    assert get(client)["type"] == "Streetlight"
+
+
 # ---- batches: the input array (567, 5620) -----------------------------------------------------
 def test_567_01_01_a_null_item_fails_the_whole_batch(client):
     problem = assert_problem(client.post(f"{BATCH}/create", json=[streetlight(1), None]), 400, "BadRequestData")

@@ -323,6 +323,9 @@ class _Parser:
             elif raw == NGSI_LD_NULL and not self.allow_null:
                 # id, type, scope...: an entity member is never the NGSI-LD Null outside fragments (clause 5.5.4)
                 raise _null_refused(key)
+            elif raw == NGSI_LD_NULL and key in ("id", "@id", "type", "@type"):
+                # Every entity keeps an id and a type: a fragment cannot delete them (clause 4.5.1).
+                raise BadRequestData(f"{key}: an entity's {key.lstrip('@')} cannot be deleted (urn:ngsi-ld:null)")
             elif key == "id" or key == "@id":
                 entity["id"] = validate_entity_id(raw)
             elif key == "type" or key == "@type":
