@@ -238,6 +238,13 @@ def test_value_type_and_lang_members():
     assert attr(entity, "s")[0]["lang"] == "fr"
 
 
+def test_5232_01_01_a_language_property_keeps_its_lang_string_value_type():
+    street = {"type": "LanguageProperty", "languageMap": {"en": "hello", "sk": ["ahoj", "servus"]}}
+    for value_type in ("langString", "http://www.w3.org/1999/02/22-rdf-syntax-ns#langString"):
+        entity = parse({"id": "urn:x:1", "type": "T", "street": {**street, "valueType": value_type}})
+        assert attr(entity, "street")[0]["languageMap"] == street["languageMap"]
+
+
 # ---- fragments and NGSI-LD Null ------------------------------------------------------------------
 
 
@@ -417,6 +424,9 @@ def entity_with(**attrs):
     (entity_with(street={"type": "LanguageProperty", "languageMap": {}}), "non-empty JSON object"),
     (entity_with(street={"languageMap": {"@none": NGSI_LD_NULL}}), "only allowed in update"),
     (entity_with(street={"type": "LanguageProperty", "languageMap": {"fr": "x"}, "unitCode": "MTR"}), "no unitCode"),
+    # 5232_01_02: Table 5.2.32-1, a LanguageProperty's valueType is langString
+    (entity_with(street={"type": "LanguageProperty", "languageMap": {"fr": "x"}, "valueType": "xsd:string"}),
+     "valueType is langString"),
     (entity_with(s={"value": "x", "lang": "not a tag"}), "not a language tag"),
     # 4.6.3 DateTime
     (entity_with(speed={"value": 1, "observedAt": "2026-11-28"}), "not a UTC DateTime"),

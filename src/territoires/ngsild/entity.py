@@ -74,6 +74,7 @@ _OUTPUT_ONLY = frozenset(
 _SEALED = frozenset({"entityIdSealed", "entityTypeSealed"})  # only inside "ngsildproof" (clause 4.5.2.2)
 _NO_UNIT = frozenset({"Relationship", "LanguageProperty", "VocabProperty", "JsonProperty", "ListRelationship"})
 _RELATIONSHIPS = frozenset({"Relationship", "ListRelationship"})
+_RDF_LANG_STRING = "http://www.w3.org/1999/02/22-rdf-syntax-ns#langString"
 _METADATA = frozenset({"datasetId", "observedAt", "unitCode", "objectType", "lang", "valueType", "expiresAt"})
 
 # Core non-reified terms and members: never attribute or sub-attribute names (clause 4.5.1).
@@ -546,7 +547,12 @@ class _Parser:
                 raise BadRequestData(f"{path}: a {kind} has no valueType")
             if type(value) is not str or not value:
                 raise BadRequestData(f"{path}.valueType: a datatype name or IRI is expected, got {_show(value)}")
-            instance[key] = self.ctx.expand_vocab(value)
+            expanded = self.ctx.expand_vocab(value)
+            if kind == "LanguageProperty" and value != "langString" and expanded != _RDF_LANG_STRING:
+                raise BadRequestData(
+                    f"{path}.valueType: a LanguageProperty's valueType is langString (clause 5.2.32), got {_show(value)}"
+                )
+            instance[key] = expanded
 
     def main(self, iri: str, kind: str, path: str, value: Any) -> Any:
         """The content member of an attribute of ``kind``, checked (and normalised where the
