@@ -85,14 +85,21 @@ def test_without_order_by_entities_come_in_creation_order(buildings):
     assert [e["id"] for e in response.json()] == CREATED
 
 
-def test_ordered_pages_follow_offset_and_carry_no_next_link(buildings):
+def test_019_31_ordered_pages_follow_offset_with_prev_and_next_links(buildings):
+    """Clause 4.12: clients iterate forwards and backwards; an ordered query (no cursor) links
+    its neighbouring pages by offset (clause 6.3.13), the first without prev, the last without next."""
     json_ld = {"Accept": "application/ld+json"}  # the Link header is then only for paging
-    pages = [buildings.get(ENTITIES, params={"type": "Building", "orderBy": "name;desc", "limit": 2, "offset": offset},
-                           headers=json_ld) for offset in (0, 2)]
+    params = {"type": "Building", "orderBy": "name;desc", "limit": 1, "count": "true"}
+    pages = [buildings.get(ENTITIES, params={**params, "offset": offset}, headers=json_ld) for offset in (0, 1, 2)]
     assert [e["id"] for page in pages for e in page.json()] == DESC
-    assert all("link" not in page.headers for page in pages)
+    first, middle, last = (page.headers.get("link", "") for page in pages)
+    assert 'rel="prev"' not in first and "offset=1" in first and 'rel="next";type="application/ld+json"' in first
+    assert "offset=0" in middle and 'rel="prev"' in middle and "offset=2" in middle and 'rel="next"' in middle
+    assert "offset=1" in last and 'rel="prev"' in last and 'rel="next"' not in last
     cursor_page = buildings.get(ENTITIES, params={"type": "Building", "limit": 2}, headers=json_ld)
-    assert 'rel="next"' in cursor_page.headers["link"]
+    assert 'rel="next"' in cursor_page.headers["link"] and "after=" in cursor_page.headers["link"]
+    counted_last = buildings.get(ENTITIES, params={"type": "Building", "limit": 3, "count": "true"}, headers=json_ld)
+    assert "link" not in counted_last.headers  # the count shows there is no next page, cursor or not
 
 
 def test_a_cursor_cannot_page_an_ordered_query(buildings):

@@ -337,6 +337,15 @@ def test_031_02_query_subscriptions_with_limit_and_offset(client, limit, offset,
     assert links == expected
 
 
+def test_031_02_page_links_name_the_collection_without_its_trailing_slash(client):
+    for n in (1, 2, 3):
+        create(client, sub(n))
+    response = client.get(f"{BASE}/?limit=1&offset=1")
+    assert response.status_code == 200, response.text
+    assert f'<{BASE}?limit=1&offset=0>;rel="prev"' in response.headers["Link"]
+    assert f'<{BASE}?limit=1&offset=2>;rel="next"' in response.headers["Link"]
+
+
 def test_query_subscriptions_refuses_bad_pages(client):
     assert_problem(client.get(f"{BASE}?limit=-1"), 400, "BadRequestData")
     assert_problem(client.get(f"{BASE}?limit=0"), 400, "BadRequestData")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -18,12 +18,14 @@ from territoires.api.http import (
     body_context_value,
     bool_param,
     call,
+    int_param,
     json_response,
     link_context,
     media_type,
     negotiate,
     no_content,
     options,
+    page_link,
     read_json,
     strip_context,
     tenant_of,
@@ -117,15 +119,33 @@ async def _page_response(
     headers: dict[str, str] = {}
     if page.count is not None:
         headers["NGSILD-Results-Count"] = str(page.count)
-    if page.next_cursor is not None:
-        params = {k: v for k, v in request.query_params.items() if k not in ("offset", "after")}
-        params["after"] = page.next_cursor
-        headers["Link"] = f'<{request.url.path}?{urlencode(params)}>; rel="next"'
+    links = _page_links(request, page, kind)
+    if links:
+        headers["Link"] = links
     if kind == GEO_JSON:
         # Each Feature carries the @context too, so that it still reads alone (clause 6.3.15).
         features = [{**feature, "@context": body_context(ctx)} for feature in items]
         return json_response(geo.to_feature_collection(features), ctx=ctx, kind=kind, headers=headers)
     return json_response(items, ctx=ctx, kind=kind, headers=headers)
+
+
+def _page_links(request: Request, page: QueryPage, kind: str) -> str:
+    """Links to the neighbouring pages (clauses 4.12 and 6.3.13). The next page starts from the
+    cursor the store gave (stable while entities come and go), or for an ordered query (which
+    has none) at the next offset, when this page is full and the count does not rule it out;
+    the previous page of a page reached by offset is at the previous offset."""
+    offset, limit = int_param(request, "offset", 0), int_param(request, "limit", 20)
+    by_offset = "after" not in request.query_params
+    links = []
+    if offset > 0 and limit > 0 and by_offset:
+        links.append(page_link(request, "prev", kind, offset=max(offset - limit, 0)))
+    if by_offset and page.count is not None and offset + limit >= page.count:  # the count says it is the last
+        return ",".join(links)
+    if page.next_cursor is not None:
+        links.append(page_link(request, "next", kind, offset=None, after=page.next_cursor))
+    elif limit > 0 and len(page.entities) == limit and "orderBy" in request.query_params:
+        links.append(page_link(request, "next", kind, offset=offset + limit))
+    return ",".join(links)
 
 
 async def purge_entities(request: Request) -> Response:

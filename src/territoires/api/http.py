@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from typing import Any, TypeVar
+from urllib.parse import urlencode
 
 import orjson
 from starlette.concurrency import run_in_threadpool
@@ -206,6 +207,14 @@ def int_param(request: Request, name: str, default: int, *, minimum: int = 0) ->
     if number < minimum:
         raise BadRequestData(f"{name} must be at least {minimum}, not {number}")
     return number
+
+
+def page_link(request: Request, rel: str, kind: str, **changed: Any) -> str:
+    """A Link to another page of the same request (clause 6.3.13): its query parameters with
+    ``changed`` set (a None value removes the parameter)."""
+    kept = [(k, v) for k, v in request.query_params.multi_items() if k not in changed]
+    params = urlencode([*kept, *((k, v) for k, v in changed.items() if v is not None)])
+    return f'<{request.url.path.rstrip("/")}?{params}>;rel="{rel}";type="{kind}"'
 
 
 def options(request: Request) -> set[str]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -23,6 +23,7 @@ from territoires.api.http import (
     negotiate,
     no_content,
     options,
+    page_link,
     read_json,
     strip_context,
     tenant_of,
@@ -99,13 +100,11 @@ def _page_links(request: Request, offset: int, limit: int, total: int, kind: str
     """The previous and next pages as Link headers (clause 6.3.13), when there are such pages."""
     if limit == 0:
         return ""
-    kept = [(k, v) for k, v in request.query_params.multi_items() if k not in ("limit", "offset")]
     links = []
-    for rel, start in (("prev", max(offset - limit, 0) if offset > 0 else None),
-                       ("next", offset + limit if offset + limit < total else None)):
-        if start is not None:
-            query = urlencode([*kept, ("limit", limit), ("offset", start)])
-            links.append(f'<{BASE}?{query}>;rel="{rel}";type="{kind}"')  # written as clause 6.3.13's example
+    if offset > 0:
+        links.append(page_link(request, "prev", kind, limit=limit, offset=max(offset - limit, 0)))
+    if offset + limit < total:
+        links.append(page_link(request, "next", kind, limit=limit, offset=offset + limit))
     return ",".join(links)
 
 

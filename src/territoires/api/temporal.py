@@ -11,7 +11,7 @@ latest instance given) and ends at the earliest instance given, its size being `
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -28,6 +28,7 @@ from territoires.api.http import (
     negotiate,
     no_content,
     options,
+    page_link,
     read_json,
     strip_context,
     tenant_of,
@@ -98,9 +99,7 @@ def _respond(
         if page.count is not None:
             headers["NGSILD-Results-Count"] = str(page.count)
         if page.next_cursor is not None:
-            query = {k: v for k, v in request.query_params.items() if k not in ("offset", "after")}
-            query["after"] = page.next_cursor
-            headers["Link"] = f'<{request.url.path}?{urlencode(query)}>; rel="next"'
+            headers["Link"] = page_link(request, "next", kind, offset=None, after=page.next_cursor)
     return json_response(body, ctx=ctx, kind=kind, headers=headers, status=206 if page.range else 200)
 
 
