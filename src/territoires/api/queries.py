@@ -24,7 +24,7 @@ from territoires.ngsild.join import Join, Projection, parse_join, parse_omit, pa
 from territoires.ngsild.query import (
     MAX_TERMS,
     OrderKey,
-    names_an_attribute,
+    narrow_selection,
     parse_attr_list,
     parse_order_by,
     parse_q,
@@ -266,7 +266,7 @@ def _query(
 def _refuse_too_wide(query: EntityQuery, local: bool) -> None:
     """Clause 5.7.2.4: a query gives a type, attrs or q naming a non-system Attribute, a geo-query or
     the local scope, so that it cannot dump a whole tenant by mistake."""
-    if local or query.types is not None or query.geo is not None or names_an_attribute(query.attrs, query.q):
+    if narrow_selection(query.types, query.attrs, query.q, geo_query=query.geo is not None, local=local):
         return
     raise BadRequestData(
         "too wide a query: give type, attrs or q naming an attribute other than createdAt, modifiedAt "

@@ -21,7 +21,7 @@ from territoires.ngsild.context import Context
 from territoires.ngsild.errors import AlreadyExists, BadRequestData, NgsiLdError, NonexistentTenant, ResourceNotFound
 from territoires.ngsild.join import Fetch
 from territoires.ngsild.model import Entity
-from territoires.ngsild.query import names_an_attribute
+from territoires.ngsild.query import narrow_selection
 from territoires.store.port import EntityQuery, Frame, QueryPage, Store, TenantSession, Unavailable
 
 UpdateResult = dict[str, Any]
@@ -413,7 +413,7 @@ def _check_purge_selection(query: EntityQuery, local: bool) -> None:
     """Clause 5.6.21.4: a purge names entity types, a non-system attribute (in attrs or q), a
     geo-query or the local scope; ids and idPattern alone are too wide (``idPattern=.*`` is
     every entity)."""
-    if local or query.types is not None or query.geo is not None or names_an_attribute(query.attrs, query.q):
+    if narrow_selection(query.types, query.attrs, query.q, geo_query=query.geo is not None, local=local):
         return
     raise BadRequestData(
         "too wide a purge: besides id, idPattern or scopeQ, give type, attrs or q naming an attribute other "

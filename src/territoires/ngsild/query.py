@@ -181,11 +181,15 @@ class OrderKey:
 SYSTEM_ATTRIBUTES = frozenset(NGSI_LD + name for name in ("createdAt", "modifiedAt", "deletedAt"))
 
 
-def names_an_attribute(attrs: Iterable[str], q: QExpr | None) -> bool:
-    """Whether ``attrs`` or the terms of ``q`` name an attribute other than the system ones:
-    what narrows a query (clause 5.7.2.4) or a purge (clause 5.6.21.4) as much as a type."""
-    return any(name not in SYSTEM_ATTRIBUTES for name in attrs) or (
-        q is not None and any(name not in SYSTEM_ATTRIBUTES for name in _q_attributes(q)))
+def narrow_selection(
+    types: TypeExpr | None, attrs: Iterable[str], q: QExpr | None, *, geo_query: bool, local: bool
+) -> bool:
+    """Whether a selection is narrow enough for a query (clause 5.7.2.4) or a purge (clause
+    5.6.21.4), whose lists agree: entity types, ``attrs`` or ``q`` naming an attribute other
+    than the system ones, a geo-query, or the local scope."""
+    return (local or geo_query or types is not None
+            or any(name not in SYSTEM_ATTRIBUTES for name in attrs)
+            or (q is not None and any(name not in SYSTEM_ATTRIBUTES for name in _q_attributes(q))))
 
 
 def _q_attributes(q: QExpr) -> Iterator[str]:
