@@ -23,8 +23,9 @@ from urllib.parse import urlsplit
 import psycopg
 from psycopg import sql
 
-from bench.rawdb import Row, raw_copy_rate, raw_insert_rate
+from bench.rawdb import Row, StoredRows, raw_copy_rate, raw_insert_rate, stored_rows_copy_rate, stored_rows_rate
 from bench.server import REPO, Memory, descendants, process_memory_mb
+from territoires.store.port import DEFAULT_TENANT
 
 CLUSTER_SCRIPT = REPO / "scripts" / "pg-test-cluster"
 # What the JSON results record of the cluster's configuration.
@@ -62,6 +63,12 @@ class Backend(ABC):
         """The raw limit: rows per second of these batches written straight into the database."""
 
     @abstractmethod
+    def stored_rows_rate(self, name: str, data_dir: Path, entities: int, transactions: int) -> StoredRows:
+        """The second raw limit: entities per second of the rows the broker wrote in store
+        ``name`` (its data folder ``data_dir``), copied raw into a new store of the same tables
+        in ``transactions`` transactions."""
+
+    @abstractmethod
     def server_memory(self) -> Memory | None:
         """Memory of the database server's processes, when the database is a server."""
 
@@ -90,6 +97,14 @@ class SqliteBackend(Backend):
 
     def raw_rate(self, batches: Sequence[Sequence[Row]]) -> float:
         return raw_insert_rate(self.work_dir / "raw.sqlite", batches)
+
+    def stored_rows_rate(self, name: str, data_dir: Path, entities: int, transactions: int) -> StoredRows:
+        target = self.work_dir / "raw-rows.sqlite"
+        try:
+            return stored_rows_rate(data_dir / "default.db", target, entities, transactions)
+        finally:
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{target}{suffix}").unlink(missing_ok=True)
 
     def server_memory(self) -> Memory | None:
         return None  # the database lives in the broker's processes
@@ -154,6 +169,9 @@ class PostgresBackend(Backend):
         finally:
             # Gone before the broker starts: no autovacuum of it during the broker's load.
             self._admin("DROP DATABASE {}", "raw")
+
+    def stored_rows_rate(self, name: str, data_dir: Path, entities: int, transactions: int) -> StoredRows:
+        return stored_rows_copy_rate(self._url(name), DEFAULT_TENANT, entities, transactions)
 
     def server_memory(self) -> Memory | None:
         if self.cluster_dir is None:
