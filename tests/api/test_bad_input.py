@@ -108,3 +108,51 @@ def test_text_holding_the_nul_character_is_refused_on_every_backend(client):
     create(client, streetlight(2, status={"type": "Property", "value": "a \\u0000 shown, not a NUL"}))
     assert_problem(client.get(ENTITIES, params={"type": "Streetlight"}, headers={"NGSILD-Tenant": "a\u0000"}),
                    404, "NonexistentTenant")
+
+
+def test_integers_beyond_64_bits_are_stored_as_given_and_queried(client):
+    # JSON integers from 2^63 to 2^64 - 1 parse as integers, which the databases cannot store in
+    # 64 bits: the document keeps them exact, the value index as the nearest double.
+    big = 2**63
+    create(client, streetlight(1, counter={"type": "Property", "value": big}))
+    found = client.get(f"{ENTITIES}/urn:ngsi-ld:Streetlight:0001").json()
+    assert found["counter"]["value"] == big
+    for q in (f"counter=={big}", "counter>1e18", f"counter=={big - 2048}..{big + 4096}"):
+        response = client.get(ENTITIES, params={"type": "Streetlight", "q": q})
+        assert [e["id"] for e in response.json()] == ["urn:ngsi-ld:Streetlight:0001"], q
+    patched = client.patch(f"{ENTITIES}/urn:ngsi-ld:Streetlight:0001/attrs", json={"counter": {"value": big + 1}})
+    assert patched.status_code == 204, patched.text
+
+
+def test_counts_beyond_64_bits_are_bad_request_data(client):
+    huge = str(10**20)
+    for path, params in (
+        (ENTITIES, {"type": "Streetlight", "offset": huge}),
+        (ENTITIES, {"type": "Streetlight", "limit": huge}),
+        ("/ngsi-ld/v1/temporal/entities", {"type": "Streetlight", "offset": huge}),
+        ("/ngsi-ld/v1/temporal/entities", {"type": "Streetlight", "lastN": huge}),
+        ("/ngsi-ld/v1/subscriptions", {"offset": huge}),
+    ):
+        assert_problem(client.get(path, params=params), 400, "BadRequestData")
+
+
+@pytest.mark.parametrize("format_", [{}, [], ["keyValues"], 1, None])
+def test_a_notification_format_that_is_not_a_word_is_bad_request_data(client, format_):
+    body = {"type": "Subscription", "entities": [{"type": "Streetlight"}],
+            "notification": {"format": format_, "endpoint": {"uri": "http://localhost:1111/notify"}}}
+    assert_problem(client.post("/ngsi-ld/v1/subscriptions", json=body), 400, "BadRequestData")
+
+
+def test_a_temporal_instance_holding_the_nul_character_is_refused_and_nothing_is_recorded(client):
+    temporal = "/ngsi-ld/v1/temporal/entities"
+    create(client, streetlight(1))
+    for instance in ({"value": "ok\u0000"}, {"value": 1, "note": {"type": "Property", "value": ["\u0000"]}},
+                     {"value": {"text": "\u0000"}}):
+        body = {"id": "urn:ngsi-ld:Streetlight:0001", "type": "Streetlight",
+                "status": [{"type": "Property", "observedAt": "2026-11-01T10:00:00Z", **instance}]}
+        assert "U+0000" in assert_problem(client.post(temporal, json=body), 400, "BadRequestData")["detail"]
+        attrs = {"status": body["status"]}
+        response = client.post(f"{temporal}/urn:ngsi-ld:Streetlight:0001/attrs", json=attrs)
+        assert "U+0000" in assert_problem(response, 400, "BadRequestData")["detail"]
+    history = client.get(f"{temporal}/urn:ngsi-ld:Streetlight:0001", params={"attrs": "status"}).json()
+    assert [instance["value"] for instance in history["status"]] == ["ok"]

@@ -196,6 +196,10 @@ def bool_param(request: Request, name: str) -> bool:
     raise BadRequestData(f"{name} must be true or false, not {value!r}")
 
 
+# The largest whole number a parameter may take: databases count in signed 64 bits.
+_LARGEST = 2**63 - 1
+
+
 def int_param(request: Request, name: str, default: int, *, minimum: int = 0) -> int:
     value = request.query_params.get(name)
     if value is None:
@@ -206,6 +210,8 @@ def int_param(request: Request, name: str, default: int, *, minimum: int = 0) ->
         raise BadRequestData(f"{name} must be a whole number, not {value!r}") from None
     if number < minimum:
         raise BadRequestData(f"{name} must be at least {minimum}, not {number}")
+    if number > _LARGEST:
+        raise BadRequestData(f"{name} must be at most {_LARGEST}, not {value}")
     return number
 
 

@@ -466,7 +466,7 @@ class _Parser:
         if "attributes" in raw:
             values["attributes"] = self.names(raw["attributes"], "notification.attributes")
         if "format" in raw:
-            if raw["format"] not in FORMATS:
+            if not isinstance(raw["format"], str) or raw["format"] not in FORMATS:
                 raise BadRequestData(f"notification.format {_show(raw['format'])} is not one of {', '.join(FORMATS)}")
             values["format"] = FORMATS[raw["format"]]
         for name, attribute in (("sysAttrs", "sys_attrs"), ("showChanges", "show_changes")):

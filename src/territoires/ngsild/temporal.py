@@ -336,8 +336,8 @@ def _last_n(value: Any) -> int | None:
         number = value
     elif type(value) is str and value.isascii() and value.isdigit():
         number = int(value)
-    if number is None or number < 1:
-        raise BadRequestData(f"lastN must be a positive whole number, not {value!r}")
+    if number is None or not 1 <= number < 2**63:
+        raise BadRequestData(f"lastN must be a positive whole number below 2^63, not {value!r}")
     return number
 
 

@@ -32,11 +32,19 @@ def check_new(ids: Sequence[str], stored: Callable[[Sequence[str]], Collection[s
 
 def document(entity: Entity) -> str:
     """The stored JSON text of an entity. Text holding U+0000 is refused on every backend
-    alike, since PostgreSQL's jsonb cannot hold it."""
-    text = orjson.dumps(entity).decode()
-    if "\\u0000" in text and _ESCAPED_NUL.search(text):
-        raise BadRequestData(f"entity {entity.get('id')}: text values may not contain the NUL character (U+0000)")
-    return text
+    alike, since PostgreSQL's text and jsonb cannot hold it."""
+    return refuse_nul(orjson.dumps(entity).decode(), f"entity {entity.get('id')}")
+
+
+def refuse_nul(json_text: str, whose: str) -> str:
+    """``json_text``, unless a string in it holds U+0000."""
+    if "\\u0000" in json_text and _ESCAPED_NUL.search(json_text):
+        raise nul_refused(whose)
+    return json_text
+
+
+def nul_refused(whose: str) -> BadRequestData:
+    return BadRequestData(f"{whose}: text values may not contain the NUL character (U+0000)")
 
 
 def stored_context(row: tuple) -> StoredContext:

@@ -36,6 +36,7 @@ from territoires.store.port import (
     TemporalQuery,
     TimeRange,
 )
+from territoires.store.records import nul_refused, refuse_nul
 
 # ---- instants ------------------------------------------------------------------------------
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -149,6 +150,8 @@ _SCALAR_ATTRIBUTES = frozenset({"Property", "Relationship", "VocabProperty"})
 def _content(kind_of_attr: str, content: Any) -> tuple[int, float | int | None, str | None]:
     kind = _SCALAR_KINDS.get(type(content)) if kind_of_attr in _SCALAR_ATTRIBUTES else None
     if kind == STRING:
+        if "\x00" in content:
+            raise nul_refused("an attribute instance")
         return STRING, None, content
     if kind == NUMBER:
         return NUMBER, content, None
@@ -156,7 +159,7 @@ def _content(kind_of_attr: str, content: Any) -> tuple[int, float | int | None, 
         return BOOLEAN, int(content), None
     if kind == INTEGER and -_SAFE_INTEGER <= content <= _SAFE_INTEGER:
         return INTEGER, content, None
-    return JSON, None, orjson.dumps(content).decode()
+    return JSON, None, refuse_nul(orjson.dumps(content).decode(), "an attribute instance")
 
 
 # What a row's doc leaves out, by attribute type: the times (columns of their own), the main
@@ -195,7 +198,7 @@ def row_values(item: HistoryInstance) -> RowValues:
         kind,
         num,
         txt,
-        orjson.dumps(rest).decode() if rest else None,
+        refuse_nul(orjson.dumps(rest).decode(), "an attribute instance") if rest else None,
     )
 
 

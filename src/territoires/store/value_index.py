@@ -23,6 +23,13 @@ SELECTIVE_ROWS = 2000
 
 _INDEXED_KINDS = frozenset({"string", "uri", "term", "number", "boolean"})
 ORDERED_OPS = frozenset({">", ">=", "<", "<="})
+# Databases store integers in 64 bits; JSON integers beyond are indexed as the nearest double,
+# as q parses such literals: the order is kept, so the index still holds every candidate.
+_INT64 = 2**63
+
+
+def _indexable(scalar: Any) -> Any:
+    return float(scalar) if type(scalar) is int and not -_INT64 <= scalar < _INT64 else scalar
 
 
 def scalars(content: Any) -> Iterator[Any]:
@@ -32,7 +39,7 @@ def scalars(content: Any) -> Iterator[Any]:
         if isinstance(item, dict):
             item = item.get("@value", item.get("object"))  # typed values, ListRelationship entries
         if isinstance(item, (str, int, float)) and not (isinstance(item, float) and math.isnan(item)):
-            yield item
+            yield _indexable(item)
 
 
 def instance_scalars(instance: dict[str, Any]) -> Iterator[Any]:
@@ -55,7 +62,7 @@ def entity_scalars(entity: Entity) -> Iterator[tuple[str, Any]]:
             # The common cases first: one scalar value or one object URI.
             content = instance.get("value") if kind == "Property" else instance.get("object")
             if kind in ("Property", "Relationship") and type(content) in (str, int, float, bool):
-                yield iri, content
+                yield iri, _indexable(content)
             else:
                 for scalar in instance_scalars(instance):
                     yield iri, scalar
