@@ -54,6 +54,9 @@ def test_051_01_delete_a_hosted_context(client):
 
 def test_051_02_deleting_an_unknown_context_is_not_found(client):
     assert_problem(client.delete(f"{CONTEXTS}/nothing-here"), 404, "ResourceNotFound")
+    # No stored context has U+0000 in its id (PostgreSQL text cannot hold it).
+    assert_problem(client.delete(f"{CONTEXTS}/a%00b"), 404, "ResourceNotFound")
+    assert_problem(client.get(f"{CONTEXTS}/a%00b"), 404, "ResourceNotFound")
 
 
 def test_051_04_reload_of_an_unknown_or_hosted_context_is_refused(client):

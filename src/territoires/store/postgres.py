@@ -524,6 +524,8 @@ class PostgresSession(PostgresTemporal, postgres_devices.PostgresFrames, Postgre
     _CONTEXT_COLUMNS = "SELECT id, kind, body, created_at, last_usage, hits FROM contexts"
 
     def get_context(self, context_id: str) -> StoredContext | None:
+        if "\x00" in context_id:  # PostgreSQL text cannot hold it, so no stored id does
+            return None
         row = self.conn.execute(f"{self._CONTEXT_COLUMNS} WHERE id = %s", (context_id,)).fetchone()
         return stored_context(row) if row else None
 
@@ -535,6 +537,8 @@ class PostgresSession(PostgresTemporal, postgres_devices.PostgresFrames, Postgre
         return [stored_context(row) for row in rows]
 
     def delete_context(self, context_id: str) -> bool:
+        if "\x00" in context_id:
+            return False
         return self.conn.execute("DELETE FROM contexts WHERE id = %s", (context_id,)).rowcount > 0
 
     def touch_context(self, context_id: str, when: str) -> None:
