@@ -69,6 +69,9 @@ def test_working_groups_over_http(app: Starlette, anonymous: TestClient) -> None
                           headers=dijon).status_code == 201
     assert anonymous.post(f"{url}/meetings", json={"date": "2026-03-12", "title": "x"},
                           headers=rennes).status_code == 403
+    for role in ([], {}, 1):
+        assert_problem(anonymous.post(f"{url}/members", json={"member": "commune:35238", "role": role},
+                                      headers=rennes), 400, "BadRequestData")
     joined = anonymous.post(f"{url}/members", json={"member": "commune:35238"}, headers=rennes)
     assert joined.status_code == 201 and [m["role"] for m in joined.json()["members"]] == ["animateur", "membre"]
     assert_problem(anonymous.post(f"{url}/members", json={"member": "commune:35238"}, headers=rennes),

@@ -43,6 +43,7 @@ def test_bad_devices_are_refused_with_a_reason(client):
     cases = [
         ({**LAMP, "devEui": "70B3D57ED00000"}, 400, "BadRequestData", "16 hexadecimal"),
         ({**LAMP, "devEui": "70B3D57ED0000009", "decoder": "toaster"}, 400, "BadRequestData", "streetlight"),
+        ({**LAMP, "devEui": "70B3D57ED0000009", "decoder": ["streetlight"]}, 400, "BadRequestData", "streetlight"),
         ({**LAMP, "devEui": "70B3D57ED0000009", "entityId": "not a uri"}, 400, "BadRequestData", "URI"),
         ({**LAMP, "devEui": "70B3D57ED0000009", "tenant": "nowhere"}, 404, "NonexistentTenant", "nowhere"),
         ({**LAMP, "devEui": "70B3D57ED0000009", "entityType": "Streetlight"}, 400, "BadRequestData", "IRI"),
@@ -55,6 +56,7 @@ def test_bad_devices_are_refused_with_a_reason(client):
         assert hint in problem["detail"], problem
     assert_problem(client.patch(f"{BASE}/devices/70B3D57ED0000001", json={"devEui": "70B3D57ED0000002"}),
                    400, "BadRequestData")
+    assert_problem(client.patch(f"{BASE}/devices/70B3D57ED0000001", json={"decoder": {}}), 400, "BadRequestData")
     assert_problem(client.get(f"{BASE}/devices/xyz"), 400, "BadRequestData")
     assert_problem(client.get(f"{BASE}/devices", params={"limit": 5000}), 403, "TooManyResults")
     assert_problem(client.get(f"{BASE}/devices", params={"offset": -1}), 400, "BadRequestData")

@@ -231,8 +231,8 @@ def test_016_02_016_03_modify_an_attribute_instance_refused(client):
     assert_problem(client.patch(f"{TEMPORAL}/{VEHICLE}/attrs/invalid(Id/{first}", json=new), 400, "BadRequestData")
     assert_problem(client.patch(f"{TEMPORAL}/{OTHER}/attrs/speed/{first}", json=new), 404, "ResourceNotFound")
     assert_problem(client.patch(f"{TEMPORAL}/{VEHICLE}/attrs/speed2/{first}", json=new), 404, "ResourceNotFound")
-    unknown = "urn:ngsi-ld:01234567890123456789"
-    assert_problem(client.patch(f"{TEMPORAL}/{VEHICLE}/attrs/speed/{unknown}", json=new), 404, "ResourceNotFound")
+    for unknown in ("urn:ngsi-ld:01234567890123456789", "urn:ngsi-ld:attribute:instance:²"):
+        assert_problem(client.patch(f"{TEMPORAL}/{VEHICLE}/attrs/speed/{unknown}", json=new), 404, "ResourceNotFound")
 
 
 def test_017_01_delete_an_attribute_instance(client):

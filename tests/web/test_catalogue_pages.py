@@ -214,6 +214,9 @@ def test_bad_search_parameters_answer_400_with_a_french_summary(client: TestClie
     assert answer.status_code == 400
     page = Page(answer.text)
     assert "valeur inconnue licornes" in page.text and "n'est pas un entier positif" in page.text
+    for number in ("²", "①", "99999999999999999999"):  # str.isdigit takes the first two, int does not
+        answer = client.get("/observatoire/projets", params={"page": number})
+        assert answer.status_code == 400 and "n'est pas un entier positif" in Page(answer.text).text
     empty = client.get("/observatoire/projets", params={"q": "?!"})
     assert empty.status_code == 400 and "aucun mot" in empty.text
 
@@ -320,7 +323,8 @@ def test_a_bad_submission_is_400_with_a_summary_and_every_value_kept(client: Tes
     typed = {"csrf_token": token, "title": "", "summary": "Capteurs « <b>gras</b> » & co",
              "carrierName": "Ville de Rennes", "carrier": "123456789", "carrierKind": "commune",
              "territories": RENNES, "domains": ["water", "energy"], "totalCost": "douze",
-             "outcome0_indicator": "Eau économisée", "outcome0_after": "12,5", "action": "draft"}
+             "outcome0_indicator": "Eau économisée", "outcome0_after": "12,5", "action": "draft",
+             "outcome_rows": "²", "outcome²_unit": "m3"}
     answer = client.post("/observatoire/projets/nouveau", data=typed)
     assert answer.status_code == 400
     page = Page(answer.text)

@@ -118,6 +118,8 @@ def test_group_page_forms_for_the_animateur_and_joining(app: Starlette, client: 
     assert "Rejoindre le groupe au nom de Brest" in client.get(page, headers=brest).text
     assert client.post(f"{page}/rejoindre", headers=brest,
                        data={"territoire": "urn:ngsi-ld:Territory:commune:29019"}).status_code == 303
+    again = client.post(f"{page}/rejoindre", headers=brest, data={"territoire": "urn:ngsi-ld:Territory:commune:29019"})
+    assert again.status_code == 409 and "Action refusée" in text(again)
     shown = text(client.get(page))
     assert "Dijon Animateur" in shown and "Brest Membre" in shown
     assert "2026-03-12 Lancement Dijon" in shown and "CCTP" in shown
@@ -125,6 +127,13 @@ def test_group_page_forms_for_the_animateur_and_joining(app: Starlette, client: 
     assert denied.status_code == 403 and "Action refusée" in text(denied)
     assert client.post(f"{page}/reunion", data={"date": "2026-04-01"}).status_code == 303  # anonymous: sign in
     assert client.get("/observatoire/groupes/inconnu").status_code == 404
+
+
+def test_the_group_list_takes_any_page_parameter(client: TestClient) -> None:
+    # Superscript digits pass str.isdigit but not int; a page far away would overflow the offset.
+    for page in ("²", "①", "461168601842738792", "-1", "abc"):
+        response = client.get("/observatoire/groupes", params={"page": page})
+        assert response.status_code == 200, page
 
 
 def test_the_animateur_edits_the_group_title_description_and_use_cases(app: Starlette, client: TestClient) -> None:

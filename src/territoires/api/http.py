@@ -70,7 +70,7 @@ async def read_json(request: Request, *, allow: tuple[str, ...] = (JSON, JSON_LD
         raise UnsupportedMediaType(f"the body must be sent as {' or '.join(allow)}, not {shown}")
     limit: int = request.app.state.settings.max_body_bytes
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"the body has {declared} bytes; this server accepts at most {limit}")
     chunks: list[bytes] = []
     size = 0

@@ -207,7 +207,7 @@ async def _form_token(request: Request) -> str:
     if request.headers.get("content-type", "").split(";", 1)[0].strip().lower() != FORM_TYPE:
         return ""
     length = request.headers.get("content-length", "")
-    if not length.isdigit() or int(length) > MAX_FORM_BYTES:
+    if not (length.isascii() and length.isdigit()) or int(length) > MAX_FORM_BYTES:
         return ""
     values = parse_qs((await request.body()).decode("utf-8", "replace")).get(CSRF_FIELD, [""])
     return values[0]

@@ -134,7 +134,7 @@ class DeviceService:
             if member not in body:
                 raise BadRequestData(f"the device needs {member}")
         decoder = body["decoder"]
-        if decoder not in decoders:
+        if not isinstance(decoder, str) or decoder not in decoders:
             raise BadRequestData(f"unknown decoder {decoder!r}; decoders: {', '.join(sorted(decoders))}")
         entity_type = body.get("entityType") or decoders[decoder]
         if not isinstance(entity_type, str) or not _IRI.match(entity_type):

@@ -123,7 +123,7 @@ async def _read_answer(reader: asyncio.StreamReader, max_body: int | None) -> tu
             raise HttpError("the answer's head is too large") from None
         status_line, _, rest = head.decode("latin-1").partition("\r\n")
         fields = status_line.split(" ", 2)
-        if len(fields) < 2 or not fields[0].startswith("HTTP/1.") or not fields[1].isdigit():
+        if len(fields) < 2 or not fields[0].startswith("HTTP/1.") or not (fields[1].isascii() and fields[1].isdigit()):
             raise HttpError(f"not an HTTP/1.1 answer: {status_line[:80]!r}")
         status = int(fields[1])
         if status >= 200 or status == 101:

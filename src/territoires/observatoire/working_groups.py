@@ -155,7 +155,8 @@ def group_id(value: object) -> str:
 
 
 def _next_id(items: list[dict[str, Any]]) -> str:
-    return str(max((int(item["id"]) for item in items if str(item.get("id", "")).isdigit()), default=0) + 1)
+    numbers = (str(item.get("id", "")) for item in items)
+    return str(max((int(n) for n in numbers if n.isascii() and n.isdigit()), default=0) + 1)
 
 
 # ---- the service --------------------------------------------------------------------------------
@@ -357,7 +358,7 @@ class WorkingGroupService:
         if unknown:
             raise BadRequestData(f"{where}: unknown member(s) {', '.join(unknown)}; known: member, role, name")
         role = body.get("role", "membre")
-        if role not in ROLES:
+        if not isinstance(role, str) or role not in ROLES:
             raise BadRequestData(f"{where}.role: {role!r} is not a role; expected one of {', '.join(ROLES)}")
         member_id = self._member_id(body.get("member"), f"{where}.member")
         if member_id.startswith(pr.ORGANISATION_PREFIX):

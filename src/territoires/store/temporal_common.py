@@ -254,7 +254,7 @@ def instance_number(uri: str) -> int | None:
     if not uri.startswith(_INSTANCE_PREFIX):
         return None
     tail = uri[len(_INSTANCE_PREFIX) :]
-    return int(tail) if tail.isdigit() and len(tail) < 19 else None
+    return int(tail) if tail.isascii() and tail.isdigit() and len(tail) < 19 else None
 
 
 # Columns of a history row after its series and number, as the SELECTs of both backends read them.

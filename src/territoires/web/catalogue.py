@@ -38,11 +38,13 @@ from territoires.web.pages import (
     gettext,
     href,
     language,
+    page_number,
     principal_of,
     problem_page,
     render,
     sign_in_first,
     translator,
+    whole_number,
 )
 
 BASE = "/observatoire"
@@ -133,7 +135,7 @@ class Search:
             if kept:
                 chosen[facet.name] = kept
         raw_page = params.get("page", "1")
-        page = int(raw_page) if raw_page.isdigit() and 0 < int(raw_page) < 100_000 else 1
+        page = page_number(raw_page)
         if raw_page != str(page):
             problems.append(gettext(request, "Le numéro de page « {page} » n'est pas un entier positif.",
                                     page=raw_page[:20]))
@@ -336,7 +338,7 @@ def outcome_field(row: int, name: str) -> str:
 def _outcome_parts(field: str) -> tuple[int, str] | None:
     head, _, name = field.partition("_")
     row = head.removeprefix("outcome")
-    return (int(row), name) if head.startswith("outcome") and row.isdigit() and name in OUTCOME_FIELDS else None
+    return (int(row), name) if head.startswith("outcome") and whole_number(row) and name in OUTCOME_FIELDS else None
 
 
 def field_label(request: Request, field: str) -> str:
@@ -390,7 +392,7 @@ def submitted_values(form: FormData) -> dict[str, Any]:
     for name in (*FORM_TEXTS, *FORM_CODES, *FORM_DATES, "carrier", "territories", "totalCost", "sourceUrl"):
         values[name] = str(form.get(name, "")).strip()
     rows = str(form.get("outcome_rows", "1"))
-    values["outcome_rows"] = min(int(rows), MAX_OUTCOME_ROWS) if rows.isdigit() and int(rows) > 0 else 1
+    values["outcome_rows"] = min(int(rows), MAX_OUTCOME_ROWS) if whole_number(rows) and int(rows) > 0 else 1
     for row in range(values["outcome_rows"]):
         for name in OUTCOME_FIELDS:
             values[outcome_field(row, name)] = str(form.get(outcome_field(row, name), "")).strip()
@@ -486,7 +488,7 @@ def refusal_field(detail: str) -> str:
         row = head.split("[", 1)[1].split("]", 1)[0] if "[" in head else "0"
         member = head.rsplit(".", 1)[-1] if "." in head else "indicator"
         member = "after_date" if head.endswith("after.date") else member
-        return outcome_field(int(row) if row.isdigit() else 0, member if member in OUTCOME_FIELDS else "indicator")
+        return outcome_field(int(row) if whole_number(row) else 0, member if member in OUTCOME_FIELDS else "indicator")
     if name == "provenance":
         return "sourceUrl"
     if detail.startswith("missing required field"):

@@ -31,7 +31,16 @@ from territoires.observatoire.names import fold
 from territoires.observatoire.partners import NEAR_KM
 from territoires.observatoire.projects import Rights
 from territoires.observatoire.registry import Territory, TerritoryRegistry
-from territoires.web.pages import checked_form, gettext, href, principal_of, problem_page, render, sign_in_first
+from territoires.web.pages import (
+    checked_form,
+    gettext,
+    href,
+    page_number,
+    principal_of,
+    problem_page,
+    render,
+    sign_in_first,
+)
 
 PAGE_SIZE = 20
 GROUPS = "/observatoire/groupes"
@@ -123,8 +132,7 @@ async def cooperation(request: Request) -> Response:
 
 # ---- working groups -----------------------------------------------------------------------------
 async def group_list(request: Request) -> Response:
-    number = request.query_params.get("page", "1")
-    current = int(number) if number.isdigit() and int(number) >= 1 else 1
+    current = page_number(request.query_params.get("page", "1"))
     page = await call(request, working_groups(request).list, principal_of(request),
                       offset=(current - 1) * PAGE_SIZE, limit=PAGE_SIZE)
     pages = max(1, math.ceil(page.total / PAGE_SIZE))
@@ -229,7 +237,8 @@ async def group_action(request: Request) -> Response:
         return await _group_page(request, group, form=action, typed=typed, errors=errors, status=400)
     except (Forbidden, AlreadyExists, ResourceNotFound) as error:
         # Refused whole: the summary points at the page (a refused person may not see the form).
-        field = f"{action}-{next(iter(_FORMS[action]))}" if isinstance(error, AlreadyExists) else "contenu"
+        named = isinstance(error, AlreadyExists) and action in _FORMS  # "rejoindre" has no field of its own
+        field = f"{action}-{next(iter(_FORMS[action]))}" if named else "contenu"
         message = gettext(request, "Action refusée : {detail}", detail=error.detail)
         return await _group_page(request, group, form=action, typed=typed, errors=[(field, message)],
                                  status=error.status)

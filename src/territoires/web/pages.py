@@ -121,6 +121,21 @@ def gettext(request: Request, text: str, /, **values: Any) -> str:
     return translator(language(request))(text, **values)
 
 
+# Pages of a list go no further: an offset past it would overflow the store's 64-bit counts.
+MAX_PAGE = 100_000
+
+
+def whole_number(text: str) -> bool:
+    """Whether ``text`` is written in ASCII digits only (``str.isdigit`` also takes "²" or "①",
+    which ``int`` refuses)."""
+    return text.isascii() and text.isdigit()
+
+
+def page_number(raw: str) -> int:
+    """The page a ``page`` parameter asks for, 1 unless a whole number from 1 below ``MAX_PAGE``."""
+    return int(raw) if whole_number(raw) and 0 < int(raw) < MAX_PAGE else 1
+
+
 def static(path: str) -> str:
     return STATIC_PREFIX + path.lstrip("/")
 
@@ -181,7 +196,7 @@ async def checked_form(request: Request) -> FormData:
     form = FormData()
     if request.headers.get("content-type", "").split(";", 1)[0].strip().lower() == FORM_TYPE:
         declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > MAX_FORM_BYTES:
+        if whole_number(declared) and int(declared) > MAX_FORM_BYTES:
             raise PayloadTooLarge(f"Le formulaire dépasse {MAX_FORM_BYTES} octets.")
         body = await request.body()
         if len(body) > MAX_FORM_BYTES:

@@ -1,0 +1,37 @@
+"""The notifications' HTTP client against real sockets: what it makes of a receiver's answers."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from territoires.broker.http_client import HttpClient, HttpError
+
+
+async def _post_to_a_receiver_answering(answer: bytes) -> int:
+    async def answer_once(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(answer)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(answer_once, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    client = HttpClient(per_origin=1)
+    try:
+        return await client.post(f"http://127.0.0.1:{port}/notify", b"{}", [], timeout=5)
+    finally:
+        await client.close()
+        server.close()
+
+
+def test_the_status_of_an_answer_is_read():
+    assert asyncio.run(_post_to_a_receiver_answering(b"HTTP/1.1 204 No Content\r\n\r\n")) == 204
+
+
+@pytest.mark.parametrize("status_line", [b"HTTP/1.1 \xb200 OK", b"HTTP/1.1 2OO OK", b"ICY 200 OK", b"HTTP/1.1"])
+def test_an_answer_that_is_not_http_is_an_http_error(status_line):
+    # "\xb2" is "²" in Latin-1, a digit to str.isdigit but not to int.
+    with pytest.raises(HttpError, match="not an HTTP/1.1 answer"):
+        asyncio.run(_post_to_a_receiver_answering(status_line + b"\r\nContent-Length: 0\r\n\r\n"))
