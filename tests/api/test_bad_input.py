@@ -102,6 +102,55 @@ def test_fuzzed_query_parameters_never_give_a_server_error(client, q, type_, att
     assert response.status_code < 500, response.text
 
 
+# JSON a client may send where a member is expected: the edges that broke the server once
+# (integers past 64 bits, U+0000, digits that str.isdigit takes and int refuses) among others.
+_ODD_SCALARS = st.one_of(
+    st.none(), st.booleans(), st.sampled_from([0, -1, 2**63 - 1, 2**63, 2**64 - 1, 1.5, 1e308]),
+    st.sampled_from(["", "\u0000", "²", "①", "urn:ngsi-ld:null", "@id", "x" * 300, "2026-11-01T10:00:00Z"]),
+    st.text(max_size=12),
+)
+_ODD_JSON = st.recursive(_ODD_SCALARS, lambda inner: st.one_of(
+    st.lists(inner, max_size=3),
+    st.dictionaries(st.sampled_from(["type", "value", "object", "datasetId", "observedAt", "unitCode", "languageMap",
+                                     "vocab", "json", "valueList", "objectList", "coordinates", "format", "uri"]),
+                    inner, max_size=3)), max_leaves=8)
+_TARGETS = {
+    "entity": ("POST", ENTITIES, lambda: streetlight(9)),
+    "attributes": ("PATCH", f"{ENTITIES}/urn:ngsi-ld:Streetlight:0001/attrs", lambda: {"status": {"value": "ok"}}),
+    "batch": ("POST", "/ngsi-ld/v1/entityOperations/upsert", lambda: [streetlight(9)]),
+    "temporal": ("POST", "/ngsi-ld/v1/temporal/entities",
+                 lambda: {"id": "urn:ngsi-ld:Streetlight:0001", "type": "Streetlight",
+                          "status": [{"type": "Property", "value": "ok", "observedAt": "2026-11-01T10:00:00Z"}]}),
+    "subscription": ("POST", "/ngsi-ld/v1/subscriptions",
+                     lambda: {"type": "Subscription", "entities": [{"type": "Streetlight"}],
+                              "notification": {"format": "keyValues", "endpoint": {"uri": "http://localhost:1/n"}}}),
+}
+
+
+def _paths(node, path=()):
+    yield path
+    children = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    for key, child in children:
+        yield from _paths(child, (*path, key))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(target=st.sampled_from(sorted(_TARGETS)), data=st.data())
+def test_fuzzed_bodies_never_give_a_server_error(client, target, data):
+    method, path, valid = _TARGETS[target]
+    if client.get(f"{ENTITIES}/urn:ngsi-ld:Streetlight:0001").status_code == 404:
+        create(client, streetlight(1))
+    body = valid()
+    for _ in range(data.draw(st.integers(1, 3))):
+        where = data.draw(st.sampled_from([p for p in _paths(body) if p]))
+        parent = body
+        for key in where[:-1]:
+            parent = parent[key]
+        parent[where[-1]] = data.draw(_ODD_JSON)
+    response = client.request(method, path, json=body)
+    assert response.status_code < 500, (target, body, response.text)
+
+
 def test_text_holding_the_nul_character_is_refused_on_every_backend(client):
     body = streetlight(1, status={"type": "Property", "value": "ok\u0000"})
     assert "U+0000" in assert_problem(client.post(ENTITIES, json=body), 400, "BadRequestData")["detail"]
