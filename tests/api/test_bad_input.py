@@ -159,6 +159,25 @@ def test_text_holding_the_nul_character_is_refused_on_every_backend(client):
                    404, "NonexistentTenant")
 
 
+def test_a_url_holding_the_nul_character_is_bad_request_data_everywhere(client):
+    create(client, streetlight(1))
+    for path in (f"{ENTITIES}/urn:ngsi-ld:Streetlight:0001%00", f"{ENTITIES}?type=Streetlight&q=status==%22ok%00%22",
+                 "/ngsi-ld/v1/jsonldContexts/a%00b", "/admin/v1/devices?tenant=%00", "/admin/v1/quarantine?tenant=%00",
+                 "/admin/v1/tenants/_default/audit?entity=%00", "/admin/v1/tenants/_default/keys/%00"):
+        assert "U+0000" in assert_problem(client.get(path), 400, "BadRequestData")["detail"], path
+    assert_problem(client.delete("/admin/v1/tenants/_default/members/%00"), 400, "BadRequestData")
+    page = client.get("/observatoire/projets?q=eau%00")  # a page answers with a page
+    assert page.status_code == 400 and "U+0000" in page.text
+
+
+def test_a_device_name_holding_the_nul_character_is_refused(client):
+    device = {"devEui": "70b3d57ed0000001", "entityId": "urn:ngsi-ld:Streetlight:0001", "decoder": "streetlight"}
+    assert_problem(client.post("/admin/v1/devices", json={**device, "name": "a\u0000b"}), 400, "BadRequestData")
+    assert client.post("/admin/v1/devices", json=device).status_code == 201
+    patched = client.patch("/admin/v1/devices/70b3d57ed0000001", json={"name": "a\u0000b"})
+    assert_problem(patched, 400, "BadRequestData")
+
+
 def test_integers_beyond_64_bits_are_stored_as_given_and_queried(client):
     # JSON integers from 2^63 to 2^64 - 1 parse as integers, which the databases cannot store in
     # 64 bits: the document keeps them exact, the value index as the nearest double.

@@ -54,9 +54,14 @@ def test_051_01_delete_a_hosted_context(client):
 
 def test_051_02_deleting_an_unknown_context_is_not_found(client):
     assert_problem(client.delete(f"{CONTEXTS}/nothing-here"), 404, "ResourceNotFound")
-    # No stored context has U+0000 in its id (PostgreSQL text cannot hold it).
-    assert_problem(client.delete(f"{CONTEXTS}/a%00b"), 404, "ResourceNotFound")
-    assert_problem(client.get(f"{CONTEXTS}/a%00b"), 404, "ResourceNotFound")
+
+
+
+def test_a_context_url_holding_the_nul_character_is_not_available(client):
+    # PostgreSQL text cannot hold U+0000: no stored context has it, and the look-up says so.
+    body = b'{"@context": "http://a.example/\\u0000b", "id": "urn:ngsi-ld:T:1", "type": "T"}'
+    response = client.post("/ngsi-ld/v1/entities", content=body, headers={"Content-Type": "application/ld+json"})
+    assert_problem(response, 503, "LdContextNotAvailable")
 
 
 def test_051_04_reload_of_an_unknown_or_hosted_context_is_refused(client):

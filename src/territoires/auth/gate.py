@@ -33,7 +33,7 @@ from territoires.auth.throttle import FailedAuthThrottle
 from territoires.broker.actor import Actor, acting
 from territoires.broker.audit import AuditService
 from territoires.broker.tenants import TENANT_NAME
-from territoires.ngsild.errors import NonexistentTenant
+from territoires.ngsild.errors import BadRequestData, NonexistentTenant
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 TokenVerifier = Callable[[str], Principal | Awaitable[Principal]]
@@ -83,6 +83,7 @@ class Gate:
         @wraps(endpoint)
         async def guarded(request: Request) -> Response:
             rule = rules[request.method]
+            _refuse_nul(request)
             principal = await self.authenticate(request) if self.enabled else OPEN_PRINCIPAL
             request.state.principal = principal
             request.state.gate = self
@@ -216,3 +217,10 @@ async def _form_token(request: Request) -> str:
 def actor_of(principal: Principal) -> Actor:
     return Actor(kind=principal.kind, subject=principal.subject, credential_id=principal.credential_id,
                  name=principal.name)
+
+
+def _refuse_nul(request: Request) -> None:
+    """No name, id or filter holds U+0000, and PostgreSQL text cannot: a URL holding it is
+    refused here, before anything (quotas, keys, tenants) is looked up with it."""
+    if "\x00" in request.url.path or b"%00" in request.scope.get("query_string", b""):
+        raise BadRequestData("the URL holds the NUL character (U+0000), which no name, id or filter may hold")

@@ -144,7 +144,7 @@ class DeviceService:
         if not isinstance(tenant, str) or (tenant != DEFAULT_TENANT and tenant not in self.store.tenants()):
             raise NonexistentTenant(f"tenant {tenant!r} does not exist; create it with /admin/v1/tenants")
         name = body.get("name") or ""
-        if not isinstance(name, str):
-            raise BadRequestData(f"name must be a string, not {name!r}")
+        if not isinstance(name, str) or "\x00" in name:
+            raise BadRequestData(f"name must be a string without the NUL character (U+0000), not {name!r}")
         return Device(dev_eui=dev_eui(body["devEui"]), tenant=tenant, entity_id=validate_entity_id(body["entityId"]),
                       entity_type=entity_type, decoder=decoder, name=name, created_at=now, modified_at=now)
