@@ -4,7 +4,7 @@ with its reason, and what the simulator writes read back unchanged."""
 from __future__ import annotations
 
 import base64
-from datetime import UTC
+from datetime import UTC, datetime, timedelta
 
 import orjson
 import pytest
@@ -141,6 +141,10 @@ def _tts_without_dev_eui() -> dict:
     return body
 
 
+def _in_two_hours() -> str:
+    return (datetime.now(UTC) + timedelta(hours=2)).isoformat()
+
+
 MALFORMED = [
     ("not json", CHIRPSTACK_TOPIC, b"{\"deviceInfo\": ", "not JSON"),
     ("array", CHIRPSTACK_TOPIC, b"[1, 2]", "a JSON object was expected, not an array"),
@@ -170,6 +174,9 @@ MALFORMED = [
      "time: an RFC 3339 time with a zone"),
     ("impossible date", CHIRPSTACK_TOPIC, chirpstack_body(time="2026-02-30T17:42:05Z"),
      "is not a valid time"),
+    ("far future", CHIRPSTACK_TOPIC, chirpstack_body(time="9999-01-01T00:00:00Z"),
+     "time: '9999-01-01T00:00:00Z' is more than 60 minutes ahead of this server's clock"),
+    ("tts future", TTS_TOPIC, tts_body(up_received_at=_in_two_hours()), "ahead of this server's clock"),
     ("neither format", "lorawan/uplinks", {"payload": "AQID"}, "neither a ChirpStack v4 uplink"),
     ("tts without uplink_message", TTS_TOPIC, {k: v for k, v in tts_body().items() if k != "uplink_message"},
      "uplink_message: an object was expected, not null"),
@@ -191,7 +198,8 @@ def test_malformed_uplinks_are_refused_with_their_reason(topic: str, body, reaso
     assert reason in refused.value.reason
 
 
-times = st.datetimes(timezones=st.just(UTC)).map(
+# Up to now: a frame dated ahead of the server's clock is refused (test above).
+times = st.datetimes(max_value=datetime.now(UTC).replace(tzinfo=None), timezones=st.just(UTC)).map(
     lambda moment: moment.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z")
 written = {
     "dev_eui": st.binary(min_size=8, max_size=8).map(lambda raw: raw.hex().upper()),

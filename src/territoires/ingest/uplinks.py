@@ -33,6 +33,8 @@ from typing import Any, Literal
 
 import orjson
 
+from territoires import clock
+
 Network = Literal["chirpstack", "tts"]
 
 MAX_F_CNT = 2**32 - 1  # LoRaWAN frame counters are 32-bit
@@ -45,6 +47,11 @@ _DECIMAL = re.compile(r"-?[0-9]{1,20}\Z")
 _RFC3339 = re.compile(
     r"([0-9]{4}-[0-9]{2}-[0-9]{2})[Tt ]([0-9]{2}:[0-9]{2}:[0-9]{2})(?:\.([0-9]+))?([Zz]|[+-][0-9]{2}:[0-9]{2})\Z"
 )
+
+
+# How far ahead of this server's clock an uplink may be dated (clocks drift; frames do not
+# come from the future).
+MAX_AHEAD_SECONDS = 3600
 
 
 class UplinkError(ValueError):
@@ -199,15 +206,20 @@ def _utc(value: Any, where: str) -> str:
     match = _RFC3339.match(value) if isinstance(value, str) else None
     if match is None:
         raise UplinkError(f"{where}: an RFC 3339 time with a zone (Z or ±hh:mm) was expected, not {_show(value)}")
-    day, clock, fraction, zone = match.groups()
+    day, time_of_day, fraction, zone = match.groups()
     # Network servers write nanoseconds; the platform keeps microseconds.
     micro = (fraction or "").ljust(6, "0")[:6]
     try:
-        instant = datetime.fromisoformat(f"{day}T{clock}.{micro}{'+00:00' if zone in 'Zz' else zone}")
+        instant = datetime.fromisoformat(f"{day}T{time_of_day}.{micro}{'+00:00' if zone in 'Zz' else zone}")
         utc = instant.astimezone(UTC)
     except (ValueError, OverflowError) as error:
         raise UplinkError(f"{where}: {value!r} is not a valid time ({error})") from None
-    return utc.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+    instant_text = utc.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+    # Taken as the entity's latest state, a time far ahead would make every later uplink late.
+    if instant_text > clock.ahead(MAX_AHEAD_SECONDS):
+        raise UplinkError(f"{where}: {value!r} is more than {MAX_AHEAD_SECONDS // 60} minutes ahead of this "
+                          "server's clock; check the clocks of the gateway and of the network server")
+    return instant_text
 
 
 def _text(value: Any) -> str | None:
