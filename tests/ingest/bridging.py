@@ -27,9 +27,9 @@ def _published(info: paho.MQTTMessageInfo) -> None:
 
 
 def publish(url_port: int, messages: Sequence[tuple[str, bytes]], *, client_id: str = "test-publisher",
-            authority: Path | None = None) -> None:
+            authority: Path | None = None, retain: bool = False) -> None:
     """Publish at QoS 1 and return once the broker acknowledged every message (in TLS, trusting
-    the certificate ``authority``, when given)."""
+    the certificate ``authority``, when given; ``retain``: kept by the broker for later subscribers)."""
     client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=paho.MQTTv311)
     if authority is not None:
         client.tls_set(ca_certs=str(authority))
@@ -42,7 +42,7 @@ def publish(url_port: int, messages: Sequence[tuple[str, bytes]], *, client_id: 
         for topic, body in messages:
             if len(infos) >= _OUTSTANDING:  # message ids are 16-bit: bound those not yet acknowledged
                 _published(infos[-_OUTSTANDING])
-            infos.append(client.publish(topic, body, qos=1))
+            infos.append(client.publish(topic, body, qos=1, retain=retain))
         for info in infos:
             _published(info)
     finally:

@@ -82,6 +82,18 @@ def test_after_the_mqtt_broker_restarts_the_session_resumes_with_what_was_held(m
         assert next_session.take(10, 0.05, timeout=0.5) == []
 
 
+def test_a_retained_message_is_not_replayed_to_a_new_subscription(mosquitto):
+    # Uplinks are events: a retained one is a stale copy that each reconnection would replay.
+    publish(mosquitto.port, _uplinks(["stale"]), retain=True)
+    try:
+        with _subscribed(mosquitto.url, "fresh-bridge") as subscriber:
+            publish(mosquitto.port, _uplinks(["live"]))
+            assert _payloads(_take(subscriber, 1)) == ["live"]
+            assert subscriber.take(10, 0.05, timeout=0.5) == []
+    finally:
+        publish(mosquitto.port, _uplinks([""]), retain=True)  # an empty retained message clears it
+
+
 def test_acknowledging_what_an_earlier_connection_received_acknowledges_nothing_of_a_new_session(mosquitto):
     """Killed, Mosquitto forgets the session; its new one numbers messages from 1 again, and
     acknowledging the old messages' numbers would drop new messages unread."""

@@ -44,8 +44,9 @@ def test_clean_start_without_credentials_sets_only_its_flag():
 
 
 def test_subscribe_and_unsubscribe_name_their_packet_id_and_filters():
+    # Options: QoS 1, Retain Handling 2 (no retained message at subscribe), §3.8.3.1.
     assert wire.subscribe(7, ["a/+", "b/#"], qos=1) == bytes([
-        0x82, 15, 0, 7, 0, 0, 3, *b"a/+", 1, 0, 3, *b"b/#", 1])
+        0x82, 15, 0, 7, 0, 0, 3, *b"a/+", 0x21, 0, 3, *b"b/#", 0x21])
     assert wire.unsubscribe(8, ["a/+"]) == bytes([0xA2, 8, 0, 8, 0, 0, 3, *b"a/+"])
 
 

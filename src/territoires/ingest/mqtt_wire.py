@@ -91,8 +91,13 @@ def connect(client_id: str, *, keepalive: int, clean_start: bool, session_expiry
     return _packet(CONNECT, 0, header + properties + payload)
 
 
+# Subscription options (MQTT 5, 3.8.3.1): Retain Handling 2, no retained message at subscribe.
+# Uplinks are events: a retained one is a stale copy, which every reconnection would replay.
+_NO_RETAINED = 2 << 4
+
+
 def subscribe(packet_id: int, topics: Sequence[str], qos: int) -> bytes:
-    filters = b"".join(_string(topic) + bytes([qos]) for topic in topics)
+    filters = b"".join(_string(topic) + bytes([qos | _NO_RETAINED]) for topic in topics)
     return _packet(SUBSCRIBE, 0b0010, packet_id.to_bytes(2, "big") + _properties() + filters)
 
 
