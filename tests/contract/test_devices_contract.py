@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from territoires import clock
 from territoires.ngsild.errors import AlreadyExists, NonexistentTenant
 from territoires.store.port import Device, Frame, IngestionCounters, QuarantinedUplink, QuarantineQuery, Store
 
@@ -98,13 +99,15 @@ def test_frames_of_a_rolled_back_write_are_forgotten(store: Store):
 
 def test_frames_belong_to_their_tenant_and_old_ones_are_forgotten(store: Store):
     store.create_tenant("rennes")
+    recorded_before = clock.now()
     frame = Frame("00000000000000AA", 7, "2026-11-28T10:00:00Z")
     with store.session("", write=True) as session:
         assert session.record_frames([frame, Frame("00000000000000AA", 8, "2026-11-28T11:00:00Z")]) == [True, True]
     with store.session("rennes", write=True) as session:
         assert session.record_frames([frame]) == [True]
     with store.session("", write=True) as session:
-        assert session.forget_frames("2026-11-28T10:30:00Z") == 1
+        assert session.forget_frames(recorded_before) == 0  # by when they were recorded
+        assert session.forget_frames(clock.ahead(1)) == 2
         assert session.record_frames([frame]) == [True]
     with pytest.raises(NonexistentTenant), store.session("nowhere", write=True):
         pass

@@ -48,7 +48,7 @@ log = logging.getLogger("territoires.ingest")
 
 COUNTERS_EVERY = 1.0  # seconds between two saves of the counters
 RETRY_DELAYS = (0.5, 1, 2, 5, 10)  # waits before retrying a batch while the database is unreachable
-FRAMES_KEPT = 7 * 86400  # seconds a frame is remembered for deduplication (by its uplink time)
+FRAMES_KEPT = 7 * 86400  # seconds a frame is remembered for deduplication, from when it was recorded
 FORGET_EVERY = 3600.0  # seconds between two clean-ups of older frames
 
 

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from territoires import clock
 from territoires.ngsild.errors import BadRequestData
 from territoires.store.port import FRAME_WINDOW_SECONDS, Device, Frame, QuarantinedUplink, QuarantineQuery
 
@@ -33,6 +34,11 @@ def instant_ms(at: str) -> int:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return int(moment.timestamp() * 1000)
+
+
+def now_ms() -> int:
+    """This instant in milliseconds since the epoch: when frames are recorded."""
+    return instant_ms(clock.now())
 
 
 def frame_rows(frames: Sequence[Frame]) -> list[tuple[str, int, int]]:

@@ -693,7 +693,9 @@ class TenantSession(ABC):
 
     @abstractmethod
     def forget_frames(self, before: str) -> int:
-        """Forget the frames whose uplink time is before this instant; returns how many."""
+        """Forget the frames recorded before this instant; returns how many. By when they were
+        recorded, not by their uplink time: a backlog of old uplinks is remembered as long as
+        fresh ones, so their redelivery is still known."""
 
     # ---- temporal evolution (clauses 5.6.11 – 5.6.19, 5.7.3, 5.7.4) -------------------------
     @abstractmethod

@@ -120,9 +120,10 @@ class PostgresFrames:
         kept = [row for row, new in zip(rows, fresh, strict=True) if new]
         if kept:
             self.conn.execute(
-                "INSERT INTO frames (dev_eui, f_cnt, at) SELECT j->>0, (j->>1)::bigint, (j->>2)::bigint "
-                "FROM jsonb_array_elements(%s::jsonb) AS j ON CONFLICT DO NOTHING", (json_array(kept),))
+                "INSERT INTO frames (dev_eui, f_cnt, at, seen) SELECT j->>0, (j->>1)::bigint, (j->>2)::bigint, %s "
+                "FROM jsonb_array_elements(%s::jsonb) AS j ON CONFLICT DO NOTHING",
+                (records.now_ms(), json_array(kept)))
         return fresh
 
     def forget_frames(self, before: str) -> int:
-        return self.conn.execute("DELETE FROM frames WHERE at < %s", (records.instant_ms(before),)).rowcount
+        return self.conn.execute("DELETE FROM frames WHERE seen < %s", (records.instant_ms(before),)).rowcount

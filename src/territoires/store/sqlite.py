@@ -101,7 +101,7 @@ CREATE TABLE IF NOT EXISTS tenants(
 """
 
 # Version of the tenant file layout (PRAGMA user_version); see _Tenant.upgrade.
-LAYOUT_VERSION = 2
+LAYOUT_VERSION = 3
 
 # Statements bind at most this many parameters at once (SQLite's limit is 32766).
 BIND_CHUNK = 500
@@ -182,7 +182,9 @@ class _Tenant:
 
     def upgrade(self) -> None:
         """Bring an older tenant file to ``LAYOUT_VERSION``: version 1 added the value index,
-        version 2 gave an audit record several attributes (one column, renamed)."""
+        version 2 gave an audit record several attributes (one column, renamed), version 3 has
+        frames forgotten by when they were recorded (a column, and its index in place of the
+        uplink time's)."""
         version = self.conn.execute("PRAGMA user_version").fetchone()[0]
         if version >= LAYOUT_VERSION:
             return
@@ -194,6 +196,11 @@ class _Tenant:
             # Checked in the transaction: another process may have renamed it since.
             if any(name == "attribute" for _, name, *_ in self.conn.execute("PRAGMA table_info(audit)")):
                 self.conn.execute("ALTER TABLE audit RENAME COLUMN attribute TO attributes")
+            if not any(name == "seen" for _, name, *_ in self.conn.execute("PRAGMA table_info(frames)")):
+                self.conn.execute("ALTER TABLE frames ADD COLUMN seen INTEGER NOT NULL DEFAULT 0")
+                self.conn.execute("UPDATE frames SET seen = at")  # the best guess left: its uplink time
+            self.conn.execute("DROP INDEX IF EXISTS frames_by_time")
+            self.conn.execute("CREATE INDEX IF NOT EXISTS frames_by_seen ON frames(seen)")
             self.conn.execute(f"PRAGMA user_version = {LAYOUT_VERSION}")
         except BaseException:
             transaction.abandon()

@@ -54,15 +54,16 @@ CREATE TABLE IF NOT EXISTS ingestion(
 );
 """
 
-# In a tenant's file: (device, counter, uplink time in ms) of every uplink applied.
+# In a tenant's file: (device, counter, uplink time in ms) of every uplink applied, and when it
+# was recorded (ms; its index comes with the file layout's upgrade, see sqlite._Tenant.upgrade).
 FRAMES_SCHEMA = """
 CREATE TABLE IF NOT EXISTS frames(
     dev_eui TEXT NOT NULL,
     f_cnt INTEGER NOT NULL,
     at INTEGER NOT NULL,
+    seen INTEGER NOT NULL,
     PRIMARY KEY (dev_eui, f_cnt, at)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS frames_by_time ON frames(at);
 """
 
 # The batch's (dev_eui, f_cnt) pairs drive the join, one primary-key probe each: with the
@@ -166,9 +167,10 @@ class SqliteFrames:
         pairs = list(dict.fromkeys((dev_eui, f_cnt) for dev_eui, f_cnt, _ in rows))
         stored = self.conn.execute(STORED_FRAMES, (orjson.dumps(pairs).decode(),)).fetchall()
         fresh = records.fresh_frames(rows, stored)
-        execute_rows(self.conn, "INSERT OR IGNORE INTO frames(dev_eui, f_cnt, at) VALUES {rows}",
-                     [row for row, new in zip(rows, fresh, strict=True) if new])
+        seen = records.now_ms()
+        execute_rows(self.conn, "INSERT OR IGNORE INTO frames(dev_eui, f_cnt, at, seen) VALUES {rows}",
+                     [(*row, seen) for row, new in zip(rows, fresh, strict=True) if new])
         return fresh
 
     def forget_frames(self, before: str) -> int:
-        return self.conn.execute("DELETE FROM frames WHERE at < ?", (records.instant_ms(before),)).rowcount
+        return self.conn.execute("DELETE FROM frames WHERE seen < ?", (records.instant_ms(before),)).rowcount
