@@ -3,16 +3,13 @@ read the same once upgraded: each old record names its one attribute, or none.""
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
-import psycopg
 import pytest
 
 from territoires.store.port import DEFAULT_TENANT, AuditQuery, AuditRecord, Store
-from territoires.store.postgres import PostgresStore
-from territoires.store.sqlite import SqliteStore
 from tests import postgres
+from tests.store.older_stores import postgres_store_of_schema, sqlite_store_of_layout
 
 POWER = "https://uri.etsi.org/ngsi-ld/default-context/powerState"
 # (at, operation, target, attribute) as an older release wrote them.
@@ -33,33 +30,16 @@ def assert_trail_reads_old_and_new(store: Store) -> None:
 
 
 def test_a_sqlite_file_of_layout_1_keeps_its_trail(tmp_path: Path) -> None:
-    current = SqliteStore(tmp_path)
-    with current.session(DEFAULT_TENANT, write=True):  # the tenant's file, at today's layout
-        pass
-    current.close()
-    older = sqlite3.connect(tmp_path / "default.db")
-    older.execute("ALTER TABLE audit RENAME COLUMN attributes TO attribute")
-    older.executemany("INSERT INTO audit(at, operation, target, attribute, kind, subject, name, detail) "
-                      "VALUES (?, ?, ?, ?, 'key', 'k1', '', '')", OLD_ROWS)
-    older.execute("PRAGMA user_version = 1")
-    older.commit()
-    older.close()
-    store = SqliteStore(tmp_path)
-    try:
+    insert = ("INSERT INTO audit(at, operation, target, attribute, kind, subject, name, detail) "
+              "VALUES (?, ?, ?, ?, 'key', 'k1', '', '')")
+    script = "ALTER TABLE audit RENAME COLUMN attributes TO attribute"
+    with sqlite_store_of_layout(tmp_path, 1, script, insert, OLD_ROWS) as store:
         assert_trail_reads_old_and_new(store)
-    finally:
-        store.close()
 
 
 @pytest.mark.skipif(not postgres.URL, reason="PostgreSQL not available")
 def test_a_postgres_database_of_schema_15_keeps_its_trail() -> None:
-    with postgres.database_at(15) as url:
-        with psycopg.connect(url, autocommit=True) as conn, conn.transaction():
-            conn.execute("SELECT set_config('territoires.tenant', '', true)")
-            conn.cursor().executemany("INSERT INTO audit (at, operation, target, attribute, kind, subject, name, detail) "
-                             "VALUES (%s, %s, %s, %s, 'key', 'k1', '', '')", OLD_ROWS)
-        store = PostgresStore(url, upgrade=True)
-        try:
-            assert_trail_reads_old_and_new(store)
-        finally:
-            store.close()
+    insert = ("INSERT INTO audit (at, operation, target, attribute, kind, subject, name, detail) "
+              "VALUES (%s, %s, %s, %s, 'key', 'k1', '', '')")
+    with postgres_store_of_schema(15, insert, OLD_ROWS) as store:
+        assert_trail_reads_old_and_new(store)

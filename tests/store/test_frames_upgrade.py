@@ -4,17 +4,14 @@ guess left; frames recorded since are forgotten by when they were recorded."""
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
-import psycopg
 import pytest
 
 from territoires import clock
 from territoires.store.port import DEFAULT_TENANT, Frame, Store
-from territoires.store.postgres import PostgresStore
-from territoires.store.sqlite import SqliteStore
 from tests import postgres
+from tests.store.older_stores import postgres_store_of_schema, sqlite_store_of_layout
 
 DEVICE = "00000000000000AA"
 # (dev_eui, f_cnt, uplink time in ms) as an older release wrote them: 2026-01-01T00:00:00Z.
@@ -30,33 +27,15 @@ def assert_old_frame_deduplicates_then_is_forgotten_by_its_uplink_time(store: St
 
 
 def test_a_sqlite_file_of_layout_2_keeps_its_frames(tmp_path: Path) -> None:
-    current = SqliteStore(tmp_path)
-    with current.session(DEFAULT_TENANT, write=True):  # the tenant's file, at today's layout
-        pass
-    current.close()
-    older = sqlite3.connect(tmp_path / "default.db")
-    older.executescript("DROP INDEX frames_by_seen; DROP TABLE frames; CREATE TABLE frames(dev_eui TEXT NOT NULL, "
-                        "f_cnt INTEGER NOT NULL, at INTEGER NOT NULL, PRIMARY KEY (dev_eui, f_cnt, at)) WITHOUT ROWID; "
-                        "CREATE INDEX frames_by_time ON frames(at);")
-    older.execute("INSERT INTO frames VALUES (?, ?, ?)", OLD_ROW)
-    older.execute("PRAGMA user_version = 2")
-    older.commit()
-    older.close()
-    store = SqliteStore(tmp_path)
-    try:
+    script = ("DROP INDEX frames_by_seen; DROP TABLE frames; CREATE TABLE frames(dev_eui TEXT NOT NULL, "
+              "f_cnt INTEGER NOT NULL, at INTEGER NOT NULL, PRIMARY KEY (dev_eui, f_cnt, at)) WITHOUT ROWID; "
+              "CREATE INDEX frames_by_time ON frames(at);")
+    with sqlite_store_of_layout(tmp_path, 2, script, "INSERT INTO frames VALUES (?, ?, ?)", [OLD_ROW]) as store:
         assert_old_frame_deduplicates_then_is_forgotten_by_its_uplink_time(store)
-    finally:
-        store.close()
 
 
 @pytest.mark.skipif(not postgres.URL, reason="PostgreSQL not available")
 def test_a_postgres_database_of_schema_16_keeps_its_frames() -> None:
-    with postgres.database_at(16) as url:
-        with psycopg.connect(url, autocommit=True) as conn, conn.transaction():
-            conn.execute("SELECT set_config('territoires.tenant', '', true)")
-            conn.execute("INSERT INTO frames (dev_eui, f_cnt, at) VALUES (%s, %s, %s)", OLD_ROW)
-        store = PostgresStore(url, upgrade=True)
-        try:
-            assert_old_frame_deduplicates_then_is_forgotten_by_its_uplink_time(store)
-        finally:
-            store.close()
+    insert = "INSERT INTO frames (dev_eui, f_cnt, at) VALUES (%s, %s, %s)"
+    with postgres_store_of_schema(16, insert, [OLD_ROW]) as store:
+        assert_old_frame_deduplicates_then_is_forgotten_by_its_uplink_time(store)
