@@ -211,6 +211,20 @@ def test_a_notification_format_that_is_not_a_word_is_bad_request_data(client, fo
     assert_problem(client.post("/ngsi-ld/v1/subscriptions", json=body), 400, "BadRequestData")
 
 
+@pytest.mark.parametrize("notification", [
+    {"pick": [["x"]]}, {"omit": [{}]}, {"join": "flat", "joinLevel": None},
+    {"endpoint": {"uri": "http://[::1/x"}}, {"endpoint": {"uri": "mqtt://[v1.x/t"}},
+    {"endpoint": {"uri": "http://a..b/x"}}, {"endpoint": {"uri": "http://127.0.0.1:0/x"}},
+    {"endpoint": {"uri": "mqtt://broker/a/+/b"}}, {"endpoint": {"uri": "mqtt://broker/a%23"}},
+    {"endpoint": {"uri": "mqtt://broker/a%01b"}},
+    {"endpoint": {"uri": "http://localhost:1111/n", "receiverInfo": [{"key": "X-A", "value": "a\r\nX-B: b"}]}},
+])
+def test_notification_members_that_no_delivery_could_use_are_bad_request_data(client, notification):
+    body = {"type": "Subscription", "entities": [{"type": "Streetlight"}],
+            "notification": {"endpoint": {"uri": "http://localhost:1111/n"}, **notification}}
+    assert_problem(client.post("/ngsi-ld/v1/subscriptions", json=body), 400, "BadRequestData")
+
+
 def test_a_temporal_instance_holding_the_nul_character_is_refused_and_nothing_is_recorded(client):
     temporal = "/ngsi-ld/v1/temporal/entities"
     create(client, streetlight(1))

@@ -30,6 +30,26 @@ def test_the_status_of_an_answer_is_read():
     assert asyncio.run(_post_to_a_receiver_answering(b"HTTP/1.1 204 No Content\r\n\r\n")) == 204
 
 
+@pytest.mark.parametrize("answer", [b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
+                                    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n-5\r\n",
+                                    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + b"0" * 70000])
+def test_an_answer_of_impossible_length_is_an_http_error(answer):
+    with pytest.raises(HttpError):
+        asyncio.run(_post_to_a_receiver_answering(answer))
+
+
+def test_a_host_name_no_dns_could_hold_is_an_http_error():
+    async def post() -> int:
+        client = HttpClient(per_origin=1)
+        try:
+            return await client.post("http://a..b/notify", b"{}", [], timeout=5)
+        finally:
+            await client.close()
+
+    with pytest.raises(HttpError, match="cannot connect"):
+        asyncio.run(post())
+
+
 @pytest.mark.parametrize("status_line", [b"HTTP/1.1 \xb200 OK", b"HTTP/1.1 2OO OK", b"ICY 200 OK", b"HTTP/1.1"])
 def test_an_answer_that_is_not_http_is_an_http_error(status_line):
     # "\xb2" is "²" in Latin-1, a digit to str.isdigit but not to int.

@@ -77,8 +77,8 @@ class HttpClient:
             try:
                 stream = await asyncio.open_connection(host, port, ssl=self._ssl() if scheme == "https" else None,
                                                        limit=_MAX_HEAD)
-            except OSError as error:
-                raise HttpError(f"cannot connect to {host}:{port}: {error.strerror or error}") from None
+            except (OSError, UnicodeError) as error:  # UnicodeError: a host name IDNA cannot write
+                raise HttpError(f"cannot connect to {host}:{port}: {getattr(error, 'strerror', None) or error}") from None
             try:
                 return await self._exchange(origin, stream, request, max_body)
             except asyncio.IncompleteReadError:
@@ -136,6 +136,8 @@ async def _read_answer(reader: asyncio.StreamReader, max_body: int | None) -> tu
     keep = fields[0] == "HTTP/1.1" and headers.get("connection") != "close"
 
     def sized(size: int) -> int:
+        if size < 0:
+            raise HttpError("the answer gives a negative length")
         if max_body is not None and size > max_body:
             raise HttpError(f"the answer's body is larger than {max_body} bytes")
         return size
@@ -146,12 +148,15 @@ async def _read_answer(reader: asyncio.StreamReader, max_body: int | None) -> tu
         chunks: list[bytes] = []
         total = 0
         while True:
-            size_line = await reader.readuntil(b"\r\n")
+            try:
+                size_line = await reader.readuntil(b"\r\n")
+            except asyncio.LimitOverrunError:
+                raise HttpError("a chunk size line of the answer is too long") from None
             try:
                 size = int(size_line.split(b";", 1)[0].strip(), 16)
             except ValueError:
                 raise HttpError("a chunk of the answer has no valid size") from None
-            total = sized(total + size)
+            total = sized(total + sized(size))
             chunks.append((await reader.readexactly(size + 2))[:size])
             if size == 0:  # (trailers are not expected from a notification endpoint)
                 return Answer(status, headers, b"".join(chunks)), keep

@@ -38,7 +38,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, fields, is_dataclass, replace
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from territoires.ngsild import geo, query
 from territoires.ngsild.context import Context
@@ -385,7 +385,7 @@ class _Parser:
         items = _list(raw, where, "attribute names")
         out: list[str] = []
         for n, item in enumerate(items):
-            if members and item in query.ENTITY_MEMBER_NAMES:
+            if members and isinstance(item, str) and item in query.ENTITY_MEMBER_NAMES:
                 iri = item
             else:
                 iri = self.ctx.expand(validate_name(item, f"{where}[{n}]"))
@@ -478,6 +478,8 @@ class _Parser:
             if name in raw:
                 values[name] = self.names(raw[name], f"notification.{name}", members=True)
         if "join" in raw or "joinLevel" in raw:
+            if raw.get("joinLevel", 1) is None:
+                raise BadRequestData("notification.joinLevel cannot be null")
             parse_join(raw.get("join"), raw.get("joinLevel"))  # refuses what is not flat/inline/@none, levels < 1
             values["join"] = raw.get("join")
             values["join_level"] = int(raw["joinLevel"]) if "joinLevel" in raw else None
@@ -511,7 +513,12 @@ class _Parser:
 def _endpoint_uri(raw: Any) -> str:
     if type(raw) is not str or not _absolute_uri(raw):
         raise BadRequestData(f"notification.endpoint.uri must be an absolute URI, got {_show(raw)}")
-    parts = urlsplit(raw)
+    try:
+        parts = urlsplit(raw)
+        if parts.hostname:
+            parts.hostname.encode("idna")  # labels of 1 to 63 characters, or UnicodeError
+    except (ValueError, UnicodeError) as error:
+        raise BadRequestData(f"notification.endpoint.uri {_show(raw)} is not a usable URL: {error}") from None
     scheme = parts.scheme.lower()
     if scheme not in SCHEMES:
         raise BadRequestData(f"notification.endpoint.uri: scheme {scheme!r} is not supported; use one of "
@@ -519,13 +526,24 @@ def _endpoint_uri(raw: Any) -> str:
     if not parts.hostname:
         raise BadRequestData(f"notification.endpoint.uri {_show(raw)} names no host")
     try:
-        parts.port  # noqa: B018 - a port out of range raises here
+        port = parts.port  # a port out of range raises here
     except ValueError:
-        raise BadRequestData(f"notification.endpoint.uri {_show(raw)} has an invalid port") from None
-    if scheme.startswith("mqtt") and parts.path.strip("/") == "":
-        raise BadRequestData(f"notification.endpoint.uri {_show(raw)} names no MQTT topic: "
-                             "write it as the path, as mqtt://broker:1883/territoires/notifications")
+        port = 0
+    if port == 0:
+        raise BadRequestData(f"notification.endpoint.uri {_show(raw)} has an invalid port")
+    if scheme.startswith("mqtt"):
+        topic = unquote(parts.path.lstrip("/"))
+        if topic.strip("/") == "":
+            raise BadRequestData(f"notification.endpoint.uri {_show(raw)} names no MQTT topic: "
+                                 "write it as the path, as mqtt://broker:1883/territoires/notifications")
+        if any(c in "+#" or _control(c) for c in topic):
+            raise BadRequestData(f"notification.endpoint.uri {_show(raw)}: an MQTT topic to publish to holds "
+                                 "no wildcard (+, #) nor control character")
     return raw
+
+
+def _control(character: str) -> bool:
+    return character < " " or character == "\x7f"
 
 
 def _pairs(raw: Any, where: str) -> tuple[tuple[str, str], ...]:
@@ -543,6 +561,9 @@ def _pairs(raw: Any, where: str) -> tuple[tuple[str, str], ...]:
                 raise BadRequestData(f"{where}[{n}].{member} must be a string, got {_show(item[member])}")
         if not item["key"]:
             raise BadRequestData(f"{where}[{n}].key must not be empty")
+        if any(_control(c) for c in item["key"] + item["value"]):
+            # They become HTTP headers or MQTT user properties, which hold none.
+            raise BadRequestData(f"{where}[{n}] holds a control character (a line break, U+0000…)")
         out.append((item["key"], item["value"]))
     return tuple(out)
 
