@@ -3,10 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 import pytest
 
 from territoires.broker.http_client import HttpClient, HttpError
+
+Receiver = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+async def _post_to(receiver: Receiver) -> int:
+    server = await asyncio.start_server(receiver, "127.0.0.1", 0)
+    client = HttpClient(per_origin=1)
+    try:
+        return await client.post(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/notify", b"{}", [], timeout=5)
+    finally:
+        await client.close()
+        server.close()
 
 
 async def _post_to_a_receiver_answering(answer: bytes) -> int:
@@ -16,14 +29,30 @@ async def _post_to_a_receiver_answering(answer: bytes) -> int:
         await writer.drain()
         writer.close()
 
-    server = await asyncio.start_server(answer_once, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    client = HttpClient(per_origin=1)
-    try:
-        return await client.post(f"http://127.0.0.1:{port}/notify", b"{}", [], timeout=5)
-    finally:
-        await client.close()
-        server.close()
+    return await _post_to(answer_once)
+
+
+def test_a_long_answer_body_is_left_unread_and_its_status_kept():
+    # The receiver announces 1 GB, or streams until it closes, far slower than the timeout allows
+    # to read it all (a TimeoutError then): only the status counts.
+    async def streaming(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, head: bytes) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(head)
+        try:
+            for _ in range(10_000):
+                writer.write(b"x" * 65536)
+                await writer.drain()
+                await asyncio.sleep(0.05)
+        except (ConnectionError, OSError):
+            pass  # the client closed the connection: what this test expects
+        finally:
+            writer.close()
+
+    def post(head: bytes) -> int:
+        return asyncio.run(_post_to(lambda reader, writer: streaming(reader, writer, head)))
+
+    assert post(b"HTTP/1.1 200 OK\r\nContent-Length: 1000000000\r\n\r\n") == 200
+    assert post(b"HTTP/1.0 202 Accepted\r\n\r\n") == 202
 
 
 def test_the_status_of_an_answer_is_read():

@@ -17,10 +17,15 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 _MAX_HEAD = 64 * 1024
+# Of a notification's answer only the status counts: a longer body is left unread, and its
+# connection closed rather than kept (a receiver may stream for as long as its timeout).
+_POST_BODY_READ = 64 * 1024
 
 
 class HttpError(Exception):
@@ -47,12 +52,15 @@ class HttpClient:
     async def post(self, url: str, body: bytes, headers: list[tuple[str, str]], timeout: float) -> int:
         """POST ``body`` to ``url`` and return the answer's status. Raises ``TimeoutError``
         after ``timeout`` seconds in all, ``HttpError`` when it cannot be done."""
-        return (await self.request("POST", url, body, headers, timeout)).status
+        return (await self.request("POST", url, body, headers, timeout, max_body=_POST_BODY_READ,
+                                   leave_longer_unread=True)).status
 
     async def request(self, method: str, url: str, body: bytes, headers: list[tuple[str, str]], timeout: float,
-                      *, max_body: int | None = None) -> Answer:
+                      *, max_body: int | None = None, leave_longer_unread: bool = False) -> Answer:
         """Send one request and return its answer; a body longer than ``max_body`` bytes is an
-        ``HttpError``. Raises like ``post``."""
+        ``HttpError``, or with ``leave_longer_unread`` left unread (the answer then has an empty
+        body). Raises like ``post``."""
+        limit = None if max_body is None else _Limit(max_body, leave_longer_unread)
         parts = urlsplit(url)
         scheme = parts.scheme.lower()
         host = parts.hostname or ""
@@ -71,7 +79,7 @@ class HttpClient:
             if idle:  # a kept connection may have been closed by the server: then a fresh one
                 stream = idle.pop()
                 try:
-                    return await self._exchange(origin, stream, request, max_body)
+                    return await self._exchange(origin, stream, request, limit)
                 except (HttpError, OSError, asyncio.IncompleteReadError):
                     pass
             try:
@@ -80,18 +88,18 @@ class HttpClient:
             except (OSError, UnicodeError) as error:  # UnicodeError: a host name IDNA cannot write
                 raise HttpError(f"cannot connect to {host}:{port}: {getattr(error, 'strerror', None) or error}") from None
             try:
-                return await self._exchange(origin, stream, request, max_body)
+                return await self._exchange(origin, stream, request, limit)
             except asyncio.IncompleteReadError:
                 raise HttpError("the server closed the connection without answering") from None
             except OSError as error:
                 raise HttpError(f"the connection failed: {error.strerror or error}") from None
 
-    async def _exchange(self, origin: Origin, stream: _Stream, request: bytes, max_body: int | None) -> Answer:
+    async def _exchange(self, origin: Origin, stream: _Stream, request: bytes, limit: _Limit | None) -> Answer:
         reader, writer = stream
         try:
             writer.write(request)
             await writer.drain()
-            answer, keep = await _read_answer(reader, max_body)
+            answer, keep = await _read_answer(reader, limit)
         except BaseException:
             writer.close()
             raise
@@ -114,7 +122,18 @@ class HttpClient:
         self._idle.clear()
 
 
-async def _read_answer(reader: asyncio.StreamReader, max_body: int | None) -> tuple[Answer, bool]:
+class _Limit(NamedTuple):
+    """The longest body read, and whether a longer one is left unread rather than an error."""
+
+    size: int
+    leave_unread: bool
+
+
+class _Unread(Exception):
+    """The body is longer than the caller reads: it is left unread, and the connection closed."""
+
+
+async def _read_answer(reader: asyncio.StreamReader, limit: _Limit | None) -> tuple[Answer, bool]:
     """The answer, its body read, and whether the connection may be kept."""
     while True:
         try:
@@ -138,12 +157,24 @@ async def _read_answer(reader: asyncio.StreamReader, max_body: int | None) -> tu
     def sized(size: int) -> int:
         if size < 0:
             raise HttpError("the answer gives a negative length")
-        if max_body is not None and size > max_body:
-            raise HttpError(f"the answer's body is larger than {max_body} bytes")
+        if limit is not None and size > limit.size:
+            if limit.leave_unread:
+                raise _Unread
+            raise HttpError(f"the answer's body is larger than {limit.size} bytes")
         return size
 
     if status in (204, 304) or 100 <= status < 200:
         return Answer(status, headers, b""), keep
+    try:
+        body, delimited = await _read_body(reader, headers, sized)
+    except _Unread:
+        return Answer(status, headers, b""), False
+    return Answer(status, headers, body), keep and delimited
+
+
+async def _read_body(reader: asyncio.StreamReader, headers: dict[str, str],
+                     sized: Callable[[int], int]) -> tuple[bytes, bool]:
+    """The body, ``sized`` checking each length met, and whether it ended before the connection."""
     if "chunked" in headers.get("transfer-encoding", ""):
         chunks: list[bytes] = []
         total = 0
@@ -159,15 +190,15 @@ async def _read_answer(reader: asyncio.StreamReader, max_body: int | None) -> tu
             total = sized(total + sized(size))
             chunks.append((await reader.readexactly(size + 2))[:size])
             if size == 0:  # (trailers are not expected from a notification endpoint)
-                return Answer(status, headers, b"".join(chunks)), keep
+                return b"".join(chunks), True
     if "content-length" in headers:
         try:
             length = int(headers["content-length"])
         except ValueError:
             raise HttpError("the answer's Content-Length is not a number") from None
-        return Answer(status, headers, await reader.readexactly(sized(length))), keep
+        return await reader.readexactly(sized(length)), True
     body = bytearray()  # delimited by the end of the connection
     while chunk := await reader.read(64 * 1024):
         body += chunk
         sized(len(body))
-    return Answer(status, headers, bytes(body)), False
+    return bytes(body), False
