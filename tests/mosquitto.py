@@ -6,6 +6,7 @@
     from tests.mosquitto import running_mosquitto     # the same as a context manager
     with running_mosquitto() as broker: …
     with running_mosquitto(TLS(cert, key)) as broker: …   # its listener in TLS, "mqtts://127.0.0.1:PORT"
+    with running_mosquitto(options="max_packet_size 4096") as broker: …  # more lines of configuration
 
 ``Mosquitto`` has ``host``, ``port``, ``url``, ``stop()`` and ``start()`` (the same port and
 persistence folder again, as after a crash of the broker). Its configuration keeps every QoS 1
@@ -49,6 +50,7 @@ persistent_client_expiration 1d
 log_dest file {folder}/mosquitto.log
 log_type error
 log_type warning
+{options}
 """
 
 
@@ -74,7 +76,7 @@ class Mosquitto:
 
     host = "127.0.0.1"
 
-    def __init__(self, folder: Path, tls: TLS | None = None) -> None:
+    def __init__(self, folder: Path, tls: TLS | None = None, options: str = "") -> None:
         self.folder = folder
         self.port = _free_port()
         self.tls = tls
@@ -83,7 +85,8 @@ class Mosquitto:
             (folder / "server.pem").write_bytes(tls.certificate)
             (folder / "server.key").write_bytes(tls.key)
             listener_tls = f"certfile {folder}/server.pem\nkeyfile {folder}/server.key"
-        (folder / "mosquitto.conf").write_text(_CONFIG.format(port=self.port, folder=folder, tls=listener_tls))
+        (folder / "mosquitto.conf").write_text(_CONFIG.format(port=self.port, folder=folder, tls=listener_tls,
+                                                                       options=options))
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -123,7 +126,7 @@ class Mosquitto:
 
 
 @contextmanager
-def running_mosquitto(tls: TLS | None = None) -> Iterator[Mosquitto]:
+def running_mosquitto(tls: TLS | None = None, options: str = "") -> Iterator[Mosquitto]:
     """A started Mosquitto, stopped and its folder removed afterwards. Raises ``RuntimeError``
     when Mosquitto is not installed (the fixture turns that into a skip or a failure)."""
     if not installed():
@@ -134,7 +137,7 @@ def running_mosquitto(tls: TLS | None = None) -> Iterator[Mosquitto]:
             shutil.chown(folder, user="mosquitto")
         except LookupError:  # no such user: Mosquitto then keeps running as root
             pass
-    broker = Mosquitto(folder, tls)
+    broker = Mosquitto(folder, tls, options)
     try:
         broker.start()
         yield broker

@@ -6,6 +6,10 @@
     receiver.status = 500                            # answer this from now on
     receiver.hold()  / receiver.release()            # keep requests waiting (a hanging endpoint) / let them go
     receiver.delay = 0.02                            # answer each request that much later (a slow endpoint)
+    receiver.arrived                                 # requests read so far, answered or held
+
+    with silent_mqtt_broker() as broker:             # accepts connections, never acknowledges a PUBLISH
+        … broker.port …  broker.wait_for_publications(1)
 
     with mqtt_listener(mosquitto, "topic") as listener:  # a paho client subscribed with QoS 1
         got = listener.wait_for(1)                   # MqttMessage(topic, payload, properties)
@@ -14,6 +18,8 @@
 from __future__ import annotations
 
 import http.server
+import socket
+import socketserver
 import threading
 import time
 from collections.abc import Iterator
@@ -42,6 +48,7 @@ class HttpReceiver:
         self.status = status
         self.delay = 0.0
         self.received: list[Received] = []
+        self.arrived = 0  # requests read, answered or not
         self._changed = threading.Condition()
         self._open = threading.Event()
         self._open.set()
@@ -53,6 +60,8 @@ class HttpReceiver:
             def do_POST(self) -> None:
                 raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 arrived = time.time()
+                with owner._changed:
+                    owner.arrived += 1
                 owner._open.wait()
                 if owner.delay:
                     time.sleep(owner.delay)
@@ -172,3 +181,53 @@ def mqtt_listener(host: str, port: int, topic: str) -> Iterator[MqttListener]:
         yield listener
     finally:
         listener.stop()
+
+
+class SilentMqttBroker:
+    """An MQTT broker that accepts every connection (MQTT 3.1.1) and acknowledges no PUBLISH: a
+    broker overloaded or stuck, from its clients' side."""
+
+    CONNACK = b"\x20\x02\x00\x00"  # session not present, connection accepted
+
+    def __init__(self) -> None:
+        self.publications = 0  # PUBLISH packets seen (counted by their first byte in each read)
+        self._changed = threading.Condition()
+        owner = self
+
+        class Handler(socketserver.BaseRequestHandler):
+            def handle(self) -> None:
+                sock: socket.socket = self.request
+                sock.recv(65536)  # the CONNECT
+                sock.sendall(owner.CONNACK)
+                while data := sock.recv(65536):
+                    if data[0] >> 4 == 3:
+                        with owner._changed:
+                            owner.publications += 1
+                            owner._changed.notify_all()
+
+        self._server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.port = self._server.server_address[1]
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def wait_for_publications(self, count: int, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while self.publications < count:
+                left = deadline - time.monotonic()
+                assert left > 0, f"{self.publications} publications of the {count} expected"
+                self._changed.wait(left)
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+@contextmanager
+def silent_mqtt_broker() -> Iterator[SilentMqttBroker]:
+    broker = SilentMqttBroker()
+    try:
+        yield broker
+    finally:
+        broker.stop()
+

@@ -21,7 +21,7 @@ from territoires.app import create_app
 from territoires.config import Settings
 from tests import postgres
 from tests.descriptors import many_open_files
-from tests.receivers import HttpReceiver, http_receiver, mqtt_listener
+from tests.receivers import HttpReceiver, http_receiver, mqtt_listener, silent_mqtt_broker
 from tests.servers import platform
 
 SUBSCRIPTIONS = "/ngsi-ld/v1/subscriptions"
@@ -393,6 +393,66 @@ def test_a_hanging_or_failing_endpoint_does_not_hold_back_50_healthy_ones(settin
         finally:
             for receiver in healthy:
                 receiver.stop()
+
+
+def test_endpoints_that_hang_can_fill_the_workers_limit_but_never_starve_one_that_answers(settings: Settings) -> None:
+    """Three hanging endpoints, two subscriptions each, hold more notifications than the worker
+    may have in flight (4): an endpoint with nothing in flight is still served."""
+    settings = Settings(**{**vars(settings), "notification_timeout": 600.0, "notification_max_attempts": 100,
+                           "notification_concurrency": 4, "notification_endpoint_concurrency": 2})
+    hanging = [HttpReceiver() for _ in range(3)]
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client, http_receiver() as healthy:
+        for receiver in hanging:
+            receiver.start()
+            receiver.hold()
+        try:
+            for receiver in hanging:
+                subscribe(client, receiver.url)
+                subscribe(client, receiver.url)
+            create(client, lamp(1))
+            deadline = time.monotonic() + 20
+            while sum(receiver.arrived for receiver in hanging) < 4:  # the worker's limit is reached
+                assert time.monotonic() < deadline, "the hanging endpoints were not sent to"
+                time.sleep(0.05)
+            subscribe(client, healthy.url)
+            patch(client, 1, power("off"))
+            [got] = healthy.wait_for(1)
+            assert got.body["data"][0]["powerState"]["value"] == "off"
+        finally:
+            for receiver in hanging:
+                receiver.stop()
+
+
+def test_an_endpoint_timeout_longer_than_the_lease_ends_before_the_lease_does(settings: Settings) -> None:
+    """An endpoint asks for 60 s, the worker's lease is 2 s: each attempt is given up in time and
+    recorded as a failure, so that the notification is never sent again while an attempt is
+    still open (once the lease ran out, another round would claim it again)."""
+    settings = Settings(**{**vars(settings), "notification_lease": 2.0, "notification_max_attempts": 100})
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client, http_receiver() as hanging:
+        hanging.hold()
+        sub = subscribe(client, hanging.url, notification={"endpoint": {"uri": hanging.url, "timeout": 60000}})
+        create(client, lamp(1))
+        failed = wait_for_status(client, sub, lambda status: status.get("timesFailed", 0) >= 2, timeout=15)
+        assert hanging.arrived <= failed["timesFailed"] + 1  # one attempt open at a time
+
+
+def test_an_mqtt_broker_that_never_acknowledges_does_not_slow_other_deliveries(settings: Settings) -> None:
+    """Ten subscriptions publish with QoS 1 to a broker that never acknowledges (they wait 30 s
+    each): entity writes and an HTTP subscriber are served meanwhile as if it were not there."""
+    settings = Settings(**{**vars(settings), "notification_timeout": 30.0})
+    with (TestClient(create_app(settings), raise_server_exceptions=False) as client,
+          silent_mqtt_broker() as silent, http_receiver() as healthy):
+        for n in range(10):
+            uri = f"mqtt://127.0.0.1:{silent.port}/notifications/{n}"
+            subscribe(client, uri, notification={"endpoint": {
+                "uri": uri, "notifierInfo": [{"key": "MQTT-QoS", "value": "1"}]}})
+        create(client, lamp(1))
+        silent.wait_for_publications(1)
+        subscribe(client, healthy.url)
+        for state in ("off", "on", "off"):
+            patch(client, 1, power(state))
+        states = [got.body["data"][0]["powerState"]["value"] for got in healthy.wait_for(3, timeout=10)]
+        assert states == ["off", "on", "off"]
 
 
 @pytest.mark.parametrize("backend", postgres.BACKENDS)

@@ -1,4 +1,4 @@
-"""MQTT notification delivery to a broker that cannot be reached."""
+"""MQTT notification delivery: to a broker that cannot be reached, and to one that drops a connection."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pytest
 
 from territoires.broker.transports import DeliveryFailed, Message, MqttTransport
 from territoires.ngsild.subscription import Endpoint
+from tests.mosquitto import require_mosquitto, running_mosquitto
 
 ATTEMPTS = 20
 
@@ -41,3 +42,29 @@ def test_each_delivery_to_an_unreachable_mqtt_broker_fails_clearly_and_leaks_no_
     failures = asyncio.run(deliver_repeatedly())
     assert all("could not be reached" in failure for failure in failures)
     assert _open_descriptors() - before < ATTEMPTS // 2  # two leaked per attempt before
+
+
+def test_a_tenant_whose_notification_makes_the_broker_drop_its_connection_fails_no_other_tenants():
+    """Mosquitto drops a connection that sends a packet above its ``max_packet_size``. A tenant's
+    oversized notification, queued just before another tenant's, fails alone: tenants never
+    share a connection."""
+    require_mosquitto()
+
+    def message(tenant: str, size: int) -> Message:
+        return Message({"type": "Notification", "data": "x" * size}, "application/json", None, tenant)
+
+    async def deliver(port: int) -> list[BaseException | None]:
+        transport = MqttTransport()
+        endpoint = Endpoint(uri=f"mqtt://127.0.0.1:{port}/territoires/notifications",
+                            notifier_info=(("MQTT-QoS", "1"),))
+        for tenant in ("lannion", "brest"):  # both connected: the next two are written at once
+            await transport.send(endpoint, message(tenant, 10), 5.0)
+        outcomes = await asyncio.gather(transport.send(endpoint, message("lannion", 10_000), 5.0),
+                                        transport.send(endpoint, message("brest", 10), 5.0), return_exceptions=True)
+        await transport.close()
+        return outcomes
+
+    with running_mosquitto(options="max_packet_size 4096") as broker:
+        oversized, other = asyncio.run(deliver(broker.port))
+    assert isinstance(oversized, DeliveryFailed)
+    assert other is None

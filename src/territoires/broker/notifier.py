@@ -8,7 +8,12 @@ subscription, in its order) and send each in a task of its own. Isolation:
   notifications only (retried with exponential backoff and jitter, then kept as a dead letter);
 - at most ``notification_endpoint_concurrency`` notifications are in flight to one endpoint
   (scheme, host, port), each bounded by its timeout; an endpoint with every slot taken is left
-  out of claims, so one that hangs never takes the slots of the others.
+  out of claims, so one that hangs never takes the slots of the others;
+- at most ``notification_concurrency`` are in flight in all, except that an endpoint with none
+  in flight may still be sent one, up to as many again: endpoints that hang can fill the
+  process's limit, never starve one that answers;
+- a delivery ends before its lease does (its timeout is shortened if need be), so that a
+  notification is never sent again while a first attempt is still open.
 
 At least once: a notification leaves the outbox only once its endpoint took it; if the process
 dies, its lease runs out and another process (or this one restarted) claims it again, with the
@@ -19,12 +24,14 @@ event loop only renders and sends.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import random
 import socket
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -65,6 +72,9 @@ T = TypeVar("T")
 # After a wake-up, the worker waits this long (seconds) to gather more deliveries done and
 # notifications enqueued: a round is a write per tenant, and writes queue on the tenant's lock.
 GATHER = 0.01
+# The share of its lease a claimed notification may spend waiting for a slot and being sent;
+# the rest leaves time to record the outcome before the lease runs out.
+LEASE_SHARE = 0.8
 CONTEXT_LINK = '<{}>; rel="http://www.w3.org/ns/json-ld#context"; type="application/ld+json"'
 GEO_JSON = "application/geo+json"
 
@@ -88,6 +98,7 @@ class Notifier:
         self._in_flight: set[asyncio.Task[None]] = set()
         self._outcomes: list[DeliveryOutcome] = []
         self._endpoints: dict[str, asyncio.Semaphore] = {}
+        self._claimed: Counter[str] = Counter()  # notifications in flight, by endpoint
         self._periodic: dict[tuple[str, str], tuple[Subscription, float]] = {}
         self._http: HttpTransport | None = None
         self._mqtt: MqttTransport | None = None
@@ -147,16 +158,15 @@ class Notifier:
 
     # ---- a round ---------------------------------------------------------------------------------
     async def _round(self, next_sweep: float) -> float:
-        now = time.time()
+        now, started = time.time(), asyncio.get_running_loop().time()  # the leases start at ``now``
         sweep = now >= next_sweep
         if sweep:
             await self._call(self._find_periodic)
             next_sweep = now + self.settings.notification_sweep_interval
         if self._periodic:
             await self._call(self._enqueue_periodic, now)
-        free = self.settings.notification_concurrency - len(self._in_flight)
+        free, busy = self._room()
         if free > 0 or self._outcomes:
-            busy = [key for key, slots in self._endpoints.items() if slots.locked()]
             outcomes, self._outcomes = self._outcomes, []
             try:
                 claimed = await self._call(self.store.claim_notifications, self.owner, now, limit=max(free, 0),
@@ -166,8 +176,16 @@ class Notifier:
                 self._outcomes = outcomes + self._outcomes  # recorded at the next round
                 raise
             if claimed:
-                await self._dispatch(claimed)
+                await self._dispatch(claimed, started + LEASE_SHARE * self.settings.notification_lease)
         return next_sweep
+
+    def _room(self) -> tuple[int, list[str]]:
+        """How many notifications may be claimed now, and the endpoints to leave out."""
+        limit, in_flight = self.settings.notification_concurrency, len(self._in_flight)
+        if in_flight < limit:
+            per_endpoint = self.settings.notification_endpoint_concurrency
+            return limit - in_flight, [key for key, count in self._claimed.items() if count >= per_endpoint]
+        return 2 * limit - in_flight, list(self._claimed)  # only endpoints with nothing in flight
 
     async def _settle(self) -> None:
         outcomes, self._outcomes = self._outcomes, []
@@ -179,16 +197,24 @@ class Notifier:
             self._outcomes = outcomes + self._outcomes  # recorded at the next round
             raise
 
-    async def _dispatch(self, claimed: list[OutboxEntry]) -> None:
+    async def _dispatch(self, claimed: list[OutboxEntry], deadline: float) -> None:
+        """Send each of ``claimed`` in a task of its own, done by ``deadline`` (the loop's clock)."""
         wanted: dict[str, set[str]] = {}
         for entry in claimed:
             wanted.setdefault(entry.tenant, set()).add(entry.notification.subscription_id)
+            self._claimed[entry.notification.endpoint] += 1
         targets = await self._call(self._targets, wanted)
         for entry in claimed:
             target = targets[entry.tenant].get(entry.notification.subscription_id)
-            task = asyncio.create_task(self._deliver(entry, target))
+            task = asyncio.create_task(self._deliver(entry, target, deadline))
             self._in_flight.add(task)
-            task.add_done_callback(self._in_flight.discard)
+            task.add_done_callback(functools.partial(self._ended, entry.notification.endpoint))
+
+    def _ended(self, endpoint: str, task: asyncio.Task[None]) -> None:
+        self._in_flight.discard(task)
+        self._claimed[endpoint] -= 1
+        if not self._claimed[endpoint]:
+            del self._claimed[endpoint]
 
     def _targets(self, wanted: dict[str, set[str]]) -> dict[str, dict[str, _Target]]:
         """The subscriptions of claimed notifications, with their compiled @context (active
@@ -213,7 +239,7 @@ class Notifier:
         return found
 
     # ---- one notification ------------------------------------------------------------------------
-    async def _deliver(self, entry: OutboxEntry, target: _Target) -> None:
+    async def _deliver(self, entry: OutboxEntry, target: _Target, deadline: float) -> None:
         pending = entry.notification
         at = clock.now()
         if target is None:
@@ -226,12 +252,23 @@ class Notifier:
                 raise DeliveryFailed(ctx)
             transport = self._mqtt if endpoint.scheme.startswith("mqtt") else self._http
             assert transport is not None
-            timeout = endpoint.timeout / 1000 if endpoint.timeout else self.settings.notification_timeout
             slots = self._endpoints.setdefault(
                 pending.endpoint, asyncio.Semaphore(self.settings.notification_endpoint_concurrency))
-            async with slots:
+            try:
+                async with asyncio.timeout_at(deadline):
+                    await slots.acquire()
+            except TimeoutError:
+                raise DeliveryFailed("the endpoint's every slot stayed taken until the lease was nearly over") from None
+            try:
                 at = clock.now()
-                await transport.send(endpoint, await self._message(entry, sub, ctx, at), timeout)
+                message = await self._message(entry, sub, ctx, at)
+                timeout = endpoint.timeout / 1000 if endpoint.timeout else self.settings.notification_timeout
+                left = deadline - asyncio.get_running_loop().time()
+                if left <= 0:
+                    raise DeliveryFailed("no time was left of the lease to send it")
+                await transport.send(endpoint, message, min(timeout, left))
+            finally:
+                slots.release()
             outcome = DeliveryOutcome(entry.tenant, entry.seq, sub.id, SENT, at)
         except asyncio.CancelledError:
             raise  # abandoned: its lease runs out, it is sent again

@@ -11,20 +11,25 @@ v1.8, clauses 6.3.x and 7.3 / the MQTT notification binding).
   ``{"metadata": {...}, "body": notification}``, the metadata holding what HTTP sends as
   headers (Content-Type, Link, NGSILD-Tenant, receiverInfo); with MQTT 5 the same pairs are also
   user properties. A success is the broker's acknowledgement (QoS 1, 2) or the message written
-  (QoS 0). Connections to a broker are kept and shared by the notifications going there.
+  (QoS 0). A connection is kept per broker, credentials and tenant, shared by that tenant's
+  notifications going there: what one tenant's subscriptions do to theirs never fails another
+  tenant's. Publishing waits on the event loop for the acknowledgement, holding no thread; a
+  connection is opened and closed in threads of the transport's own, so a broker slow to answer
+  never holds the threads the store calls run in.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import os
 import select
 import ssl
 import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
 import orjson
@@ -36,6 +41,7 @@ from territoires.broker.http_client import HttpClient, HttpError
 from territoires.ngsild.subscription import Endpoint
 
 JSON = "application/json"
+T = TypeVar("T")
 TENANT_HEADER = "NGSILD-Tenant"
 
 
@@ -93,6 +99,7 @@ class _Broker:
     username: str | None
     password: str | None
     version: int
+    tenant: str
 
 
 class _Connection:
@@ -101,9 +108,10 @@ class _Connection:
     paho's own loop (``loop_start``) watches its socket with ``select()``, which cannot watch a
     descriptor above 1024: a serving process with hundreds of tenant files open holds that many.
     Ours drives paho through its external-loop interface with ``poll()``: every read and write is
-    done in that thread, woken through a pipe when a publication waits to be written."""
+    done in that thread, woken through a pipe when a publication waits to be written. Each
+    acknowledgement is handed to ``events``, the event loop that waits for it."""
 
-    def __init__(self, broker: _Broker, timeout: float) -> None:
+    def __init__(self, broker: _Broker, timeout: float, events: asyncio.AbstractEventLoop) -> None:
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"territoires-{uuid.uuid4().hex[:12]}",
                                   protocol=broker.version)
         if broker.username is not None:
@@ -119,6 +127,12 @@ class _Connection:
             connected.set()
 
         self.client.on_connect = on_connect
+        self._events = events
+        self._acks: dict[int, asyncio.Future[None]] = {}  # by message id; touched on the event loop only
+        self.client.on_publish = lambda client, userdata, mid, reason, properties: events.call_soon_threadsafe(
+            self._acknowledged, mid, reason)
+        self.client.on_disconnect = lambda client, userdata, flags, reason, properties: events.call_soon_threadsafe(
+            self._lost, reason)
         self._wake_read, self._wake_write = os.pipe()
         os.set_blocking(self._wake_write, False)
         self.client.on_socket_register_write = lambda client, userdata, sock: self._wake()
@@ -135,14 +149,40 @@ class _Connection:
             raise DeliveryFailed(f"the MQTT broker {broker.host}:{broker.port} refused the connection: "
                                  f"{self.refused or 'no answer'}")
 
-    def publish(self, topic: str, payload: bytes, qos: int, properties: Properties | None, timeout: float) -> None:
-        info = self.client.publish(topic, payload, qos=qos, properties=properties)
+    async def publish(self, topic: str, payload: bytes, qos: int, properties: Properties | None,
+                      timeout: float) -> None:
+        """Publish, then wait for the broker's acknowledgement (QoS 1, 2) or the message written (0)."""
         try:
-            info.wait_for_publish(timeout)
-        except (RuntimeError, ValueError) as error:
+            info = self.client.publish(topic, payload, qos=qos, properties=properties)
+        except ValueError as error:
             raise DeliveryFailed(f"publishing to {topic} failed: {error}") from None
-        if not info.is_published():
-            raise DeliveryFailed(f"the MQTT broker did not acknowledge the notification on {topic} within {timeout:g} s")
+        if info.rc != mqtt.MQTT_ERR_SUCCESS:
+            raise DeliveryFailed(f"publishing to {topic} failed: {mqtt.error_string(info.rc)}")
+        # Registered before anything is awaited: an acknowledgement already on its way to the
+        # event loop finds it.
+        acknowledged = self._acks[info.mid] = self._events.create_future()
+        try:
+            await asyncio.wait_for(acknowledged, timeout)
+        except TimeoutError:
+            raise DeliveryFailed(f"the MQTT broker did not acknowledge the notification on {topic} "
+                                 f"within {timeout:g} s") from None
+        finally:
+            self._acks.pop(info.mid, None)
+
+    def _acknowledged(self, mid: int, reason: Any) -> None:
+        waiting = self._acks.pop(mid, None)
+        if waiting is None or waiting.done():
+            return
+        if reason.is_failure:  # MQTT 5: the broker refused the message (not authorised, quota…)
+            waiting.set_exception(DeliveryFailed(f"the MQTT broker refused the notification: {reason}"))
+        else:
+            waiting.set_result(None)
+
+    def _lost(self, reason: Any) -> None:
+        waiting, self._acks = self._acks, {}
+        for future in waiting.values():
+            if not future.done():
+                future.set_exception(DeliveryFailed(f"the connection to the MQTT broker was lost: {reason}"))
 
     def close(self) -> None:
         self.client.disconnect()
@@ -185,19 +225,27 @@ class _Connection:
 
 
 class MqttTransport:
-    """Publishes notifications, one shared connection per MQTT broker and credentials."""
+    """Publishes notifications, one shared connection per MQTT broker, credentials and tenant."""
+
+    # Threads that open and close connections (a connection waits up to its timeout for a broker
+    # to answer); connections to one broker are opened one at a time.
+    CONNECTING_THREADS = 16
 
     def __init__(self) -> None:
         self._connections: dict[_Broker, _Connection] = {}
         # One lock per broker: a broker slow to answer delays only its own notifications.
         self._locks: dict[_Broker, asyncio.Lock] = {}
+        self._threads = concurrent.futures.ThreadPoolExecutor(self.CONNECTING_THREADS, "mqtt-notifications")
+
+    async def _in_thread(self, function: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._threads, function, *args)
 
     async def _connection(self, broker: _Broker, timeout: float) -> _Connection:
         async with self._locks.setdefault(broker, asyncio.Lock()):
             found = self._connections.get(broker)
             if found is None:
                 try:
-                    found = await asyncio.to_thread(_Connection, broker, timeout)
+                    found = await self._in_thread(_Connection, broker, timeout, asyncio.get_running_loop())
                 except OSError as error:
                     raise DeliveryFailed(f"the MQTT broker {broker.host}:{broker.port} could not be reached: "
                                          f"{error}") from None
@@ -210,25 +258,25 @@ class MqttTransport:
         version = mqtt.MQTTv5 if endpoint.notifier_setting("MQTT-Version") == "mqtt5.0" else mqtt.MQTTv311
         broker = _Broker(parts.hostname or "", parts.port or (8883 if tls else 1883), tls,
                          unquote(parts.username) if parts.username else None,
-                         unquote(parts.password) if parts.password else None, version)
+                         unquote(parts.password) if parts.password else None, version, message.tenant)
         pairs = message.metadata(endpoint)
         payload = orjson.dumps({"metadata": dict(pairs), "body": message.body})
         properties = _user_properties(pairs, message.content_type) if version == mqtt.MQTTv5 else None
         qos = int(endpoint.notifier_setting("MQTT-QoS") or 0)
         connection = await self._connection(broker, timeout)
         try:
-            await asyncio.to_thread(connection.publish, unquote(parts.path.lstrip("/")), payload, qos, properties,
-                                    timeout)
+            await connection.publish(unquote(parts.path.lstrip("/")), payload, qos, properties, timeout)
         except DeliveryFailed:
             if not connection.client.is_connected() and self._connections.get(broker) is connection:
                 del self._connections[broker]  # start afresh next time
-                await asyncio.to_thread(connection.close)
+                await self._in_thread(connection.close)
             raise
 
     async def close(self) -> None:
         connections, self._connections = list(self._connections.values()), {}
         for connection in connections:
-            await asyncio.to_thread(connection.close)
+            await self._in_thread(connection.close)
+        self._threads.shutdown(wait=False)
 
 
 def _user_properties(pairs: Sequence[tuple[str, str]], content_type: str) -> Properties:
