@@ -28,7 +28,7 @@ import functools
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import orjson
@@ -52,6 +52,7 @@ _RFC3339 = re.compile(
 # How far ahead of this server's clock an uplink may be dated (clocks drift; frames do not
 # come from the future).
 MAX_AHEAD_SECONDS = 3600
+_MAX_AHEAD = timedelta(seconds=MAX_AHEAD_SECONDS)
 
 
 class UplinkError(ValueError):
@@ -214,12 +215,11 @@ def _utc(value: Any, where: str) -> str:
         utc = instant.astimezone(UTC)
     except (ValueError, OverflowError) as error:
         raise UplinkError(f"{where}: {value!r} is not a valid time ({error})") from None
-    instant_text = utc.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
     # Taken as the entity's latest state, a time far ahead would make every later uplink late.
-    if instant_text > clock.ahead(MAX_AHEAD_SECONDS):
+    if utc > clock.current() + _MAX_AHEAD:
         raise UplinkError(f"{where}: {value!r} is more than {MAX_AHEAD_SECONDS // 60} minutes ahead of this "
                           "server's clock; check the clocks of the gateway and of the network server")
-    return instant_text
+    return utc.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def _text(value: Any) -> str | None:
