@@ -1,10 +1,12 @@
-"""MQTT notification delivery: to a broker that cannot be reached, and to one that drops a connection."""
+"""MQTT notification delivery: to a broker that cannot be reached, to one that drops a connection, and the
+connections a transport keeps."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import socket
+import threading
 
 import pytest
 
@@ -68,3 +70,27 @@ def test_a_tenant_whose_notification_makes_the_broker_drop_its_connection_fails_
         oversized, other = asyncio.run(deliver(broker.port))
     assert isinstance(oversized, DeliveryFailed)
     assert other is None
+
+
+def test_a_connection_unused_for_its_idle_time_is_closed_with_its_thread(mosquitto):
+    """Each tenant has its connection (and the thread that serves it); one unused longer than
+    the idle time is closed at the next notification, so tenants whose notifications stopped
+    keep nothing open."""
+    endpoint = Endpoint(uri=f"mqtt://127.0.0.1:{mosquitto.port}/territoires/notifications")
+
+    def serving() -> int:
+        return sum(thread.name == f"mqtt-127.0.0.1:{mosquitto.port}" for thread in threading.enumerate())
+
+    async def deliver() -> list[int]:
+        transport, counts = MqttTransport(idle=0.5), []
+        for tenant in ("lannion", "brest"):
+            await transport.send(endpoint, Message({"type": "Notification"}, "application/json", None, tenant), 5.0)
+        counts.append(serving())
+        await asyncio.sleep(1.0)
+        await transport.send(endpoint, Message({"type": "Notification"}, "application/json", None, "brest"), 5.0)
+        counts.append(serving())
+        await transport.close()
+        counts.append(serving())
+        return counts
+
+    assert asyncio.run(deliver()) == [2, 1, 0]

@@ -12,8 +12,8 @@ v1.8, clauses 6.3.x and 7.3 / the MQTT notification binding).
   headers (Content-Type, Link, NGSILD-Tenant, receiverInfo); with MQTT 5 the same pairs are also
   user properties. A success is the broker's acknowledgement (QoS 1, 2) or the message written
   (QoS 0). A connection is kept per broker, credentials and tenant, shared by that tenant's
-  notifications going there: what one tenant's subscriptions do to theirs never fails another
-  tenant's. Publishing waits on the event loop for the acknowledgement, holding no thread; a
+  notifications going there (closed after ``MqttTransport.IDLE_SECONDS`` unused): what one
+  tenant's subscriptions do to theirs never fails another tenant's. Publishing waits on the event loop for the acknowledgement, holding no thread; a
   connection is opened and closed in threads of the transport's own, so a broker slow to answer
   never holds the threads the store calls run in.
 """
@@ -230,9 +230,15 @@ class MqttTransport:
     # Threads that open and close connections (a connection waits up to its timeout for a broker
     # to answer); connections to one broker are opened one at a time.
     CONNECTING_THREADS = 16
+    # Seconds a connection stays open unused (closed at the next notification after that): a
+    # tenant whose notifications stopped keeps no connection, nor the thread that serves it.
+    IDLE_SECONDS = 300.0
 
-    def __init__(self) -> None:
+    def __init__(self, *, idle: float = IDLE_SECONDS) -> None:
+        self._idle = idle
         self._connections: dict[_Broker, _Connection] = {}
+        self._used: dict[_Broker, float] = {}  # when each connection last served, on the loop's clock
+        self._next_sweep = 0.0
         # One lock per broker: a broker slow to answer delays only its own notifications.
         self._locks: dict[_Broker, asyncio.Lock] = {}
         self._threads = concurrent.futures.ThreadPoolExecutor(self.CONNECTING_THREADS, "mqtt-notifications")
@@ -263,7 +269,10 @@ class MqttTransport:
         payload = orjson.dumps({"metadata": dict(pairs), "body": message.body})
         properties = _user_properties(pairs, message.content_type) if version == mqtt.MQTTv5 else None
         qos = int(endpoint.notifier_setting("MQTT-QoS") or 0)
+        await self._close_idle()
         connection = await self._connection(broker, timeout)
+        loop = asyncio.get_running_loop()
+        self._used[broker] = loop.time()
         try:
             await connection.publish(unquote(parts.path.lstrip("/")), payload, qos, properties, timeout)
         except DeliveryFailed:
@@ -271,6 +280,20 @@ class MqttTransport:
                 del self._connections[broker]  # start afresh next time
                 await self._in_thread(connection.close)
             raise
+        finally:
+            self._used[broker] = loop.time()
+
+    async def _close_idle(self) -> None:
+        now = asyncio.get_running_loop().time()
+        if now < self._next_sweep:
+            return
+        self._next_sweep = now + self._idle / 4
+        # Taken out all at once, before anything is awaited: no send can pick one up meanwhile.
+        idle = [self._connections.pop(broker) for broker, used in list(self._used.items())
+                if now - used > self._idle and broker in self._connections]
+        self._used = {broker: used for broker, used in self._used.items() if broker in self._connections}
+        for connection in idle:
+            await self._in_thread(connection.close)
 
     async def close(self) -> None:
         connections, self._connections = list(self._connections.values()), {}
