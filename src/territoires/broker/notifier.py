@@ -202,10 +202,10 @@ class Notifier:
         wanted: dict[str, set[str]] = {}
         for entry in claimed:
             wanted.setdefault(entry.tenant, set()).add(entry.notification.subscription_id)
-            self._claimed[entry.notification.endpoint] += 1
         targets = await self._call(self._targets, wanted)
         for entry in claimed:
             target = targets[entry.tenant].get(entry.notification.subscription_id)
+            self._claimed[entry.notification.endpoint] += 1
             task = asyncio.create_task(self._deliver(entry, target, deadline))
             self._in_flight.add(task)
             task.add_done_callback(functools.partial(self._ended, entry.notification.endpoint))
