@@ -63,10 +63,12 @@ class Backend(ABC):
         """The raw limit: rows per second of these batches written straight into the database."""
 
     @abstractmethod
-    def stored_rows_rate(self, name: str, data_dir: Path, entities: int, transactions: int) -> StoredRows:
+    def stored_rows_rate(self, name: str, data_dir: Path, entities: int, transactions: int,
+                         clients: int) -> StoredRows:
         """The second raw limit: entities per second of the rows the broker wrote in store
         ``name`` (its data folder ``data_dir``), copied raw into a new store of the same tables
-        in ``transactions`` transactions."""
+        in ``transactions`` transactions, by as many writers as the load had ``clients`` where
+        the database takes several at once."""
 
     @abstractmethod
     def server_memory(self) -> Memory | None:
@@ -98,8 +100,9 @@ class SqliteBackend(Backend):
     def raw_rate(self, batches: Sequence[Sequence[Row]]) -> float:
         return raw_insert_rate(self.work_dir / "raw.sqlite", batches)
 
-    def stored_rows_rate(self, name: str, data_dir: Path, entities: int, transactions: int) -> StoredRows:
-        target = self.work_dir / "raw-rows.sqlite"
+    def stored_rows_rate(self, name: str, data_dir: Path, entities: int, transactions: int,
+                         clients: int) -> StoredRows:
+        target = self.work_dir / "raw-rows.sqlite"  # one writer at a time, whatever the clients
         try:
             return stored_rows_rate(data_dir / "default.db", target, entities, transactions)
         finally:
@@ -170,8 +173,9 @@ class PostgresBackend(Backend):
             # Gone before the broker starts: no autovacuum of it during the broker's load.
             self._admin("DROP DATABASE {}", "raw")
 
-    def stored_rows_rate(self, name: str, data_dir: Path, entities: int, transactions: int) -> StoredRows:
-        return stored_rows_copy_rate(self._url(name), DEFAULT_TENANT, entities, transactions)
+    def stored_rows_rate(self, name: str, data_dir: Path, entities: int, transactions: int,
+                         clients: int) -> StoredRows:
+        return stored_rows_copy_rate(self._url(name), DEFAULT_TENANT, entities, transactions, clients)
 
     def server_memory(self) -> Memory | None:
         if self.cluster_dir is None:

@@ -1,8 +1,9 @@
 """The storage limits: the same rows written raw into the same database, as fast as it goes.
 
-Two limits, each over one connection, one transaction per batch of the size the broker
-receives per request. SQLite takes rows by ``executemany`` into a fresh WAL file; PostgreSQL
-by ``COPY``, in the cluster the broker uses.
+Two limits, one transaction per batch of the size the broker receives per request. SQLite
+takes rows by ``executemany`` into a fresh WAL file, over one connection (it has one writer at
+a time); PostgreSQL by ``COPY``, in the cluster the broker uses, over one connection for the
+entities and over as many as the load has clients for the stored rows.
 
 - *The entities*: one table (id primary key, JSON document), what no broker built on the same
   database can beat with the same batches.
@@ -15,7 +16,9 @@ by ``COPY``, in the cluster the broker uses.
 
 from __future__ import annotations
 
+import concurrent.futures
 import sqlite3
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -108,11 +111,12 @@ def stored_rows_rate(source: Path, target: Path, entities: int, transactions: in
     return StoredRows(entities / elapsed, sum(len(rows[name]) for name in statements), len(statements))
 
 
-def stored_rows_copy_rate(url: str, tenant: str, entities: int, transactions: int) -> StoredRows:
+def stored_rows_copy_rate(url: str, tenant: str, entities: int, transactions: int, connections: int) -> StoredRows:
     """Copy every row of ``tenant`` in the broker's PostgreSQL database at ``url`` into new
     tables of a schema of their own, made ``LIKE`` the broker's (columns, defaults, indexes),
     each table's rows in ``transactions`` consecutive parts by ``COPY``, one transaction taking
-    one part of every table. The copies are dropped afterwards."""
+    one part of every table, the transactions shared out between ``connections`` connections
+    working at once (as the broker's load had clients). The copies are dropped afterwards."""
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("SELECT set_config('territoires.tenant', %s, false)", (tenant,))
         tables = [name for (name,) in conn.execute(
@@ -133,14 +137,36 @@ def stored_rows_copy_rate(url: str, tenant: str, entities: int, transactions: in
                 conn.execute(sql.SQL("CREATE TABLE raw_rows.{} (LIKE {} INCLUDING DEFAULTS INCLUDING INDEXES)")
                              .format(sql.Identifier(name), sql.Identifier(name)))
             parts = {name: _parts(found, transactions) for name, found in lines.items()}
-            start = time.perf_counter()
-            for part in range(transactions):
-                with conn.transaction():
-                    for name in lines:
-                        copying = sql.SQL("COPY raw_rows.{} FROM STDIN").format(sql.Identifier(name))
-                        with conn.cursor() as cur, cur.copy(copying) as copy:
-                            copy.write(b"".join(parts[name][part]))
-            elapsed = time.perf_counter() - start
+            payloads = [[(name, b"".join(parts[name][part])) for name in lines] for part in range(transactions)]
+            elapsed = _copy_at_once(url, [payloads[n::connections] for n in range(connections)])
         finally:
             conn.execute("DROP SCHEMA raw_rows CASCADE")
     return StoredRows(entities / elapsed, sum(map(len, lines.values())), len(lines))
+
+
+def _copy_at_once(url: str, shares: Sequence[Sequence[Sequence[tuple[str, bytes]]]]) -> float:
+    """Seconds for one connection per share, all started together, to run its transactions
+    (each a COPY into ``raw_rows`` per table)."""
+    connections = [psycopg.connect(url, autocommit=True) for _ in shares]
+    start = threading.Barrier(len(shares) + 1)
+
+    def run(conn: psycopg.Connection, transactions: Sequence[Sequence[tuple[str, bytes]]]) -> None:
+        start.wait()
+        for transaction in transactions:
+            with conn.transaction():
+                for name, payload in transaction:
+                    copying = sql.SQL("COPY raw_rows.{} FROM STDIN").format(sql.Identifier(name))
+                    with conn.cursor() as cur, cur.copy(copying) as copy:
+                        copy.write(payload)
+
+    try:
+        with concurrent.futures.ThreadPoolExecutor(len(shares)) as pool:
+            running = [pool.submit(run, conn, share) for conn, share in zip(connections, shares, strict=True)]
+            start.wait()
+            began = time.perf_counter()
+            for done in running:
+                done.result()
+            return time.perf_counter() - began
+    finally:
+        for conn in connections:
+            conn.close()

@@ -291,7 +291,7 @@ def upsert(bench: Bench) -> list[Row]:
     rate = loaded.load.ok * BATCH / loaded.load.elapsed
     name = f"upsert {bench.sizes.streetlights:,} streetlights, {BATCH}/request, {UPSERT_CLIENTS} clients"
     stored = bench.backend.stored_rows_rate("streetlights", loaded.data_dir,
-                                            bench.sizes.streetlights, loaded.load.ok)
+                                            bench.sizes.streetlights, loaded.load.ok, UPSERT_CLIENTS)
     bench.run.log(f"  the rows it stored, copied raw: {stored.rows:,} rows of {stored.tables} tables, "
                   f"{stored.rate:,.0f} entities/s")
     return [Row(name, rate, "entities/s", bench.raw_rate, target=bench.backend.upsert_target,
