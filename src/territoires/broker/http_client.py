@@ -11,18 +11,28 @@ connection that the server closed meanwhile is replaced once, transparently (the
 again: notifications are delivered at least once anyway). Answers may be sized by
 Content-Length, chunked, or closed by the server; ``post`` drops their bodies, ``request`` (the
 few GETs and form POSTs of OpenID Connect: discovery, keys, code exchange) returns them.
+
+Host names are looked up each in a thread of its own (``own_thread``), not in asyncio's default
+pool, which runs the store's calls: a name server that does not answer (an air-gapped site's
+resolver misconfigured) must hold none of them. A client looks a name up once at a time,
+whoever waits for it, and keeps the answer ``KEEP_ADDRESSES`` seconds.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
+import socket
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
+from territoires.broker.own_thread import in_own_thread
+
 _MAX_HEAD = 64 * 1024
+KEEP_ADDRESSES = 60.0  # seconds
 # Of a notification's answer only the status counts: a longer body is left unread, and its
 # connection closed rather than kept (a receiver may stream for as long as its timeout).
 _POST_BODY_READ = 64 * 1024
@@ -44,10 +54,14 @@ _Stream = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 
 
 class HttpClient:
-    def __init__(self, *, per_origin: int) -> None:
+    def __init__(self, *, per_origin: int, lookup: Callable[..., Any] = socket.getaddrinfo) -> None:
+        """``lookup``: how names become addresses, called as ``socket.getaddrinfo`` is."""
         self.per_origin = per_origin
         self._idle: dict[Origin, list[_Stream]] = {}
         self._tls: ssl.SSLContext | None = None
+        self._lookup = lookup
+        self._addresses: dict[tuple[str, int], tuple[float, list[str]]] = {}  # until when, addresses
+        self._looking_up: dict[tuple[str, int], asyncio.Future[list[str]]] = {}
 
     async def post(self, url: str, body: bytes, headers: list[tuple[str, str]], timeout: float) -> int:
         """POST ``body`` to ``url`` and return the answer's status. Raises ``TimeoutError``
@@ -83,8 +97,7 @@ class HttpClient:
                 except (HttpError, OSError, asyncio.IncompleteReadError):
                     pass
             try:
-                stream = await asyncio.open_connection(host, port, ssl=self._ssl() if scheme == "https" else None,
-                                                       limit=_MAX_HEAD)
+                stream = await self._connect(scheme, host, port)
             except (OSError, UnicodeError) as error:  # UnicodeError: a host name IDNA cannot write
                 raise HttpError(f"cannot connect to {host}:{port}: {getattr(error, 'strerror', None) or error}") from None
             try:
@@ -109,6 +122,42 @@ class HttpClient:
         else:
             writer.close()
         return answer
+
+    async def _connect(self, scheme: str, host: str, port: int) -> _Stream:
+        """A connection to the first of the host's addresses that takes one."""
+        tls = self._ssl() if scheme == "https" else None
+        failure: OSError | None = None
+        for address in await self._addresses_of(host, port):
+            try:
+                return await asyncio.open_connection(address, port, ssl=tls, server_hostname=host if tls else None,
+                                                     limit=_MAX_HEAD)
+            except OSError as error:
+                failure = error
+        raise failure or OSError(f"{host} has no address")
+
+    async def _addresses_of(self, host: str, port: int) -> list[str]:
+        try:
+            return [str(ipaddress.ip_address(host))]
+        except ValueError:
+            pass  # a name
+        loop, key = asyncio.get_running_loop(), (host, port)
+        known = self._addresses.get(key)
+        if known is not None and known[0] > loop.time():
+            return known[1]
+        pending = self._looking_up.get(key)
+        if pending is None:
+            pending = self._looking_up[key] = in_own_thread(self._look_up, host, port, name=f"lookup-{host}")
+            pending.add_done_callback(lambda done: self._looked_up(key, done))
+        return await asyncio.shield(pending)  # a caller that gives up leaves it to the others
+
+    def _look_up(self, host: str, port: int) -> list[str]:
+        found = self._lookup(host, port, type=socket.SOCK_STREAM)
+        return list(dict.fromkeys(str(sockaddr[0]) for *_, sockaddr in found))
+
+    def _looked_up(self, key: tuple[str, int], done: asyncio.Future[list[str]]) -> None:
+        del self._looking_up[key]
+        if not done.cancelled() and done.exception() is None:
+            self._addresses[key] = (asyncio.get_running_loop().time() + KEEP_ADDRESSES, done.result())
 
     def _ssl(self) -> ssl.SSLContext:
         if self._tls is None:

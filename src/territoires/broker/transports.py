@@ -13,23 +13,23 @@ v1.8, clauses 6.3.x and 7.3 / the MQTT notification binding).
   user properties. A success is the broker's acknowledgement (QoS 1, 2) or the message written
   (QoS 0). A connection is kept per broker, credentials and tenant, shared by that tenant's
   notifications going there (closed after ``MqttTransport.IDLE_SECONDS`` unused): what one
-  tenant's subscriptions do to theirs never fails another tenant's. Publishing waits on the event loop for the acknowledgement, holding no thread; a
-  connection is opened and closed in threads of the transport's own, so a broker slow to answer
-  never holds the threads the store calls run in.
+  tenant's subscriptions do to theirs never fails another tenant's. Publishing waits on the
+  event loop for the acknowledgement, holding no thread; a connection is opened and closed in a
+  thread of its own (``own_thread``), so a broker slow to answer never holds the threads the
+  store calls run in.
 """
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import os
 import select
 import ssl
 import threading
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import orjson
@@ -38,10 +38,10 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from territoires.broker.http_client import HttpClient, HttpError
+from territoires.broker.own_thread import in_own_thread
 from territoires.ngsild.subscription import Endpoint
 
 JSON = "application/json"
-T = TypeVar("T")
 TENANT_HEADER = "NGSILD-Tenant"
 
 
@@ -227,9 +227,6 @@ class _Connection:
 class MqttTransport:
     """Publishes notifications, one shared connection per MQTT broker, credentials and tenant."""
 
-    # Threads that open and close connections (a connection waits up to its timeout for a broker
-    # to answer); connections to one broker are opened one at a time.
-    CONNECTING_THREADS = 16
     # Seconds a connection stays open unused (closed at the next notification after that): a
     # tenant whose notifications stopped keeps no connection, nor the thread that serves it.
     IDLE_SECONDS = 300.0
@@ -241,17 +238,14 @@ class MqttTransport:
         self._next_sweep = 0.0
         # One lock per broker: a broker slow to answer delays only its own notifications.
         self._locks: dict[_Broker, asyncio.Lock] = {}
-        self._threads = concurrent.futures.ThreadPoolExecutor(self.CONNECTING_THREADS, "mqtt-notifications")
-
-    async def _in_thread(self, function: Callable[..., T], *args: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._threads, function, *args)
 
     async def _connection(self, broker: _Broker, timeout: float) -> _Connection:
         async with self._locks.setdefault(broker, asyncio.Lock()):
             found = self._connections.get(broker)
             if found is None:
                 try:
-                    found = await self._in_thread(_Connection, broker, timeout, asyncio.get_running_loop())
+                    found = await in_own_thread(_Connection, broker, timeout, asyncio.get_running_loop(),
+                                                name=f"mqtt-connect-{broker.host}")
                 except OSError as error:
                     raise DeliveryFailed(f"the MQTT broker {broker.host}:{broker.port} could not be reached: "
                                          f"{error}") from None
@@ -278,7 +272,7 @@ class MqttTransport:
         except DeliveryFailed:
             if not connection.client.is_connected() and self._connections.get(broker) is connection:
                 del self._connections[broker]  # start afresh next time
-                await self._in_thread(connection.close)
+                await in_own_thread(connection.close, name="mqtt-close")
             raise
         finally:
             self._used[broker] = loop.time()
@@ -293,13 +287,12 @@ class MqttTransport:
                 if now - used > self._idle and broker in self._connections]
         self._used = {broker: used for broker, used in self._used.items() if broker in self._connections}
         for connection in idle:
-            await self._in_thread(connection.close)
+            await in_own_thread(connection.close, name="mqtt-close")
 
     async def close(self) -> None:
         connections, self._connections = list(self._connections.values()), {}
         for connection in connections:
-            await self._in_thread(connection.close)
-        self._threads.shutdown(wait=False)
+            await in_own_thread(connection.close, name="mqtt-close")
 
 
 def _user_properties(pairs: Sequence[tuple[str, str]], content_type: str) -> Properties:
