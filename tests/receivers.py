@@ -9,6 +9,7 @@
     receiver.arrived                                 # requests read so far, answered or held
 
     with silent_mqtt_broker() as broker:             # accepts connections, never acknowledges a PUBLISH
+    with silent_mqtt_broker(connack_delay=1.0) as …  # and accepts each connection a second late
         … broker.port …  broker.wait_for_publications(1)
 
     with mqtt_listener(mosquitto, "topic") as listener:  # a paho client subscribed with QoS 1
@@ -189,7 +190,7 @@ class SilentMqttBroker:
 
     CONNACK = b"\x20\x02\x00\x00"  # session not present, connection accepted
 
-    def __init__(self) -> None:
+    def __init__(self, connack_delay: float = 0.0) -> None:
         self.publications = 0  # PUBLISH packets seen (counted by their first byte in each read)
         self._changed = threading.Condition()
         owner = self
@@ -198,6 +199,7 @@ class SilentMqttBroker:
             def handle(self) -> None:
                 sock: socket.socket = self.request
                 sock.recv(65536)  # the CONNECT
+                time.sleep(connack_delay)
                 sock.sendall(owner.CONNACK)
                 while data := sock.recv(65536):
                     if data[0] >> 4 == 3:
@@ -224,8 +226,8 @@ class SilentMqttBroker:
 
 
 @contextmanager
-def silent_mqtt_broker() -> Iterator[SilentMqttBroker]:
-    broker = SilentMqttBroker()
+def silent_mqtt_broker(connack_delay: float = 0.0) -> Iterator[SilentMqttBroker]:
+    broker = SilentMqttBroker(connack_delay)
     try:
         yield broker
     finally:

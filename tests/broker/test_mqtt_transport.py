@@ -4,15 +4,18 @@ connections a transport keeps."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import threading
+import time
 
 import pytest
 
 from territoires.broker.transports import DeliveryFailed, Message, MqttTransport
 from territoires.ngsild.subscription import Endpoint
 from tests.mosquitto import require_mosquitto, running_mosquitto
+from tests.receivers import silent_mqtt_broker
 
 ATTEMPTS = 20
 
@@ -94,3 +97,34 @@ def test_a_connection_unused_for_its_idle_time_is_closed_with_its_thread(mosquit
         return counts
 
     assert asyncio.run(deliver()) == [2, 1, 0]
+
+
+def test_a_connection_that_opens_after_its_notification_was_abandoned_is_closed():
+    """The notifier stops (its deliveries cancelled) while a connection to a broker slow to
+    accept is being opened: the connection that opens afterwards is closed with its thread,
+    not left open for as long as the process lives."""
+    with silent_mqtt_broker(connack_delay=1.0) as broker:
+        endpoint = Endpoint(uri=f"mqtt://127.0.0.1:{broker.port}/territoires/notifications")
+
+        def serving() -> bool:
+            return any(thread.name == f"mqtt-127.0.0.1:{broker.port}" for thread in threading.enumerate())
+
+        async def abandon() -> bool:
+            transport = MqttTransport()
+            sending = asyncio.create_task(
+                transport.send(endpoint, Message({"type": "Notification"}, "application/json", None, ""), 5.0))
+            await asyncio.sleep(0.3)
+            sending.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sending
+            deadline = time.monotonic() + 10
+            while not serving() and time.monotonic() < deadline:  # the connection opens
+                await asyncio.sleep(0.05)
+            opened = serving()
+            while serving() and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            await transport.close()
+            return opened
+
+        assert asyncio.run(abandon())
+        assert not serving()

@@ -17,9 +17,12 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 
-def in_own_thread(function: Callable[..., T], *args: Any, name: str) -> asyncio.Future[T]:
+def in_own_thread(function: Callable[..., T], *args: Any, name: str,
+                  release: Callable[[T], object] | None = None) -> asyncio.Future[T]:
     """Run ``function(*args)`` in a new daemon thread called ``name``; its outcome is the
-    returned future's, on the running event loop. Cancelling the future does not stop the call."""
+    returned future's, on the running event loop. Cancelling the future does not stop the call:
+    a result nobody waits for any more is handed to ``release`` (in a thread), if given, so that
+    what it holds (a connection) is not left open."""
     loop = asyncio.get_running_loop()
     future: asyncio.Future[T] = loop.create_future()
 
@@ -29,16 +32,20 @@ def in_own_thread(function: Callable[..., T], *args: Any, name: str) -> asyncio.
         except Exception as failure:  # noqa: BLE001 - handed to the caller, whatever it is
             result, error = None, failure
         try:
-            loop.call_soon_threadsafe(_settle, future, result, error)
+            loop.call_soon_threadsafe(_settle, future, result, error, release)
         except RuntimeError:  # the event loop is closed: nobody waits any more
-            pass
+            if error is None and release is not None:
+                release(result)
 
     threading.Thread(target=run, name=name, daemon=True).start()
     return future
 
 
-def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None,
+            release: Callable[[Any], object] | None) -> None:
     if future.done():  # cancelled meanwhile
+        if error is None and release is not None:
+            threading.Thread(target=release, args=(result,), name="release", daemon=True).start()
         return
     if error is not None:
         future.set_exception(error)

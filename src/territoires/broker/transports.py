@@ -245,7 +245,7 @@ class MqttTransport:
             if found is None:
                 try:
                     found = await in_own_thread(_Connection, broker, timeout, asyncio.get_running_loop(),
-                                                name=f"mqtt-connect-{broker.host}")
+                                                name=f"mqtt-connect-{broker.host}", release=_Connection.close)
                 except OSError as error:
                     raise DeliveryFailed(f"the MQTT broker {broker.host}:{broker.port} could not be reached: "
                                          f"{error}") from None
