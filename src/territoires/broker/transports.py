@@ -128,6 +128,7 @@ class _Connection:
 
         self.client.on_connect = on_connect
         self._events = events
+        self.used = events.time()  # when it last served, on the event loop's clock
         self._acks: dict[int, asyncio.Future[None]] = {}  # by message id; touched on the event loop only
         self.client.on_publish = lambda client, userdata, mid, reason, properties: events.call_soon_threadsafe(
             self._acknowledged, mid, reason)
@@ -234,7 +235,6 @@ class MqttTransport:
     def __init__(self, *, idle: float = IDLE_SECONDS) -> None:
         self._idle = idle
         self._connections: dict[_Broker, _Connection] = {}
-        self._used: dict[_Broker, float] = {}  # when each connection last served, on the loop's clock
         self._next_sweep = 0.0
         # One lock per broker: a broker slow to answer delays only its own notifications.
         self._locks: dict[_Broker, asyncio.Lock] = {}
@@ -266,7 +266,7 @@ class MqttTransport:
         await self._close_idle()
         connection = await self._connection(broker, timeout)
         loop = asyncio.get_running_loop()
-        self._used[broker] = loop.time()
+        connection.used = loop.time()
         try:
             await connection.publish(unquote(parts.path.lstrip("/")), payload, qos, properties, timeout)
         except DeliveryFailed:
@@ -275,7 +275,7 @@ class MqttTransport:
                 await in_own_thread(connection.close, name="mqtt-close")
             raise
         finally:
-            self._used[broker] = loop.time()
+            connection.used = loop.time()
 
     async def _close_idle(self) -> None:
         now = asyncio.get_running_loop().time()
@@ -283,9 +283,8 @@ class MqttTransport:
             return
         self._next_sweep = now + self._idle / 4
         # Taken out all at once, before anything is awaited: no send can pick one up meanwhile.
-        idle = [self._connections.pop(broker) for broker, used in list(self._used.items())
-                if now - used > self._idle and broker in self._connections]
-        self._used = {broker: used for broker, used in self._used.items() if broker in self._connections}
+        idle = [self._connections.pop(broker) for broker, connection in list(self._connections.items())
+                if now - connection.used > self._idle]
         for connection in idle:
             await in_own_thread(connection.close, name="mqtt-close")
 
