@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
-
 
 def now() -> str:
-    return datetime.now(UTC).strftime(_FORMAT)
+    return _iso(datetime.now(UTC))
 
 
 def current() -> datetime:
@@ -18,4 +16,9 @@ def current() -> datetime:
 
 def ahead(seconds: float) -> str:
     """The instant ``seconds`` from now."""
-    return (datetime.now(UTC) + timedelta(seconds=seconds)).strftime(_FORMAT)
+    return _iso(datetime.now(UTC) + timedelta(seconds=seconds))
+
+
+def _iso(instant: datetime) -> str:
+    # isoformat costs half of strftime, and every write stamps an instant.
+    return instant.isoformat(timespec="microseconds")[:-6] + "Z"
