@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import quote
+
+import orjson
 
 from territoires.cli import main
 
-from .conftest import CORE, assert_problem, create, link, streetlight
+from .conftest import CORE, assert_problem, create, link, operator_client, streetlight
 
 CONTEXTS = "/ngsi-ld/v1/jsonldContexts"
 USER_CONTEXT = {"@context": {"Lampadaire": "https://example.org/eclairage#Lampadaire", "etat": "https://example.org/eclairage#etat"}}
@@ -61,7 +68,7 @@ def test_a_context_url_holding_the_nul_character_is_not_available(client):
     # PostgreSQL text cannot hold U+0000: no stored context has it, and the look-up says so.
     body = b'{"@context": "http://a.example/\\u0000b", "id": "urn:ngsi-ld:T:1", "type": "T"}'
     response = client.post("/ngsi-ld/v1/entities", content=body, headers={"Content-Type": "application/ld+json"})
-    assert_problem(response, 503, "LdContextNotAvailable")
+    assert_problem(response, 504, "LdContextNotAvailable")
 
 
 def test_051_04_reload_of_an_unknown_or_hosted_context_is_refused(client):
@@ -122,5 +129,47 @@ def test_053_03_serving_an_unknown_context_is_not_found(client):
 def test_an_unknown_remote_context_is_not_available_on_an_air_gapped_platform(client):
     unknown = "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context-non-existing.jsonld"
     response = client.post("/ngsi-ld/v1/entities", json=streetlight(1), headers=link(unknown))
-    assert_problem(response, 503, "LdContextNotAvailable")
+    assert_problem(response, 504, "LdContextNotAvailable")
     assert client.get("/ngsi-ld/v1/entities", params={"type": "Streetlight"}).json() == []
+
+
+@contextmanager
+def serving(documents: dict[str, bytes]) -> Iterator[str]:
+    """A local web server answering each path of ``documents`` with its bytes (200); the base URL."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
+            body = documents.get(self.path)
+            self.send_response(200 if body is not None else 404)
+            self.send_header("Content-Type", "application/ld+json")
+            self.end_headers()
+            self.wfile.write(body or b"")
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_556_01_a_remote_context_that_is_not_a_context_is_bad_request_data(settings):
+    documents = {"/no-member.jsonld": b'{"note": "no context member here"}', "/not-json.jsonld": b"<html></html>",
+                 "/good.jsonld": orjson.dumps(USER_CONTEXT)}
+    with serving(documents) as base:
+        allowed = replace(settings, context_allow_list=tuple(base + path for path in (*documents, "/gone.jsonld")))
+        with operator_client(allowed) as client:
+            for path in ("/no-member.jsonld", "/not-json.jsonld"):
+                response = client.post("/ngsi-ld/v1/entities", json=streetlight(1), headers=link(base + path))
+                assert_problem(response, 400, "BadRequestData")
+            # Retrieved and valid, it is used; not retrievable, it is not available (clause 5.5.6).
+            body = {"id": "urn:ngsi-ld:Lampadaire:1", "type": "Lampadaire", "etat": {"type": "Property", "value": "on"}}
+            create(client, body, **link(base + "/good.jsonld"))
+            response = client.post("/ngsi-ld/v1/entities", json=streetlight(2), headers=link(base + "/gone.jsonld"))
+            assert_problem(response, 504, "LdContextNotAvailable")
+            assert [e["id"] for e in client.get("/ngsi-ld/v1/entities", params={"type": "Streetlight"}).json()] == []

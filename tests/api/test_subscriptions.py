@@ -107,7 +107,7 @@ def test_028_07_01_subscription_with_invalid_jsonld_context(client):
 
 def test_028_07_02_subscription_with_unavailable_jsonld_context(client):
     body = sub(jsonldContext="https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context-non-existing.jsonld")
-    assert_problem(client.post(BASE, json=body), 503, "LdContextNotAvailable")
+    assert_problem(client.post(BASE, json=body), 504, "LdContextNotAvailable")
     assert_problem(client.get(f"{BASE}/urn:ngsi-ld:Subscription:1"), 404, "ResourceNotFound")
 
 

@@ -162,10 +162,12 @@ def bundled_context_document(url: str) -> Any:
 
 
 def _parse_document(raw: bytes, url: str) -> Any:
+    """The @context document retrieved from ``url``: one that is not a JSON-LD @context is
+    BadRequestData, not LdContextNotAvailable (clause 5.5.6)."""
     try:
         document = orjson.loads(raw)
     except orjson.JSONDecodeError:
-        raise LdContextNotAvailable(f"the @context at {url} is not JSON") from None
+        raise BadRequestData(f"the @context at {url} is not JSON") from None
     if not isinstance(document, dict) or "@context" not in document:
-        raise LdContextNotAvailable(f'the document at {url} has no "@context" member')
+        raise BadRequestData(f'the document at {url} is not a JSON-LD @context: it has no "@context" member')
     return document

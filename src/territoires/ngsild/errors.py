@@ -76,7 +76,7 @@ class TooManyResults(NgsiLdError):
 
 
 class LdContextNotAvailable(NgsiLdError):
-    status = 503
+    status = 504  # the mapping of error types to HTTP status codes (clause 6.3.2)
     title = "A remote JSON-LD @context could not be retrieved"
 
 
