@@ -138,7 +138,7 @@ def serving(documents: dict[str, bytes]) -> Iterator[str]:
     """A local web server answering each path of ``documents`` with its bytes (200); the base URL."""
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
+        def do_GET(self) -> None:
             body = documents.get(self.path)
             self.send_response(200 if body is not None else 404)
             self.send_header("Content-Type", "application/ld+json")
