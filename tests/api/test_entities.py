@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import orjson
 import pytest
 
 from .conftest import CORE, SDM_CONTEXT, assert_problem, create, link, streetlight
@@ -287,6 +288,21 @@ def test_012_01_partial_attribute_update(client):
     response = client.patch(f"{ENTITIES}/{LIGHT}/attrs/dimmingLevel", json={"value": 20})
     assert response.status_code == 204
     assert get(client)["dimmingLevel"] == {"type": "Property", "value": 20, "unitCode": "P1"}
+
+
+def test_044_01_01_every_patch_takes_a_json_merge_patch_body(client):
+    create(client, streetlight(1))
+    merge_patch = {"Content-Type": "application/merge-patch+json", **link(CORE)}
+    patches = ((f"{ENTITIES}/{LIGHT}/attrs", {"powerState": {"type": "Property", "value": "off"}}),
+               (f"{ENTITIES}/{LIGHT}/attrs/dimmingLevel", {"value": 20}),
+               (f"{ENTITIES}/{LIGHT}", {"status": {"type": "Property", "value": "maintenance"}}))
+    for path, body in patches:
+        response = client.patch(path, content=orjson.dumps(body), headers=merge_patch)
+        assert response.status_code == 204, (path, response.text)
+    body = get(client)
+    assert (body["powerState"]["value"], body["dimmingLevel"]["value"], body["status"]["value"]) == ("off", 20, "maintenance")
+    refused = client.patch(f"{ENTITIES}/{LIGHT}/attrs", content=b"{}", headers={"Content-Type": "text/plain"})
+    assert_problem(refused, 415, "InvalidRequest")
 
 
 def test_012_03_partial_update_of_unknown_attribute_is_not_found(client):

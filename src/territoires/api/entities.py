@@ -13,7 +13,7 @@ from territoires.api.http import (
     GEO_JSON,
     JSON,
     JSON_LD,
-    MERGE_PATCH,
+    PATCH_BODIES,
     body_context,
     body_context_value,
     bool_param,
@@ -203,7 +203,7 @@ async def replace_entity(request: Request) -> Response:
 
 
 async def merge_entity(request: Request) -> Response:
-    body, ctx = await _body_and_context(request, allow=(JSON, JSON_LD, MERGE_PATCH))
+    body, ctx = await _body_and_context(request, allow=PATCH_BODIES)
     await call(request, _broker(request).entities.merge, tenant_of(request), request.path_params["entity_id"], strip_context(body), ctx)
     return no_content()
 
@@ -226,7 +226,7 @@ async def append_attributes(request: Request) -> Response:
 
 
 async def update_attributes(request: Request) -> Response:
-    body, ctx = await _body_and_context(request)
+    body, ctx = await _body_and_context(request, allow=PATCH_BODIES)
     result = await call(request, _broker(request).entities.update_attributes,
         tenant_of(request), request.path_params["entity_id"], strip_context(body), ctx
     )
@@ -234,7 +234,7 @@ async def update_attributes(request: Request) -> Response:
 
 
 async def partial_update_attribute(request: Request) -> Response:
-    body, ctx = await _body_and_context(request)
+    body, ctx = await _body_and_context(request, allow=PATCH_BODIES)
     await call(request, _broker(request).entities.partial_update_attribute,
         tenant_of(request), request.path_params["entity_id"], request.path_params["attr"], strip_context(body), ctx
     )

@@ -31,6 +31,8 @@ JSON = "application/json"
 JSON_LD = "application/ld+json"
 GEO_JSON = "application/geo+json"
 MERGE_PATCH = "application/merge-patch+json"
+# What every NGSI-LD PATCH accepts (clause 6.3.4): a JSON Merge Patch body too.
+PATCH_BODIES = (JSON, JSON_LD, MERGE_PATCH)
 PROBLEM = "application/problem+json"
 CONTEXT_REL = "http://www.w3.org/ns/json-ld#context"
 TENANT_HEADER = "NGSILD-Tenant"

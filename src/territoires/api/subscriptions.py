@@ -13,7 +13,7 @@ from territoires import clock
 from territoires.api.http import (
     JSON,
     JSON_LD,
-    MERGE_PATCH,
+    PATCH_BODIES,
     body_context_value,
     bool_param,
     call,
@@ -118,7 +118,7 @@ async def retrieve_subscription(request: Request) -> Response:
 
 
 async def update_subscription(request: Request) -> Response:
-    body, ctx = await _body_and_context(request, allow=(JSON, JSON_LD, MERGE_PATCH))
+    body, ctx = await _body_and_context(request, allow=PATCH_BODIES)
     await call(request, _broker(request).subscriptions.update, tenant_of(request),
                request.path_params["subscription_id"], body, ctx, base_url=_base_url(request))
     return no_content()

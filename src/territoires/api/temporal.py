@@ -20,6 +20,7 @@ from starlette.routing import Route
 from territoires.api.http import (
     JSON,
     JSON_LD,
+    PATCH_BODIES,
     body_context_value,
     bool_param,
     call,
@@ -50,8 +51,8 @@ def _broker(request: Request) -> Broker:
     return request.app.state.broker
 
 
-async def _body_and_context(request: Request) -> tuple[Any, Context]:
-    body = await read_json(request)
+async def _body_and_context(request: Request, *, allow: tuple[str, ...] = (JSON, JSON_LD)) -> tuple[Any, Context]:
+    body = await read_json(request, allow=allow)
     ctx = _broker(request).contexts.compile(tenant_of(request), body_context_value(request, body))
     return strip_context(body), ctx
 
@@ -194,7 +195,7 @@ async def delete_temporal_attribute(request: Request) -> Response:
 
 async def modify_temporal_instance(request: Request) -> Response:
     """Modify an attribute instance of the temporal evolution of an entity."""
-    body, ctx = await _body_and_context(request)
+    body, ctx = await _body_and_context(request, allow=PATCH_BODIES)
     path = request.path_params
     await call(
         request, _broker(request).temporal.modify_instance, tenant_of(request), path["entity_id"], path["attr"],
