@@ -171,6 +171,8 @@ class EntityService:
             if current is None:
                 raise ResourceNotFound(f"entity {entity_id} does not exist")
             changed, report = change(current)
+            if changed == current:  # nothing to write (a merge of no attribute), and nothing to record
+                return report
             session.replace([changed])
             self.feed.publish(tenant, session, [Change(current, changed, changed["modifiedAt"])])
         return report
