@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
@@ -28,6 +29,7 @@ from territoires.api import (
     temporal,
 )
 from territoires.api import maturity as maturity_api
+from territoires.api.tenant_echo import TenantEcho
 from territoires.auth.gate import Gate
 from territoires.auth.keys import TOKEN_PREFIX, KeyService
 from territoires.auth.members import MemberService
@@ -125,7 +127,7 @@ def create_app(settings: Settings | None = None, broker: Broker | None = None) -
     services = AccessServices.over(broker, settings)
     routes = gate_for(settings, services, broker).guard_routes(routes)
     app = Starlette(routes=routes + _slashed(routes), exception_handlers=pages.page_handlers(errors.handlers),
-                    lifespan=lifespan)
+                    middleware=[Middleware(TenantEcho)], lifespan=lifespan)
     app.state.settings = settings
     app.state.broker = broker
     app.state.observatory = Observatory(broker)

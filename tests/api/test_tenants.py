@@ -37,6 +37,18 @@ def test_an_unknown_tenant_is_answered_nonexistent_tenant(client):
     assert_problem(client.get(ENTITIES, params={"type": "Streetlight"}, headers=injected), 404, "NonexistentTenant")
 
 
+def test_5510_01_the_tenant_a_request_names_is_named_in_its_response(client):
+    client.post("/admin/v1/tenants", json={"name": "rennes"})
+    rennes = {"NGSILD-Tenant": "rennes"}
+    created = client.post(ENTITIES, json=streetlight(1), headers=rennes)
+    assert created.status_code == 201 and created.headers["NGSILD-Tenant"] == "rennes"
+    assert client.get(ENTITIES, params={"type": "Streetlight"}, headers=rennes).headers["NGSILD-Tenant"] == "rennes"
+    refused = client.get(ENTITIES, params={"type": "Streetlight"}, headers={"NGSILD-Tenant": "nowhere"})
+    assert_problem(refused, 404, "NonexistentTenant")
+    assert refused.headers["NGSILD-Tenant"] == "nowhere"  # clause 6.3.14: errors included
+    assert "NGSILD-Tenant" not in client.get(ENTITIES, params={"type": "Streetlight"}).headers
+
+
 def test_nothing_of_one_tenant_is_visible_to_another(client):
     for name in ("rennes", "brest"):
         client.post("/admin/v1/tenants", json={"name": name})
