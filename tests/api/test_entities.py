@@ -290,6 +290,27 @@ def test_012_01_partial_attribute_update(client):
     assert get(client)["dimmingLevel"] == {"type": "Property", "value": 20, "unitCode": "P1"}
 
 
+@pytest.mark.parametrize(("accept", "served"), [
+    ("application/ld+json, application/json", "application/json"),  # equal weights: the list of 6.3.4 decides
+    ("application/geo+json, application/json", "application/json"),
+    ("application/geo+json, application/ld+json", "application/ld+json"),
+    ("application/json;q=0.1, application/ld+json;q=0.9", "application/ld+json"),
+    ("application/json;q=0, */*", "application/ld+json"),  # the most specific range weighs JSON
+    ("application/*;q=0.5, application/geo+json", "application/geo+json"),
+    ("*/*", "application/json"),
+])
+def test_045_accept_selects_by_weight_then_by_the_specification_s_list(client, accept, served):
+    create(client, streetlight(1))
+    response = client.get(f"{ENTITIES}/{LIGHT}", headers={"Accept": accept})
+    assert response.status_code == 200 and response.headers["content-type"].split(";")[0] == served
+
+
+def test_045_04_accept_refusing_every_representation_is_not_acceptable(client):
+    create(client, streetlight(1))
+    for accept in ("application/json;q=0", "application/json;q=0, application/ld+json;q=0, application/geo+json;q=0, */*"):
+        assert_problem(client.get(f"{ENTITIES}/{LIGHT}", headers={"Accept": accept}), 406, "InvalidRequest")
+
+
 def test_044_01_01_every_patch_takes_a_json_merge_patch_body(client):
     create(client, streetlight(1))
     merge_patch = {"Content-Type": "application/merge-patch+json", **link(CORE)}

@@ -126,35 +126,41 @@ def strip_context(body: Any) -> Any:
 
 
 def negotiate(request: Request, offered: tuple[str, ...] = (JSON, JSON_LD)) -> str:
-    """The response media type from the Accept header (clause 6.3.6); the first offered is the default."""
+    """The response media type from the Accept header (clause 6.3.4). Each offered type weighs
+    what the most specific range matching it says (RFC 9110, 12.5.1: ``application/json;q=0``
+    refuses JSON even beside ``*/*``); the heaviest wins, and among equals the first offered:
+    ``offered`` follows the specification's list (JSON, JSON-LD, GeoJSON), whose order decides."""
     accept = request.headers.get("accept")
     if not accept:
         return offered[0]
-    best: tuple[float, int, str] | None = None
-    for position, item in enumerate(accept.split(",")):
-        parts = [p.strip() for p in item.split(";")]
-        kind = parts[0].lower()
+    weights = _accept_weights(accept)
+    chosen = max(offered, key=lambda kind: _weight(weights, kind))  # the first of the heaviest
+    if _weight(weights, chosen) <= 0:
+        raise NotAcceptable(f"this resource is served as {', '.join(offered)}; the Accept header allows none of them")
+    return chosen
+
+
+def _accept_weights(accept: str) -> dict[str, float]:
+    """Each media range of an Accept header and its weight (``q``, 1 when absent, 0 when unreadable)."""
+    weights: dict[str, float] = {}
+    for item in accept.split(","):
+        kind, *params = (part.strip() for part in item.split(";"))
         quality = 1.0
-        for param in parts[1:]:
+        for param in params:
             if param.startswith("q="):
                 try:
                     quality = float(param[2:])
                 except ValueError:
                     quality = 0.0
-        if quality <= 0:
-            continue
-        if kind in ("*/*", "application/*"):
-            candidate = offered[0]
-        elif kind in offered:
-            candidate = kind
-        else:
-            continue
-        rank = (quality, -position, candidate)
-        if best is None or rank[:2] > best[:2]:
-            best = rank
-    if best is None:
-        raise NotAcceptable(f"this resource is served as {', '.join(offered)}; the Accept header allows none of them")
-    return best[2]
+        weights.setdefault(kind.lower(), quality)
+    return weights
+
+
+def _weight(weights: dict[str, float], kind: str) -> float:
+    for media_range in (kind, kind.split("/", 1)[0] + "/*", "*/*"):
+        if media_range in weights:
+            return weights[media_range]
+    return 0.0
 
 
 def body_context(ctx: Context) -> Any:
