@@ -115,6 +115,22 @@ def test_052_07_a_pinned_context_used_by_a_request_is_listed_as_cached(client, s
     assert client.get("/ngsi-ld/v1/entities/urn:ngsi-ld:Lampadaire:2", headers=link(url)).json()["type"] == "Lampadaire"
 
 
+def test_053_06_053_08_every_use_of_a_cached_context_counts_a_hit(client, settings, tmp_path):
+    url = "https://example.org/contexts/eclairage.jsonld"
+    document = tmp_path / "eclairage.jsonld"
+    document.write_bytes(b'{"@context": {"Lampadaire": "https://example.org/eclairage#Lampadaire"}}')
+    assert main(["--data-dir", str(settings.data_dir), "contexts", "pin", url, str(document)]) == 0
+    details = f"{CONTEXTS}/{quote(url, safe='')}"
+    for n in (1, 2):  # compiled once, used twice: each use counts
+        create(client, {"id": f"urn:ngsi-ld:Lampadaire:{n}", "type": "Lampadaire"}, **link(url))
+    first = client.get(details, params={"details": "true"}).json()
+    assert first["numberOfHits"] == 2 and first["lastUsage"] >= first["createdAt"]
+    assert client.get("/ngsi-ld/v1/entities", params={"type": "Lampadaire"}, headers=link(url)).status_code == 200
+    second = client.get(details, params={"details": "true"}).json()
+    assert second["numberOfHits"] == 3 and second["lastUsage"] > first["lastUsage"]
+    assert client.get(CONTEXTS, params={"details": "true", "kind": "Cached"}).json()[0]["numberOfHits"] == 3
+
+
 def test_053_01_serve_a_context_with_and_without_details(client):
     location = add(client)
     assert client.get(location).json() == USER_CONTEXT

@@ -70,6 +70,16 @@ def test_019_09_query_with_q(client):
     assert ids(selective) == ["urn:ngsi-ld:Streetlight:0002", "urn:ngsi-ld:Streetlight:0005", "urn:ngsi-ld:Streetlight:0006"]
 
 
+def test_5722_01_05_5741_01_05_a_malformed_context_source_filter_is_refused(client):
+    city(client)
+    # No context source is registered here: a well-formed csf changes nothing, a malformed one is a 400.
+    assert len(ids(client.get(ENTITIES, params={"type": "Streetlight", "csf": 'endpoint=="http://x"'}))) == 6
+    for path in (ENTITIES, "/ngsi-ld/v1/temporal/entities"):
+        assert_problem(client.get(path, params={"type": "Streetlight", "csf": "))bad(("}), 400, "BadRequestData")
+    body = {"type": "Query", "entities": [{"type": "Streetlight"}], "csf": "))bad(("}
+    assert_problem(client.post("/ngsi-ld/v1/entityOperations/query", json=body), 400, "BadRequestData")
+
+
 def test_019_02_02_query_via_post(client):
     city(client)
     body = {"type": "Query", "entities": [{"type": "Streetlight"}], "q": 'powerState=="off"'}

@@ -268,13 +268,14 @@ def test_contexts_are_stored_listed_touched_and_deleted(store):
         s.put_context(cached)
         with pytest.raises(AlreadyExists):
             s.put_context(hosted)
-        s.touch_context(cached.id, "2026-11-28T11:00:00Z")
+        s.touch_context(cached.id, "2026-11-28T10:00:00Z")
+        s.touch_context(cached.id, "2026-11-28T11:00:00Z", 2)  # two uses counted together
     with store.session(DEFAULT_TENANT, write=True) as s:
         assert s.get_context("abc") == hosted
         assert [c.id for c in s.list_contexts()] == ["abc", cached.id]
         assert [c.id for c in s.list_contexts("Cached")] == [cached.id]
         touched = s.get_context(cached.id)
-        assert touched.number_of_hits == 1 and touched.last_usage == "2026-11-28T11:00:00Z"
+        assert touched.number_of_hits == 3 and touched.last_usage == "2026-11-28T11:00:00Z"
         assert s.delete_context("abc") is True and s.delete_context("abc") is False
 
 

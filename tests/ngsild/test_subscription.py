@@ -148,7 +148,7 @@ def test_read_only_and_unknown_top_level_members_are_ignored():
         (body(notificationTrigger=[]), "non-empty array"),
         (body(q="powerState=="), "q:"),
         (body(scopeQ="Rennes"), "scopeQ"),
-        (body(csf="(("), "q:"),
+        (body(csf="(("), "csf:"),
         (body(geoQ={"georel": "near", "geometry": "Point", "coordinates": [1, 2]}), "near"),
         (body(lang="fr_FR"), "language tag"),
         (body(jsonldContext="unknownContext"), "jsonldContext"),              # 028_07_01

@@ -173,6 +173,7 @@ def entity_query(request: Request, ctx: Context, *, purge: bool = False) -> Enti
         attrs=params.get("attrs"),
         q=params.get("q"),
         scope_q=params.get("scopeQ"),
+        csf=params.get("csf"),
         geo_query=geo_query,
         offset=int_param(request, "offset", 0),
         limit=limit,
@@ -222,6 +223,7 @@ def body_query(body: dict[str, Any], request: Request, ctx: Context, *, temporal
         attrs=_list_text(body.get("attrs"), "attrs"),
         q=body.get("q"),
         scope_q=body.get("scopeQ"),
+        csf=body.get("csf"),
         geo_query=geo.parse_geo_query_object(geo_q, ctx.expand) if geo_q is not None else None,
         offset=int_param(request, "offset", 0),
         limit=limit,
@@ -233,14 +235,16 @@ def body_query(body: dict[str, Any], request: Request, ctx: Context, *, temporal
 
 
 def _query(
-    ctx: Context, *, ids: Any, id_pattern: Any, type_expr: Any, attrs: Any, q: Any, scope_q: Any,
+    ctx: Context, *, ids: Any, id_pattern: Any, type_expr: Any, attrs: Any, q: Any, scope_q: Any, csf: Any,
     geo_query: Any, offset: int, limit: int, after: Any, count: bool,
     ordering: Ordering, local: bool, purge: bool = False,
 ) -> EntityQuery:
     for name, value in (("id", ids), ("idPattern", id_pattern), ("type", type_expr), ("attrs", attrs),
-                        ("q", q), ("scopeQ", scope_q)):
+                        ("q", q), ("scopeQ", scope_q), ("csf", csf)):
         if value is not None and not isinstance(value, str):
             raise BadRequestData(f"{name} must be a string")
+    if csf:  # no context source is registered here, so it selects none; a malformed one is still refused
+        parse_q(csf, ctx.expand, name="csf")
     id_list = tuple(validate_entity_id(i.strip()) for i in ids.split(",") if i.strip()) if ids else ()
     query = EntityQuery(
         ids=id_list,

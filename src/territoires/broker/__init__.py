@@ -37,6 +37,7 @@ class Broker:
     text_search: TextSearchService
 
     def close(self) -> None:
+        self.contexts.uses.flush()
         self.store.close()
 
 

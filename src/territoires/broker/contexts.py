@@ -22,6 +22,7 @@ from typing import Any
 import orjson
 
 from territoires import clock
+from territoires.broker.context_uses import ContextUses
 from territoires.config import Settings
 from territoires.ngsild import context as ldcontext
 from territoires.ngsild.errors import BadRequestData, InvalidRequest, LdContextNotAvailable, ResourceNotFound
@@ -42,11 +43,18 @@ class ContextService:
         self.store = store
         self.settings = settings
         self.pinned_dir = settings.data_dir / "pinned"
+        self.uses = ContextUses(store)
+        self._stored: set[tuple[str, str]] = set()  # (tenant, URL) resolved from the tenant's stored contexts
 
     # ---- compiling request contexts --------------------------------------------------------
     def compile(self, tenant: str, value: Any) -> ldcontext.Context:
-        """The active context for a request's @context value (None: core context only)."""
-        return ldcontext.compile_context(value, lambda url: self._resolve(tenant, url), scope=tenant)
+        """The active context for a request's @context value (None: core context only); each
+        stored context it uses counts one use, compiled anew or not."""
+        context = ldcontext.compile_context(value, lambda url: self._resolve(tenant, url), scope=tenant)
+        for url in context.urls:
+            if (tenant, url) in self._stored:
+                self.uses.used(tenant, self._stored_id(url))
+        return context
 
     def _resolve(self, tenant: str, url: str) -> Any:
         if url in ldcontext.CORE_CONTEXT_URLS:
@@ -56,14 +64,14 @@ class ContextService:
         with self.store.session(tenant) as session:
             stored = session.get_context(self._stored_id(url))
         if stored is not None:
-            with self.store.session(tenant, write=True) as session:
-                session.touch_context(stored.id, clock.now())
+            self._stored.add((tenant, url))
             return stored.body
         body = self._fetch(url)
         # What was fetched is kept as a cached context of the tenant, listed and deletable (clause 5.13.3).
         with self.store.session(tenant, write=True) as session:
             if session.get_context(url) is None:
-                session.put_context(StoredContext(url, "Cached", body, clock.now(), clock.now(), 1))
+                session.put_context(StoredContext(url, "Cached", body, clock.now()))
+        self._stored.add((tenant, url))
         return body
 
     def _fetch(self, url: str) -> Any:
@@ -121,6 +129,7 @@ class ContextService:
     def get(self, tenant: str, context_id: str) -> StoredContext:
         if context_id in ldcontext.CORE_CONTEXT_URLS:
             return StoredContext(context_id, "Cached", ldcontext.core_context_document(), "1970-01-01T00:00:00Z")
+        self.uses.flush()  # its hits and last usage, as of now
         with self.store.session(tenant) as session:
             stored = session.get_context(self._stored_id(context_id))
         if stored is None:
@@ -130,6 +139,7 @@ class ContextService:
     def list(self, tenant: str, kind: str | None = None) -> list[StoredContext]:
         if kind is not None and kind not in KINDS:
             raise BadRequestData(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
+        self.uses.flush()
         with self.store.session(tenant) as session:
             return session.list_contexts(kind)
 

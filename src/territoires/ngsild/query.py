@@ -200,9 +200,10 @@ def _q_attributes(q: QExpr) -> Iterator[str]:
         yield q.path.attr
 
 
-def parse_q(text: str, expand: Expand) -> QExpr:
-    """Parse an NGSI-LD query (clause 4.9); attribute and sub-attribute names are expanded."""
-    cur = _Cursor("q", text)
+def parse_q(text: str, expand: Expand, *, name: str = "q") -> QExpr:
+    """Parse an NGSI-LD query (clause 4.9); attribute and sub-attribute names are expanded.
+    ``name``: the parameter it was given as, which error messages name (``q``, ``csf``)."""
+    cur = _Cursor(name, text)
     return cur.expression(lambda: _q_term(cur, expand), or_ops="|")
 
 

@@ -414,7 +414,7 @@ class _Parser:
 
     def p_csf(self, raw: Any) -> str:
         text = _string(raw, "csf")
-        query.parse_q(text, self.ctx.expand)  # refused now if it is not a query
+        query.parse_q(text, self.ctx.expand, name="csf")  # refused now if it is not a query
         return text
 
     def p_is_active(self, raw: Any) -> bool:

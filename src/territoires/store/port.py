@@ -679,8 +679,8 @@ class TenantSession(ABC):
         """Delete a stored context; True if it existed."""
 
     @abstractmethod
-    def touch_context(self, context_id: str, when: str) -> None:
-        """Record one use of a stored context (hits and last usage)."""
+    def touch_context(self, context_id: str, when: str, uses: int = 1) -> None:
+        """Record ``uses`` uses of a stored context, the last ``when`` (hits and last usage)."""
 
     # ---- LoRaWAN frames seen (deduplication of uplinks) ------------------------------------
     @abstractmethod

@@ -541,8 +541,9 @@ class PostgresSession(PostgresTemporal, postgres_devices.PostgresFrames, Postgre
             return False
         return self.conn.execute("DELETE FROM contexts WHERE id = %s", (context_id,)).rowcount > 0
 
-    def touch_context(self, context_id: str, when: str) -> None:
-        self.conn.execute("UPDATE contexts SET hits = hits + 1, last_usage = %s WHERE id = %s", (when, context_id))
+    def touch_context(self, context_id: str, when: str, uses: int = 1) -> None:
+        self.conn.execute("UPDATE contexts SET hits = hits + %s, last_usage = %s WHERE id = %s",
+                          (uses, when, context_id))
 
 
 @dataclass

@@ -559,8 +559,8 @@ class SqliteSession(SqliteTemporal, sqlite_devices.SqliteFrames, SqliteSubscript
     def delete_context(self, context_id: str) -> bool:
         return self.conn.execute("DELETE FROM contexts WHERE id = ?", (context_id,)).rowcount > 0
 
-    def touch_context(self, context_id: str, when: str) -> None:
-        self.conn.execute("UPDATE contexts SET hits = hits + 1, last_usage = ? WHERE id = ?", (when, context_id))
+    def touch_context(self, context_id: str, when: str, uses: int = 1) -> None:
+        self.conn.execute("UPDATE contexts SET hits = hits + ?, last_usage = ? WHERE id = ?", (uses, when, context_id))
 
 
 COMPILERS = Compilers.of(sqlite_filters, sqlite_geo)
