@@ -29,6 +29,7 @@ from territoires.api import (
     temporal,
 )
 from territoires.api import maturity as maturity_api
+from territoires.api.parameters import refusing_unknown_parameters
 from territoires.api.tenant_echo import TenantEcho
 from territoires.auth.gate import Gate
 from territoires.auth.keys import TOKEN_PREFIX, KeyService
@@ -125,7 +126,7 @@ def create_app(settings: Settings | None = None, broker: Broker | None = None) -
     routes.append(Route("/openapi.json", openapi.endpoint(routes), methods=["GET"]))
     broker = broker or open_broker(settings)
     services = AccessServices.over(broker, settings)
-    routes = gate_for(settings, services, broker).guard_routes(routes)
+    routes = gate_for(settings, services, broker).guard_routes(refusing_unknown_parameters(routes))
     app = Starlette(routes=routes + _slashed(routes), exception_handlers=pages.page_handlers(errors.handlers),
                     middleware=[Middleware(TenantEcho)], lifespan=lifespan)
     app.state.settings = settings

@@ -25,6 +25,20 @@ def test_wrong_media_types_are_refused(client):
     assert_problem(response, 406, "InvalidRequest")
 
 
+def test_059_01_unknown_query_parameters_are_invalid_requests(client):
+    create(client, streetlight(1))
+    for method, path in (("GET", ENTITIES), ("POST", ENTITIES), ("GET", "/ngsi-ld/v1/types"), ("DELETE", ENTITIES),
+                         ("GET", "/ngsi-ld/v1/subscriptions"), ("GET", "/ngsi-ld/v1/temporal/entities"),
+                         ("GET", f"{ENTITIES}/urn:ngsi-ld:Streetlight:0001")):
+        response = client.request(method, path, params={"type": "Streetlight", "invalidParams": "x"},
+                                  json=streetlight(2) if method == "POST" else None)
+        assert "'invalidParams'" in assert_problem(response, 400, "InvalidRequest")["detail"], (method, path)
+    misspelt = client.get(ENTITIES, params={"type": "Streetlight", "limt": "1"})  # not silently a page of 20
+    assert "'limt'" in assert_problem(misspelt, 400, "InvalidRequest")["detail"]
+    assert client.get(ENTITIES, params={"type": "Streetlight", "limit": "1"}).status_code == 200
+    assert client.get(f"{ENTITIES}/urn:ngsi-ld:Streetlight:0002").status_code == 404  # the refused create did nothing
+
+
 def test_oversized_bodies_are_refused_before_being_read(client, settings):
     huge = b'{"id": "urn:ngsi-ld:T:1", "type": "T", "blob": {"type": "Property", "value": "' + b"x" * settings.max_body_bytes + b'"}}'
     assert_problem(client.post(ENTITIES, content=huge, headers={"Content-Type": "application/json"}), 413, "BadRequestData")
