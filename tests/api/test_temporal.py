@@ -355,6 +355,14 @@ def test_020_21_020_23_pick_and_omit(client):
     assert_problem(client.get(f"{TEMPORAL}/{VEHICLE}", params={"pick": "speed", "omit": "speed"}), 400, "BadRequestData")
 
 
+def test_5731_01_01_5741_01_02_projecting_linked_entities_is_refused(client):
+    provide(client, vehicle())
+    for path, params in ((f"{TEMPORAL}/{VEHICLE}", {}), (TEMPORAL, {"type": "Vehicle"})):
+        for member in ("pick", "omit"):
+            response = client.get(path, params={**params, member: "speed,owner{name}"})
+            assert "linked entity" in assert_problem(response, 400, "BadRequestData")["detail"], (path, member)
+
+
 def test_020_json_ld_answers_carry_their_context(client):
     provide(client, vehicle())
     response = client.get(f"{TEMPORAL}/{VEHICLE}", headers={"Accept": "application/ld+json"})
