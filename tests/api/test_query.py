@@ -56,6 +56,13 @@ def test_019_03_05_a_query_without_selection_is_refused(client):
     assert client.get(ENTITIES, params={"local": "true"}).status_code == 200
 
 
+def test_019_26_01_type_star_selects_every_type(client):
+    city(client)
+    assert len(ids(client.get(ENTITIES, params={"type": "*", "limit": "100"}))) == 7
+    assert ids(client.get(ENTITIES, params={"type": "*", "q": "fillingLevel>0.5"})) == ["urn:ngsi-ld:WasteContainer:1"]
+    assert_problem(client.get(ENTITIES, params={"type": "*,Streetlight"}), 400, "BadRequestData")
+
+
 def test_019_07_count_gives_the_total_in_a_header(client):
     city(client)
     response = client.get(ENTITIES, params={"type": "Streetlight", "limit": "2", "count": "true"})

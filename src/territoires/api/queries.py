@@ -246,10 +246,11 @@ def _query(
     if csf:  # no context source is registered here, so it selects none; a malformed one is still refused
         parse_q(csf, ctx.expand, name="csf")
     id_list = tuple(validate_entity_id(i.strip()) for i in ids.split(",") if i.strip()) if ids else ()
+    every_type = type_expr == EVERY_TYPE
     query = EntityQuery(
         ids=id_list,
         id_pattern=_checked_pattern(id_pattern),
-        types=parse_type_expr(type_expr, ctx.expand) if type_expr else None,
+        types=parse_type_expr(type_expr, ctx.expand) if type_expr and not every_type else None,
         attrs=tuple(_names(attrs, ctx, "attrs") or ()) if attrs else (),
         q=parse_q(q, ctx.expand) if q else None,
         scope_q=parse_scope_q(scope_q) if scope_q else None,
@@ -263,14 +264,16 @@ def _query(
         collation=ordering.collation,
     )
     if not purge:  # EntityService.purge checks the selection of a purge (clause 5.6.21.4)
-        _refuse_too_wide(query, local)
+        _refuse_too_wide(query, local, every_type)
     return query
 
 
-def _refuse_too_wide(query: EntityQuery, local: bool) -> None:
-    """Clause 5.7.2.4: a query gives a type, attrs or q naming a non-system Attribute, a geo-query or
-    the local scope, so that it cannot dump a whole tenant by mistake."""
-    if narrow_selection(query.types, query.attrs, query.q, geo_query=query.geo is not None, local=local):
+def _refuse_too_wide(query: EntityQuery, local: bool, every_type: bool) -> None:
+    """Clause 5.7.2.4: a query gives a type (``*`` for every one, asked for in so many words), attrs
+    or q naming a non-system Attribute, a geo-query or the local scope, so that it cannot dump a
+    whole tenant by mistake."""
+    if every_type or narrow_selection(query.types, query.attrs, query.q, geo_query=query.geo is not None,
+                                      local=local):
         return
     raise BadRequestData(
         "too wide a query: give type, attrs or q naming an attribute other than createdAt, modifiedAt "
@@ -279,6 +282,7 @@ def _refuse_too_wide(query: EntityQuery, local: bool) -> None:
 
 
 ORDERING_MEMBERS = ("orderBy", "collation", "coordinates", "geometry")
+EVERY_TYPE = "*"  # type=*: entities of every type (clause 4.17)
 # An IETF BCP 47 language tag (RFC 6067 collations are such tags), checked for its syntax only.
 _LANGUAGE_TAG = re.compile(r"[A-Za-z]{1,8}(?:-[A-Za-z0-9]{1,8})*\Z")
 
