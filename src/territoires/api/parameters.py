@@ -19,6 +19,8 @@ API_PREFIX = "/ngsi-ld/"
 NGSI_LD_PARAMETERS = frozenset({
     # selecting entities (clauses 6.4.3.2, 4.9, 4.10, 4.19) and pages of them (4.12)
     "id", "type", "idPattern", "attrs", "q", "scopeQ", "csf", "georel", "geometry", "coordinates", "geoproperty",
+    # (a string compared with a VocabProperty is always expanded as a vocabulary term, as expandValues asks)
+    "expandValues",
     "local", "limit", "offset", "count", "after", "orderBy", "orderFrom", "orderGeometry", "collation",
     # representing them (4.5, 4.21, 4.5.23)
     "options", "format", "lang", "pick", "omit", "geometryProperty", "join", "joinLevel", "containedBy",
