@@ -134,6 +134,7 @@ class ContextService:
             stored = session.get_context(self._stored_id(context_id))
         if stored is None:
             raise ResourceNotFound(f"no stored @context with id {context_id}")
+        self.uses.used(tenant, stored.id)  # serving it is a use too (the suite's 053_06), counted after
         return stored
 
     def list(self, tenant: str, kind: str | None = None) -> list[StoredContext]:
