@@ -130,6 +130,11 @@ def test_053_06_053_08_every_use_of_a_cached_context_counts_a_hit(client, settin
     second = client.get(details, params={"details": "true"}).json()
     assert second["numberOfHits"] == 4 and second["lastUsage"] > first["lastUsage"]
     assert client.get(CONTEXTS, params={"details": "true", "kind": "Cached"}).json()[0]["numberOfHits"] == 5
+    # Deleted, its uses not yet written are forgotten: cached again, it starts afresh.
+    client.get(details)  # a use, counted after the answer
+    assert client.delete(details).status_code == 204
+    create(client, {"id": "urn:ngsi-ld:Lampadaire:3", "type": "Lampadaire"}, **link(url))
+    assert client.get(details, params={"details": "true"}).json()["numberOfHits"] == 1
 
 
 def test_053_01_serve_a_context_with_and_without_details(client):

@@ -61,6 +61,7 @@ def test_019_26_01_type_star_selects_every_type(client):
     assert len(ids(client.get(ENTITIES, params={"type": "*", "limit": "100"}))) == 7
     assert ids(client.get(ENTITIES, params={"type": "*", "q": "fillingLevel>0.5"})) == ["urn:ngsi-ld:WasteContainer:1"]
     assert_problem(client.get(ENTITIES, params={"type": "*,Streetlight"}), 400, "BadRequestData")
+    assert_problem(client.get(ENTITIES, params={"type": "*", "local": "false"}), 400, "BadRequestData")  # 019_26_02
 
 
 def test_019_07_count_gives_the_total_in_a_header(client):

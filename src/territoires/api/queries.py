@@ -156,6 +156,9 @@ def entity_query(request: Request, ctx: Context, *, purge: bool = False) -> Enti
         raise TooManyResults(f"limit {limit} is above this server's maximum page size {max_page}")
     if limit == 0 and not count:
         raise BadRequestData("limit=0 is only meaningful with count=true")
+    if params.get("type") == EVERY_TYPE and params.get("local") == "false":
+        raise BadRequestData("type=* selects the entities of every type this broker holds (clause 4.17): "
+                             "local cannot be false with it")
     geo_query = geo.parse_geo_query(
         params.get("georel"), params.get("geometry"), params.get("coordinates"), params.get("geoproperty"), ctx.expand
     )

@@ -37,6 +37,11 @@ class ContextUses:
                 self._timer.daemon = True
                 self._timer.start()
 
+    def forget(self, tenant: str, context_id: str) -> None:
+        """Drop the uses not yet written of a context deleted or reloaded: its new copy starts afresh."""
+        with self._lock:
+            self._counts.pop((tenant, context_id), None)
+
     def flush(self) -> None:
         """Write the uses counted so far, one write per tenant."""
         with self._lock:

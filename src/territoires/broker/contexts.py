@@ -163,6 +163,8 @@ class ContextService:
             else:
                 session.delete_context(stored_id)
         ldcontext.forget(stored.id)
+        self.uses.forget(tenant, stored.id)
+        self._stored -= {(t, url) for t, url in self._stored if t == tenant and self._stored_id(url) == stored.id}
 
 
 @functools.cache
