@@ -137,6 +137,20 @@ def test_053_06_053_08_every_use_of_a_cached_context_counts_a_hit(client, settin
     assert client.get(details, params={"details": "true"}).json()["numberOfHits"] == 1
 
 
+def test_053_08_checking_a_subscription_s_context_is_no_use_of_it(client, settings, tmp_path):
+    url = "https://example.org/contexts/eclairage.jsonld"
+    document = tmp_path / "eclairage.jsonld"
+    document.write_bytes(b'{"@context": {"Lampadaire": "https://example.org/eclairage#Lampadaire"}}')
+    assert main(["--data-dir", str(settings.data_dir), "contexts", "pin", url, str(document)]) == 0
+    subscription = {"id": "urn:ngsi-ld:Subscription:1", "type": "Subscription", "entities": [{"type": "Lampadaire"}],
+                    "jsonldContext": url, "notification": {"endpoint": {"uri": "http://localhost:1111/notify"}}}
+    assert client.post("/ngsi-ld/v1/subscriptions", json=subscription).status_code == 201
+    details = f"{CONTEXTS}/{quote(url, safe='')}"
+    assert client.get(CONTEXTS, params={"details": "true", "kind": "Cached"}).json()[0]["numberOfHits"] == 0
+    create(client, {"id": "urn:ngsi-ld:Lampadaire:1", "type": "Lampadaire"}, **link(url))
+    assert client.get(details, params={"details": "true"}).json()["numberOfHits"] == 1
+
+
 def test_053_01_serve_a_context_with_and_without_details(client):
     location = add(client)
     assert client.get(location).json() == USER_CONTEXT

@@ -47,11 +47,12 @@ class ContextService:
         self._stored: set[tuple[str, str]] = set()  # (tenant, URL) resolved from the tenant's stored contexts
 
     # ---- compiling request contexts --------------------------------------------------------
-    def compile(self, tenant: str, value: Any) -> ldcontext.Context:
+    def compile(self, tenant: str, value: Any, *, counted: bool = True) -> ldcontext.Context:
         """The active context for a request's @context value (None: core context only); each
-        stored context it uses counts one use, compiled anew or not."""
+        stored context it uses counts one use, compiled anew or not, unless not ``counted``
+        (the broker's own checks and notifications are no use of a caller's)."""
         context = ldcontext.compile_context(value, lambda url: self._resolve(tenant, url), scope=tenant)
-        for url in context.urls:
+        for url in context.urls if counted else ():
             if (tenant, url) in self._stored:
                 self.uses.used(tenant, self._stored_id(url))
         return context

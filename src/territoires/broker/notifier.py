@@ -233,7 +233,7 @@ class Notifier:
                     found[tenant][sid] = None
                     continue
                 try:
-                    found[tenant][sid] = (sub, self.contexts.compile(tenant, sub.context))
+                    found[tenant][sid] = (sub, self.contexts.compile(tenant, sub.context, counted=False))
                 except NgsiLdError as error:
                     found[tenant][sid] = (sub, f"the subscription's @context cannot be used: {error.detail}")
         return found

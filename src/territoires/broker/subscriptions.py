@@ -51,7 +51,8 @@ class SubscriptionService:
         now = clock.now()
         subscription = subs.parse_subscription(body, ctx, now=now, generated_id=subs.new_id(str(uuid.uuid4())))
         if "jsonldContext" in body:
-            self.contexts.compile(tenant, subscription.jsonld_context)  # refused now if it cannot be used
+            # Refused now if it cannot be used.
+            self.contexts.compile(tenant, subscription.jsonld_context, counted=False)
         with self.store.session(tenant, write=True) as session:
             subscription = self._with_implicit_context(session, subscription, base_url, now)
             session.put_subscription(subscription)
@@ -78,7 +79,7 @@ class SubscriptionService:
         """Update a subscription with a fragment (clause 5.8.2)."""
         subs.validate_subscription_id(subscription_id)
         if isinstance(fragment, dict) and fragment.get("jsonldContext") not in (None, NGSI_LD_NULL):
-            self.contexts.compile(tenant, subs.validate_context_url(fragment["jsonldContext"]))
+            self.contexts.compile(tenant, subs.validate_context_url(fragment["jsonldContext"]), counted=False)
         now = clock.now()
         with self.store.session(tenant, write=True) as session:
             current = session.get_subscription(subscription_id)
