@@ -165,7 +165,9 @@ class ContextService:
                 session.delete_context(stored_id)
         ldcontext.forget(stored.id)
         self.uses.forget(tenant, stored.id)
-        self._stored -= {(t, url) for t, url in self._stored if t == tenant and self._stored_id(url) == stored.id}
+        # A copy first: request threads add to the set meanwhile.
+        self._stored.difference_update([(t, url) for t, url in list(self._stored)
+                                        if t == tenant and self._stored_id(url) == stored.id])
 
 
 @functools.cache
