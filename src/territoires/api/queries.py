@@ -55,10 +55,12 @@ class RenderOptions:
         }
 
 
-def render_options(params: dict[str, Any], words: set[str], ctx: Context) -> RenderOptions:
+def render_options(params: dict[str, Any], words: set[str], ctx: Context, *, linked: bool = True) -> RenderOptions:
     """Render options from query parameters (GET) or the members of a Query body (POST).
 
-    ``format`` (v1.8) names the representation and wins over one named in ``options``."""
+    ``format`` (v1.8) names the representation and wins over one named in ``options``. Without
+    ``linked`` (a representation that holds no linked entity), ``pick``/``omit`` of a linked
+    entity (``owner{name}``) are refused."""
     unknown = words - KNOWN_OPTIONS
     if unknown:
         raise InvalidRequest(f"unknown option(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(KNOWN_OPTIONS))}")
@@ -69,8 +71,8 @@ def render_options(params: dict[str, Any], words: set[str], ctx: Context) -> Ren
     if len(forms) > 1:
         raise BadRequestData(f"options ask for several representations at once: {', '.join(sorted(forms))}")
     attrs = _names(params.get("attrs"), ctx, "attrs")
-    pick = _projected(params.get("pick"), ctx, "pick")
-    omit = _projected(params.get("omit"), ctx, "omit")
+    pick = _projected(params.get("pick"), ctx, "pick", linked=linked)
+    omit = _projected(params.get("omit"), ctx, "omit", linked=linked)
     given = [name for name, value in (("attrs", attrs), ("pick", pick), ("omit", omit)) if value is not None]
     if len(given) > 1:
         raise BadRequestData(f"{' and '.join(given)} cannot be used together")
@@ -118,8 +120,11 @@ def _projection(value: Any, ctx: Context, param: str) -> Projection | None:
     return (parse_pick if param == "pick" else parse_omit)(text, ctx.expand)
 
 
-def _projected(value: Any, ctx: Context, param: str) -> frozenset[str] | None:
+def _projected(value: Any, ctx: Context, param: str, *, linked: bool) -> frozenset[str] | None:
     projection = _projection(value, ctx, param)
+    if projection is not None and projection.nested and not linked:
+        raise BadRequestData(f"{param}: this representation holds no linked entity to project (name{{...}}); "
+                             "give attribute names only")
     return projection.names if projection is not None else None
 
 

@@ -40,7 +40,6 @@ from territoires.broker import Broker
 from territoires.ngsild import temporal
 from territoires.ngsild.context import Context
 from territoires.ngsild.errors import BadRequestData, ResourceNotFound
-from territoires.ngsild.join import parse_omit, parse_pick
 from territoires.store.port import TemporalPage
 
 BASE = "/ngsi-ld/v1"
@@ -64,15 +63,10 @@ def _link_context(request: Request) -> Context:
 
 def _render_options(params: dict[str, Any], words: set[str], ctx: Context) -> RenderOptions:
     """sysAttrs, pick, omit, lang and datasetId, checked as the entity API checks them; the
-    representation is the temporal one (``format`` and the other words are ours). A temporal
-    representation holds no linked entity: projecting one (``owner{name}``) is refused (clauses
-    5.7.3.4, 5.7.4.4)."""
-    opts = render_options({k: v for k, v in params.items() if k != "format"}, words & {"sysAttrs"}, ctx)
-    for name, parse in (("pick", parse_pick), ("omit", parse_omit)):
-        if isinstance(params.get(name), str) and parse(params[name], ctx.expand).nested:
-            raise BadRequestData(f"{name}: a temporal representation holds no linked entity to project "
-                                 "(name{...}); give attribute names only")
-    return opts
+    representation is the temporal one (``format`` and the other words are ours). It holds no
+    linked entity: projecting one (``owner{name}``) is refused (clauses 5.7.3.4, 5.7.4.4)."""
+    return render_options({k: v for k, v in params.items() if k != "format"}, words & {"sysAttrs"}, ctx,
+                          linked=False)
 
 
 def _render(
