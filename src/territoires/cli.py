@@ -19,6 +19,7 @@ from territoires.ngsild.errors import NgsiLdError
 
 if TYPE_CHECKING:
     from territoires.broker.audit import RetentionSweeper
+    from territoires.store.port import Store
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -380,11 +381,13 @@ def db(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     if args.action in ("upgrade", "status"):
-        if not settings.database_url:
-            print("le stockage embarqué (SQLite) se met à jour seul ; "
-                  "TERRITOIRES_DATABASE_URL désigne une base PostgreSQL")
-            return 0
-        return _schema(settings.database_url, upgrade=args.action == "upgrade")
+        if settings.database_url:
+            return _schema(settings.database_url, upgrade=args.action == "upgrade")
+        if args.action == "upgrade":
+            return _upgrade_files(open_store(settings))
+        print("le stockage embarqué (SQLite) met chaque fichier à jour à sa première ouverture "
+              "(territoires db upgrade les ouvre tous) ; TERRITOIRES_DATABASE_URL désigne une base PostgreSQL")
+        return 0
     # A restore goes through the broker: its full-text index is rebuilt from each restored tenant.
     broker = _broker(args) if args.action == "restore" else None
     store = broker.store if broker else open_store(settings)
@@ -402,6 +405,17 @@ def db(args: argparse.Namespace) -> int:
             print(f"{_tenant_label(tenant)}\t{report.entities} entités\t{report.instances} instances d'historique\t"
                   f"{report.kept} entités supprimées à l'historique gardé\t{report.keys} clés d'API\t"
                   f"{report.members} membres\t{report.audit} enregistrements d'audit")
+    finally:
+        store.close()
+    return 0
+
+
+def _upgrade_files(store: Store) -> int:
+    """Open every tenant file of the embedded store: each is brought to today's layout when opened."""
+    try:
+        for tenant in ["", *store.tenants()]:
+            with store.session(tenant):
+                print(f"{_tenant_label(tenant)} : à jour")
     finally:
         store.close()
     return 0
@@ -470,7 +484,8 @@ def parser() -> argparse.ArgumentParser:
     database = commands.add_parser("db", help="base de données : schéma, sauvegarde, restauration")
     database.add_argument("--data-dir", default=argparse.SUPPRESS, help="dossier des données")
     db_actions = database.add_subparsers(dest="action", required=True)
-    db_actions.add_parser("upgrade", help="appliquer les migrations de schéma PostgreSQL en attente")
+    db_actions.add_parser("upgrade", help="appliquer les migrations de schéma PostgreSQL en attente, "
+                                          "ou mettre à jour les fichiers SQLite")
     db_actions.add_parser("status", help="version du schéma PostgreSQL")
     for action, verb in (("backup", "sauvegarder"), ("restore", "restaurer")):
         one = db_actions.add_parser(action, help=f"{verb} un locataire ou tous (fichier JSON lignes, .gz compressé)")

@@ -53,6 +53,7 @@ from territoires.store.filter_common import (
 )
 from territoires.store.port import HistoryFilter, NotSupported
 from territoires.store.postgres_regex import to_are
+from territoires.store.postgres_temporal import SERIES_OF_ENTITY
 from territoires.store.temporal_common import history_condition
 
 _FALSE: Sql = ("false", [])
@@ -311,7 +312,7 @@ def compile_attrs(attrs: Sequence[str]) -> Sql:
 
 def compile_history(history: HistoryFilter) -> Sql:
     """A boolean expression over entity row ``e``: its history holds an instance ``history`` selects."""
-    return history_condition(history, "%s")
+    return history_condition(history, "%s", SERIES_OF_ENTITY)
 
 
 def compile_id_pattern(pattern: str) -> Sql:

@@ -109,6 +109,8 @@ SERIES = (
     "SELECT sid, entity, attr, dataset FROM found WHERE sid IS NOT NULL UNION ALL SELECT * FROM added"
 )
 _FRONTIER = "SELECT day FROM series_days_frontier"
+# The series of entity row ``e``, as ``history_condition`` reads them: ``hs.attr`` and ``h``.
+SERIES_OF_ENTITY = "history_series hs JOIN history h ON h.sid = hs.sid WHERE hs.entity = e.id"
 # The rollup rows of the days in [%s, %s), from the history.
 _ROLL_UP_DAYS = rollup_sql(DAY_OF_ROW.replace("%", "%%"), "FROM history h WHERE h.ts >= %s AND h.ts < %s", _SQL)
 # The rollup row of one series and day, computed from the history (series, day, day, day + 1).

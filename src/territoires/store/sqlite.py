@@ -52,7 +52,7 @@ from territoires.store.sqlite_outbox import OUTBOX_SCHEMA, DueTenants, SqliteOut
 from territoires.store.sqlite_quotas import QUOTAS_SCHEMA, SqliteEntityCount, SqliteQuotas
 from territoires.store.sqlite_rows import execute_rows
 from territoires.store.sqlite_subscriptions import SUBSCRIPTIONS_SCHEMA, SqliteSubscriptions
-from territoires.store.sqlite_temporal import HISTORY_SCHEMA, SqliteTemporal
+from territoires.store.sqlite_temporal import HISTORY_SCHEMA, SqliteTemporal, number_series_by_entity
 from territoires.store.sqlite_text import TEXT_SCHEMA, SqliteText, set_ranking
 from territoires.store.staging import Staged
 from territoires.store.value_index import entity_scalars
@@ -101,7 +101,7 @@ CREATE TABLE IF NOT EXISTS tenants(
 """
 
 # Version of the tenant file layout (PRAGMA user_version); see _Tenant.upgrade.
-LAYOUT_VERSION = 3
+LAYOUT_VERSION = 4
 
 # Statements bind at most this many parameters at once (SQLite's limit is 32766).
 BIND_CHUNK = 500
@@ -184,7 +184,7 @@ class _Tenant:
         """Bring an older tenant file to ``LAYOUT_VERSION``: version 1 added the value index,
         version 2 gave an audit record several attributes (one column, renamed), version 3 has
         frames forgotten by when they were recorded (a column, and its index in place of the
-        uplink time's)."""
+        uplink time's), version 4 numbers history series by entity (``number_series_by_entity``)."""
         version = self.conn.execute("PRAGMA user_version").fetchone()[0]
         if version >= LAYOUT_VERSION:
             return
@@ -201,6 +201,7 @@ class _Tenant:
                 self.conn.execute("UPDATE frames SET seen = at")  # the best guess left: its uplink time
             self.conn.execute("DROP INDEX IF EXISTS frames_by_time")
             self.conn.execute("CREATE INDEX IF NOT EXISTS frames_by_seen ON frames(seen)")
+            number_series_by_entity(self.conn)
             self.conn.execute(f"PRAGMA user_version = {LAYOUT_VERSION}")
         except BaseException:
             transaction.abandon()

@@ -46,6 +46,7 @@ from territoires.store.filter_common import (
 )
 from territoires.store.filter_common import Param as _P
 from territoires.store.port import HistoryFilter, NotSupported
+from territoires.store.sqlite_temporal import SERIES_OF_ENTITY
 from territoires.store.temporal_common import history_condition
 
 # ---- fragments ------------------------------------------------------------------------------
@@ -246,7 +247,7 @@ def compile_ids(ids: Sequence[str]) -> Sql:
 
 def compile_history(history: HistoryFilter) -> Sql:
     """A boolean expression over entity row ``e``: its history holds an instance ``history`` selects."""
-    return history_condition(history, "?")
+    return history_condition(history, "?", SERIES_OF_ENTITY)
 
 
 def compile_id_pattern(pattern: str) -> Sql:

@@ -1,7 +1,12 @@
 """The temporal evolution in the embedded backend: history rows in the tenant's own file,
 written in the same transaction as the entity change they record.
 
-- ``history_series(sid, entity, attr, dataset)``: one row per attribute instance series.
+- ``history_slots(slot, attr, dataset)``: the (attribute, datasetId) pairs of the tenant's
+  series, numbered.
+- ``history_entities(eid, entity, slots)``: the entities with a history, numbered, each with
+  the JSON array of the slots of its series. A series number (``sid``) is ``eid * SLOTS +
+  slot``: one row per entity, where a row per series cost as much to write as the first
+  instance of the series itself.
 - ``history(sid, ts, iid, num, kind, …)``: one row per recorded instance, WITHOUT ROWID and
   keyed by (series, time, number), so the instances of a series lie together in time order:
   reading a year of one sensor reads consecutive pages, and aggregating walks them once.
@@ -27,6 +32,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
+from itertools import count
 from typing import Any
 
 import orjson
@@ -35,6 +41,7 @@ from territoires.ngsild.model import Entity, Instance
 from territoires.store.port import (
     EntityQuery,
     HistoryInstance,
+    NotSupported,
     QueryPage,
     TemporalPage,
     TemporalQuery,
@@ -69,13 +76,21 @@ from territoires.store.temporal_common import (
     whole_days,
 )
 
+# Series numbers per entity: a tenant holds fewer (attribute, datasetId) pairs than this, and
+# fewer than 2**39 entities with a history.
+SLOTS = 1 << 24
+
 HISTORY_SCHEMA = """
-CREATE TABLE IF NOT EXISTS history_series(
-    sid INTEGER PRIMARY KEY,
-    entity TEXT NOT NULL,
+CREATE TABLE IF NOT EXISTS history_slots(
+    slot INTEGER PRIMARY KEY,
     attr TEXT NOT NULL,
     dataset TEXT NOT NULL,
-    UNIQUE(entity, attr, dataset)
+    UNIQUE(attr, dataset)
+);
+CREATE TABLE IF NOT EXISTS history_entities(
+    eid INTEGER PRIMARY KEY,
+    entity TEXT NOT NULL UNIQUE,
+    slots TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS history(
     sid INTEGER NOT NULL,
@@ -124,7 +139,11 @@ _PAIRS = (
     f"AND h.ts < (j.value ->> 1) + {DAY} WHERE true"
 )
 # The history rows of the days in [?, ?), series by series through the history's key.
-_DAYS = "FROM history_series s CROSS JOIN history h WHERE h.sid = s.sid AND h.ts >= ? AND h.ts < ?"
+_DAYS = (f"FROM history_entities he CROSS JOIN json_each(he.slots) j CROSS JOIN history h "
+         f"WHERE h.sid = he.eid * {SLOTS} + j.value AND h.ts >= ? AND h.ts < ?")
+# The series of entity row ``e``, as ``history_condition`` reads them: ``hs.attr`` and ``h``.
+SERIES_OF_ENTITY = (f"history_entities he CROSS JOIN json_each(he.slots) j JOIN history_slots hs ON hs.slot = j.value "
+                    f"JOIN history h ON h.sid = he.eid * {SLOTS} + j.value WHERE he.entity = e.id")
 # SQLite's float arithmetic overflows to infinity and underflows to zero by itself.
 _SQL = Dialect("total", "h.num", "h.num * h.num")
 _ADD_DAYS = rollup_rows_sql("sid, day")
@@ -134,6 +153,31 @@ _CHUNK = 500
 # Above this many (series x periods), aggregation groups by sorting rather than probing
 # every period of every series (each probe of an empty period costs an index descent).
 MAX_PROBES = 2_000_000
+
+
+def number_series_by_entity(conn: sqlite3.Connection) -> None:
+    """Layout 4: give the series of an older file (``history_series``, one row per series)
+    their numbers by entity and slot, in the history and its rollup."""
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'history_series'").fetchone() is None:
+        return
+    conn.execute("INSERT INTO history_slots(attr, dataset) SELECT DISTINCT attr, dataset FROM history_series "
+                 "ORDER BY attr, dataset")
+    conn.execute("INSERT INTO history_entities(entity, slots) SELECT s.entity, json_group_array(l.slot) "
+                 "FROM history_series s JOIN history_slots l USING (attr, dataset) GROUP BY s.entity ORDER BY min(s.sid)")
+    conn.execute("CREATE TEMP TABLE series_numbers(old INTEGER PRIMARY KEY, new INTEGER NOT NULL)")
+    conn.execute(f"INSERT INTO temp.series_numbers SELECT s.sid, e.eid * {SLOTS} + l.slot FROM history_series s "
+                 "JOIN history_entities e USING (entity) JOIN history_slots l USING (attr, dataset)")
+    for table in ("history", "series_days"):
+        conn.execute(f"ALTER TABLE {table} RENAME TO {table}_numbered_by_series")
+    for statement in filter(str.strip, HISTORY_SCHEMA.split(";")):  # the tables renamed away are made again
+        conn.execute(statement)
+    for table in ("history", "series_days"):
+        rest = ", ".join(name for _, name, *_ in conn.execute(f"PRAGMA table_info({table})") if name != "sid")
+        conn.execute(f"INSERT INTO {table}(sid, {rest}) SELECT n.new, {rest} FROM {table}_numbered_by_series t "
+                     "JOIN temp.series_numbers n ON n.old = t.sid")
+        conn.execute(f"DROP TABLE {table}_numbered_by_series")
+    conn.execute("DROP TABLE history_series")
+    conn.execute("DROP TABLE temp.series_numbers")
 
 
 class SqliteTemporal:
@@ -148,26 +192,66 @@ class SqliteTemporal:
 
     # ---- writing ------------------------------------------------------------------------
     def _sids(self, keys: Sequence[tuple[str, str, str]]) -> dict[tuple[str, str, str], int]:
-        """The series numbers of distinct (entity, attr, dataset) keys, creating missing series; the
-        mapping may hold other series of the same entities."""
-        # All the series of the entities concerned (an index range each): cheaper than matching
-        # (entity, attr, dataset) triples in SQL, and than picking the keys asked for here (the
-        # caller looks up its own; a write usually touches most of an entity's series anyway).
-        found: dict[tuple[str, str, str], int] = {}
-        for part in _chunks(list(dict.fromkeys(entity for entity, _, _ in keys))):
-            rows = self.conn.execute(
-                f"SELECT sid, entity, attr, dataset FROM history_series WHERE entity IN ({','.join('?' * len(part))})",
-                part,
-            )
-            found.update({(entity, attr, dataset): sid for sid, entity, attr, dataset in rows})
-        missing = [key for key in keys if key not in found]
-        if missing:  # numbered here, as SQLite would (the session holds the write lock): no reading back
-            first = self.conn.execute("SELECT coalesce(max(sid), 0) + 1 FROM history_series").fetchone()[0]
-            created = {key: first + n for n, key in enumerate(missing)}
-            execute_rows(self.conn, "INSERT INTO history_series(sid, entity, attr, dataset) VALUES {rows}",
-                         [(sid, *key) for key, sid in created.items()])
+        """The series numbers of distinct (entity, attr, dataset) keys, creating missing series."""
+        slots = self._slots({(attr, dataset) for _, attr, dataset in keys})
+        wanted: dict[str, set[int]] = {}
+        for entity, attr, dataset in keys:
+            wanted.setdefault(entity, set()).add(slots[attr, dataset])
+        entities = self._numbered(list(wanted))
+        # Numbered here, as SQLite would (the session holds the write lock): no reading back.
+        fresh = count(self._next("eid", "history_entities"))
+        changed = []
+        for entity, needed in wanted.items():
+            eid, have = entities.get(entity) or (next(fresh), [])
+            if not needed <= set(have):
+                entities[entity] = (eid, sorted(needed.union(have)))
+                changed.append((eid, entity, orjson.dumps(entities[entity][1]).decode()))
+        execute_rows(self.conn, "INSERT INTO history_entities(eid, entity, slots) VALUES {rows} "
+                                "ON CONFLICT(eid) DO UPDATE SET slots = excluded.slots", changed)
+        return {key: entities[key[0]][0] * SLOTS + slots[key[1], key[2]] for key in keys}
+
+    def _slots(self, pairs: set[tuple[str, str]]) -> dict[tuple[str, str], int]:
+        """The slot numbers of (attr, dataset) pairs, numbering missing ones."""
+        found = self._slots_of_pairs(sorted(pairs))
+        missing = sorted(pairs - found.keys())
+        if missing:
+            first = self._next("slot", "history_slots")
+            if first + len(missing) > SLOTS:
+                raise NotSupported(f"this tenant's history holds {SLOTS - 1:,} (attribute, datasetId) pairs, "
+                                   "the most the embedded store numbers")
+            created = {pair: first + n for n, pair in enumerate(missing)}
+            execute_rows(self.conn, "INSERT INTO history_slots(slot, attr, dataset) VALUES {rows}",
+                         [(slot, *pair) for pair, slot in created.items()])
             found.update(created)
         return found
+
+    def _slots_of_pairs(self, pairs: Sequence[tuple[str, str]]) -> dict[tuple[str, str], int]:
+        """The slots of those of these (attr, dataset) pairs that have one."""
+        rows = self.conn.execute(
+            "SELECT s.slot, s.attr, s.dataset FROM json_each(?) j CROSS JOIN history_slots s "
+            "ON s.attr = j.value ->> 0 AND s.dataset = j.value ->> 1", (orjson.dumps(pairs).decode(),))
+        return {(attr, dataset): slot for slot, attr, dataset in rows}
+
+    def _pairs_of_slots(self, slots: Sequence[int]) -> dict[int, tuple[str, str]]:
+        """The (attr, dataset) pairs of these slots."""
+        found = {}
+        for part in _chunks(slots):
+            rows = self.conn.execute(
+                f"SELECT slot, attr, dataset FROM history_slots WHERE slot IN ({','.join('?' * len(part))})", part)
+            found.update({slot: (attr, dataset) for slot, attr, dataset in rows})
+        return found
+
+    def _numbered(self, entity_ids: Sequence[str]) -> dict[str, tuple[int, list[int]]]:
+        """The number and the slots of the entities with a history among ``entity_ids``."""
+        found = {}
+        for part in _chunks(entity_ids):
+            rows = self.conn.execute(
+                f"SELECT entity, eid, slots FROM history_entities WHERE entity IN ({','.join('?' * len(part))})", part)
+            found.update({entity: (eid, orjson.loads(slots)) for entity, eid, slots in rows})
+        return found
+
+    def _next(self, column: str, table: str) -> int:
+        return self.conn.execute(f"SELECT coalesce(max({column}), 0) + 1 FROM {table}").fetchone()[0]
 
     def _reserve(self, count: int) -> int:
         """The first of ``count`` new instance numbers."""
@@ -233,22 +317,26 @@ class SqliteTemporal:
     def delete_history(
         self, entity_id: str, attr: str | None = None, dataset_id: str | None = None, all_datasets: bool = False
     ) -> int:
-        where, params = "entity = ?", [entity_id]
-        if attr is not None:
-            where += " AND attr = ?"
-            params.append(attr)
-            if not all_datasets:
-                where += " AND dataset = ?"
-                params.append(dataset_key(dataset_id))
-        else:
+        if attr is None:
             self.conn.execute("DELETE FROM history_kept WHERE id = ?", (entity_id,))
         self._complete_rollup()
-        sids = [sid for (sid,) in self.conn.execute(f"SELECT sid FROM history_series WHERE {where}", params)]
+        numbered = self._numbered([entity_id]).get(entity_id)
+        if numbered is None:
+            return 0
+        eid, slots = numbered
+        pairs = self._pairs_of_slots(slots)
+        doomed = [slot for slot in slots if attr is None or (
+            pairs[slot][0] == attr and (all_datasets or pairs[slot][1] == dataset_key(dataset_id)))]
         deleted = 0
-        for sid in sids:
+        for slot in doomed:
+            sid = eid * SLOTS + slot
             deleted += self.conn.execute("DELETE FROM history WHERE sid = ?", (sid,)).rowcount
             self.conn.execute("DELETE FROM series_days WHERE sid = ?", (sid,))
-            self.conn.execute("DELETE FROM history_series WHERE sid = ?", (sid,))
+        left = [slot for slot in slots if slot not in doomed]
+        if left:
+            self.conn.execute("UPDATE history_entities SET slots = ? WHERE eid = ?", (orjson.dumps(left).decode(), eid))
+        else:
+            self.conn.execute("DELETE FROM history_entities WHERE eid = ?", (eid,))
         return deleted
 
     def _find(self, entity_id: str, attr: str, instance_id: str) -> tuple[int, int, int] | None:
@@ -257,8 +345,8 @@ class SqliteTemporal:
         if iid is None:
             return None
         return self.conn.execute(
-            "SELECT h.sid, h.ts, h.iid FROM history_series s JOIN history h ON h.sid = s.sid "
-            "WHERE s.entity = ? AND s.attr = ? AND h.iid = ?",
+            "SELECT h.sid, h.ts, h.iid FROM history_entities he CROSS JOIN history_slots hs CROSS JOIN history h "
+            f"WHERE he.entity = ? AND hs.attr = ? AND h.sid = he.eid * {SLOTS} + hs.slot AND h.iid = ?",
             (entity_id, attr, iid),
         ).fetchone()
 
@@ -312,18 +400,12 @@ class SqliteTemporal:
         return [eid for (eid,) in rows]
 
     def series_of(self, entity_ids: Sequence[str], attrs: Sequence[str], datasets: Sequence[str] | None) -> list[SeriesKey]:
-        keys = []
-        for part in _chunks(entity_ids):
-            sql = f"SELECT sid, entity, attr, dataset FROM history_series WHERE entity IN ({','.join('?' * len(part))})"
-            params = list(part)
-            if attrs:
-                sql += f" AND attr IN ({','.join('?' * len(attrs))})"
-                params.extend(attrs)
-            if datasets is not None:
-                sql += f" AND dataset IN ({','.join('?' * len(datasets))})"
-                params.extend(datasets)
-            keys.extend(SeriesKey(sid, e, a, d or None) for sid, e, a, d in self.conn.execute(sql, params))
-        return keys
+        numbered = self._numbered(entity_ids)
+        pairs = self._pairs_of_slots(sorted({slot for _, slots in numbered.values() for slot in slots}))
+        keys = sorted((entity, *pairs[slot], eid * SLOTS + slot) for entity, (eid, slots) in numbered.items()
+                      for slot in slots if (not attrs or pairs[slot][0] in attrs)
+                      and (datasets is None or pairs[slot][1] in datasets))
+        return [SeriesKey(sid, entity, attr, dataset or None) for entity, attr, dataset, sid in keys]
 
     def fetch_instances(
         self, keys: Sequence[SeriesKey], time: TimeRange, take: int, backwards: bool

@@ -326,15 +326,16 @@ def time_filter(time: TimeRange, mark: str) -> tuple[list[str], list[int]]:
     return terms, params
 
 
-def history_condition(history: HistoryFilter, mark: str) -> tuple[str, list[Any]]:
+def history_condition(history: HistoryFilter, mark: str, series: str) -> tuple[str, list[Any]]:
     """A boolean expression over entity row ``e``: its history holds an instance that
-    ``history`` selects (``mark``: the driver's placeholder)."""
+    ``history`` selects (``mark``: the driver's placeholder; ``series``: how the backend finds
+    the entity's series: a FROM clause giving ``hs.attr`` and history rows ``h``)."""
     terms, params = time_filter(history.time, mark)
     args: list[Any] = list(history.attrs)
     if history.attrs:
         terms.insert(0, f"hs.attr IN ({', '.join([mark] * len(history.attrs))})")
     where = "".join(" AND " + term for term in terms)
-    sql = f"EXISTS (SELECT 1 FROM history_series hs JOIN history h ON h.sid = hs.sid WHERE hs.entity = e.id{where})"
+    sql = f"EXISTS (SELECT 1 FROM {series}{where})"
     return sql, args + params
 
 
