@@ -429,7 +429,8 @@ class SqliteSession(SqliteTemporal, sqlite_devices.SqliteFrames, SqliteSubscript
 
     def _write(self, entities: Sequence[Entity], existing: dict[str, tuple[int, int]]) -> None:
         """Write whole entities; those in ``existing`` keep their rid (creation order)."""
-        inserts, updates, geo_rows, value_rows, stale = [], [], [], [], []
+        inserts, updates, geo_rows, value_rows = [], [], [], []
+        rewritten: dict[int, tuple[int, list[Any], list[Any]]] = {}
         next_rid = self._next_rid()
         names = self.tenant.names
 
@@ -444,22 +445,51 @@ class SqliteSession(SqliteTemporal, sqlite_devices.SqliteFrames, SqliteSubscript
                 existing[entity["id"]] = (rid, 0)
             else:
                 rid = known[0]
-                stale.append(known)
-            geo_rows.extend(sqlite_geo.geo_rows(rid, parts.geo))
-            value_rows.extend(sqlite_values.value_rows(rid, parts.scalars, name_id))
+            entity_geo = sqlite_geo.geo_rows(rid, parts.geo)
+            entity_values = sqlite_values.value_rows(rid, parts.scalars, name_id)
             shape = self._shape_id(parts.shape)
             if known:
                 updates.append((rid, shape, len(parts.geo), parts.doc))
+                rewritten[rid] = (known[1], entity_geo, entity_values)
             else:
                 inserts.append((rid, entity["id"], shape, len(parts.geo), parts.doc))
-        if stale:
-            self._forget_rows(stale)
+                geo_rows.extend(entity_geo)
+                value_rows.extend(entity_values)
+        if rewritten:
+            self._keep_unchanged_rows(rewritten, geo_rows, value_rows)
         execute_rows(self.conn, "INSERT INTO entities(rid, id, shape, ngeo, doc) VALUES {rows}", inserts)
         execute_rows(self.conn, "UPDATE entities SET shape = v.column2, ngeo = v.column3, doc = v.column4 "
                                 "FROM (VALUES {rows}) AS v WHERE entities.rid = v.column1", updates)
         execute_rows(self.conn, "INSERT INTO geo(gid, min_x, max_x, min_y, max_y, rid, attr, geometry) VALUES {rows}",
                      geo_rows)
         execute_rows(self.conn, "INSERT OR IGNORE INTO attr_values(name, value, rid) VALUES {rows}", value_rows)
+
+    def _keep_unchanged_rows(self, rewritten: dict[int, tuple[int, list[Any], list[Any]]],
+                             geo_rows: list[Any], value_rows: list[Any]) -> None:
+        """Entities rewritten in place, as rid -> (number of geo rows stored, new geo rows, new
+        value rows): delete their stored index rows that changed, and add to ``geo_rows`` and
+        ``value_rows`` those to insert. A measure updates a few values of a sensor that does not
+        move: rewriting every row would cost several times more (an R*Tree row above all)."""
+        gids = [rid * sqlite_geo.MAX_INSTANCES + k for rid, (ngeo, _, _) in rewritten.items() for k in range(ngeo)]
+        stored_geo = {gid: (attr, text) for part in chunks(gids, BIND_CHUNK) for gid, attr, text in self.conn.execute(
+            f"SELECT gid, attr, geometry FROM geo WHERE gid IN ({','.join('?' * len(part))})", part)}
+        rids = list(rewritten)
+        stored_values = {row for part in chunks(rids, BIND_CHUNK) for row in self.conn.execute(
+            f"SELECT name, value, rid FROM attr_values WHERE rid IN ({','.join('?' * len(part))})", part)}
+        fresh_values, doomed_gids = set(), []
+        for _, new_geo, new_values in rewritten.values():
+            for row in new_geo:
+                stored = stored_geo.pop(row[0], None)
+                if stored != (row[6], row[7]):  # (attr, geometry): the box follows from them
+                    geo_rows.append(row)
+                    if stored is not None:
+                        doomed_gids.append(row[0])
+            fresh_values.update(new_values)
+        doomed_gids.extend(stored_geo)  # stored rows that no new row replaces
+        execute_rows(self.conn, "DELETE FROM geo WHERE gid IN (VALUES {rows})", [(gid,) for gid in doomed_gids])
+        execute_rows(self.conn, "WITH doomed(name, value, rid) AS (VALUES {rows}) "
+                                "DELETE FROM attr_values WHERE (name, value, rid) IN doomed", list(stored_values - fresh_values))
+        value_rows.extend(fresh_values - stored_values)
 
     def insert(self, entities: Sequence[Entity]) -> None:
         check_new([e["id"] for e in entities], self._existing)

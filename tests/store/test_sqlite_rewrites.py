@@ -1,0 +1,62 @@
+"""An entity rewritten in place keeps the index rows (value index, R*Tree) that did not change:
+a measure that changes one value of a sensor that does not move rewrites one value row, and
+the rows left are exactly those a new entity of the same content would have."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from territoires.store.port import DEFAULT_TENANT
+from territoires.store.sqlite import SqliteStore
+
+from .test_sqlite_filters import ENTITIES, expand
+
+LIGHT = next(e for e in ENTITIES if e["id"].endswith("Streetlight:1"))
+POWER, LOCATION = expand("powerState"), expand("location")
+
+
+def changed(entity: dict[str, Any], attr: str, **members: Any) -> dict[str, Any]:
+    return {**entity, "attrs": {**entity["attrs"], attr: [{**entity["attrs"][attr][0], **members}]}}
+
+
+def without(entity: dict[str, Any], attr: str) -> dict[str, Any]:
+    return {**entity, "attrs": {name: value for name, value in entity["attrs"].items() if name != attr}}
+
+
+def index_rows(store: SqliteStore) -> tuple[list[Any], list[Any]]:
+    """The value rows (name IRI, value) and geo rows (attr, geometry) of the default tenant."""
+    with store.session(DEFAULT_TENANT) as session:
+        conn = session.conn  # type: ignore[attr-defined]
+        values = conn.execute("SELECT n.iri, v.value FROM attr_values v JOIN names n USING (name) "
+                              "ORDER BY 1, 2").fetchall()
+        geo = conn.execute("SELECT gid % 256, attr, geometry FROM geo ORDER BY 1").fetchall()
+    return values, geo
+
+
+def rows_written(store: SqliteStore, entity: dict[str, Any]) -> int:
+    with store.session(DEFAULT_TENANT, write=True) as session:
+        conn = session.conn  # type: ignore[attr-defined]
+        before = conn.total_changes
+        session.replace([entity])
+        return conn.total_changes - before
+
+
+def test_a_rewritten_entity_keeps_its_unchanged_index_rows(tmp_path: Path) -> None:
+    store, fresh = SqliteStore(tmp_path / "rewritten"), SqliteStore(tmp_path / "fresh")
+    try:
+        with store.session(DEFAULT_TENANT, write=True) as session:
+            session.insert([LIGHT])
+        # the entity row, then one value row deleted and one inserted; no geo row
+        assert rows_written(store, changed(LIGHT, POWER, value="flashing")) == 3
+        moved = without(changed(changed(LIGHT, POWER, value="off"), LOCATION, value={
+            "type": "Point", "coordinates": [-1.6, 48.2]}), expand("lanternHeight"))
+        for version in (changed(LIGHT, POWER, value="flashing"), moved, LIGHT, without(LIGHT, LOCATION)):
+            rows_written(store, version)
+            with fresh.session(DEFAULT_TENANT, write=True) as session:
+                session.delete([LIGHT["id"]])
+                session.insert([version])
+            assert index_rows(store) == index_rows(fresh)
+    finally:
+        store.close()
+        fresh.close()
