@@ -100,3 +100,41 @@ def test_a_tenant_file_without_the_value_index_is_upgraded_on_opening(tmp_path: 
     reopened = SqliteStore(tmp_path)
     assert answer(reopened, 'powerState=="on"') == [light["id"]]
     reopened.close()
+
+
+def steps_of(store: SqliteStore, q: str) -> tuple[list[str], int]:
+    """The answer to ``q`` and about how many thousand steps SQLite's machine took for it."""
+    steps = [0]
+
+    def count() -> int:
+        steps[0] += 1
+        return 0
+
+    with store.session(DEFAULT_TENANT) as session:
+        session.conn.set_progress_handler(count, 1000)  # type: ignore[attr-defined]
+        try:
+            page = session.query(EntityQuery(q=parse_q(q, expand), limit=20))
+        finally:
+            session.conn.set_progress_handler(None, 0)  # type: ignore[attr-defined]
+    return [e["id"] for e in page.entities], steps[0]
+
+
+def test_terms_too_common_to_narrow_by_still_reject_rows_by_the_index(tmp_path: Path) -> None:
+    light = next(e for e in ENTITIES if e["id"].endswith("Streetlight:1"))
+    power, dimming = expand("powerState"), expand("dimmingLevel")
+    # Each term matches half of the lamps, both together only the last one: the query reads them all.
+    lamps = [{**light, "id": f"urn:ngsi-ld:Streetlight:bulk-{n}", "attrs": {
+        **light["attrs"], power: [{"type": "Property", "value": "on" if n % 2 or n == 4 * SELECTIVE_ROWS else "off"}],
+        dimming: [{"type": "Property", "value": 40 if n % 2 else 60}]}} for n in range(4 * SELECTIVE_ROWS + 1)]
+    stores = [SqliteStore(tmp_path / name, use_value_index=name == "indexed") for name in ("indexed", "scanned")]
+    try:
+        for store in stores:
+            with store.session(DEFAULT_TENANT, write=True) as session:
+                session.insert(lamps)
+        (indexed, indexed_steps), (scanned, scanned_steps) = (steps_of(s, 'dimmingLevel>50;powerState=="on"')
+                                                              for s in stores)
+    finally:
+        for store in stores:
+            store.close()
+    assert indexed == scanned == [lamps[-1]["id"]]
+    assert indexed_steps * 3 < scanned_steps * 2, (indexed_steps, scanned_steps)  # most rows rejected by the index

@@ -524,10 +524,10 @@ class SqliteSession(SqliteTemporal, sqlite_devices.SqliteFrames, SqliteSubscript
 
     def _where(self, query: EntityQuery) -> tuple[list[str], list[Any]]:
         where, params = conditions(query, COMPILERS)
-        if query.q is not None and self.use_value_index:
-            for condition, args in sqlite_values.prefilters(self.conn, query.q, self.tenant.names):
-                where.append(condition)
-                params.extend(args)
+        if query.q is not None and self.use_value_index:  # first: SQLite tests conditions in order
+            for condition, args in reversed(sqlite_values.prefilters(self.conn, query.q, self.tenant.names)):
+                where.insert(0, condition)
+                params[:0] = args
         return where, params
 
     def query(self, query: EntityQuery) -> QueryPage:

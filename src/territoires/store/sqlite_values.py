@@ -40,9 +40,13 @@ def _condition(narrow: Narrowing) -> tuple[str, list[Any]]:
 
 
 def prefilters(conn: sqlite3.Connection, q: QExpr, names: dict[str, int]) -> list[tuple[str, list[Any]]]:
-    """Conditions over alias ``e`` that narrow a query to the candidates of its selective terms."""
+    """Conditions over alias ``e`` that narrow a query by the index, to put before the exact
+    ones. A selective term narrows to its rows (the first one found drives the query); the
+    others become a probe of the entity's own index rows, which rejects a row several times
+    faster than the JSON condition does."""
     terms = q.terms if isinstance(q, And) else (q,)
     found: list[tuple[str, list[Any]]] = []
+    driven = False
     for term in terms:
         narrow = narrowing(term)
         if narrow is None:
@@ -55,11 +59,15 @@ def prefilters(conn: sqlite3.Connection, q: QExpr, names: dict[str, int]) -> lis
             if name is None:  # no entity ever had this attribute: nothing can match
                 return [("0", [])]
             names[iri] = name
-        sql = f"SELECT rid FROM attr_values WHERE name = ? AND {condition}"
         args = [name, *params]
-        (rows,) = conn.execute(f"SELECT count(*) FROM ({sql} LIMIT {SELECTIVE_ROWS + 1})", args).fetchone()
-        if rows <= SELECTIVE_ROWS:
-            found.append((f"e.rid IN ({sql})", args))
+        if not driven:
+            sql = f"SELECT rid FROM attr_values WHERE name = ? AND {condition}"
+            (rows,) = conn.execute(f"SELECT count(*) FROM ({sql} LIMIT {SELECTIVE_ROWS + 1})", args).fetchone()
+            if rows <= SELECTIVE_ROWS:
+                found.insert(0, (f"e.rid IN ({sql})", args))
+                driven = True
+                continue
+        found.append((f"EXISTS (SELECT 1 FROM attr_values WHERE rid = e.rid AND name = ? AND {condition})", args))
     return found
 
 

@@ -4,8 +4,8 @@ A value index keeps, for each top-level attribute instance, every scalar a q com
 look at. A query term that compares a top-level attribute with literals (``a==v``,
 ``a==v1,v2``, ``a==lo..hi``, ``a>v``…) can first be answered from the index. The index only
 narrows: the exact condition still applies to each candidate, so it must hold a superset of
-what can match. It pays only when few entities match, so backends first count (bounded) the
-rows of a term and narrow only below ``SELECTIVE_ROWS``.
+what can match. Driving a query from the index pays only when few entities match, so backends
+first count (bounded) the rows of a term and narrow to them only below ``SELECTIVE_ROWS``.
 """
 
 from __future__ import annotations
