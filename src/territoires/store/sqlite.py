@@ -174,6 +174,7 @@ class _Tenant:
         self.read_lock = threading.RLock()  # a nested read fails on its BEGIN rather than waiting forever
         self.shapes: dict[ShapeKey, int] = {}
         self.names: dict[str, int] = {}  # attribute IRI -> id in the value index
+        self.verdicts = sqlite_values.Verdicts()  # which q terms the index narrows to
         # Writers of other processes queue on this lock and wake as soon as it is free, where
         # SQLite's own busy handler would poll with sleeps of up to 100 ms.
         self.write_lock = open(str(path) + ".lock", "a+b")  # noqa: SIM115 - lives as long as the tenant
@@ -525,7 +526,8 @@ class SqliteSession(SqliteTemporal, sqlite_devices.SqliteFrames, SqliteSubscript
     def _where(self, query: EntityQuery) -> tuple[list[str], list[Any]]:
         where, params = conditions(query, COMPILERS)
         if query.q is not None and self.use_value_index:  # first: SQLite tests conditions in order
-            for condition, args in reversed(sqlite_values.prefilters(self.conn, query.q, self.tenant.names)):
+            for condition, args in reversed(sqlite_values.prefilters(self.conn, query.q, self.tenant.names,
+                                                                         self.tenant.verdicts)):
                 where.insert(0, condition)
                 params[:0] = args
         return where, params

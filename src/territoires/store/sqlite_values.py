@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -39,7 +40,32 @@ def _condition(narrow: Narrowing) -> tuple[str, list[Any]]:
     return f"value {narrow.op} ?", list(narrow.values)
 
 
-def prefilters(conn: sqlite3.Connection, q: QExpr, names: dict[str, int]) -> list[tuple[str, list[Any]]]:
+class Verdicts:
+    """Whether terms were found selective, by their latest count. Counting costs about as much as
+    the rest of a broad query, and screens repeat their queries; a stale verdict costs time only
+    (the index only narrows), so one is trusted for a few seconds."""
+
+    SECONDS = 5.0
+    KEPT = 1024
+
+    def __init__(self) -> None:
+        self._found: dict[tuple[Any, ...], tuple[bool, float]] = {}
+
+    def selective(self, conn: sqlite3.Connection, sql: str, args: list[Any]) -> bool:
+        """Whether ``sql`` (the rids of a term's index rows) has at most ``SELECTIVE_ROWS`` rows."""
+        key, now = (sql, *args), time.monotonic()
+        found = self._found.get(key)
+        if found is not None and found[1] > now:
+            return found[0]
+        (rows,) = conn.execute(f"SELECT count(*) FROM ({sql} LIMIT {SELECTIVE_ROWS + 1})", args).fetchone()
+        if len(self._found) >= self.KEPT:
+            self._found.clear()
+        self._found[key] = (rows <= SELECTIVE_ROWS, now + self.SECONDS)
+        return rows <= SELECTIVE_ROWS
+
+
+def prefilters(conn: sqlite3.Connection, q: QExpr, names: dict[str, int],
+               verdicts: Verdicts) -> list[tuple[str, list[Any]]]:
     """Conditions over alias ``e`` that narrow a query by the index, to put before the exact
     ones. A selective term narrows to its rows (the first one found drives the query); the
     others become a probe of the entity's own index rows, which rejects a row several times
@@ -60,14 +86,12 @@ def prefilters(conn: sqlite3.Connection, q: QExpr, names: dict[str, int]) -> lis
                 return [("0", [])]
             names[iri] = name
         args = [name, *params]
-        if not driven:
-            sql = f"SELECT rid FROM attr_values WHERE name = ? AND {condition}"
-            (rows,) = conn.execute(f"SELECT count(*) FROM ({sql} LIMIT {SELECTIVE_ROWS + 1})", args).fetchone()
-            if rows <= SELECTIVE_ROWS:
-                found.insert(0, (f"e.rid IN ({sql})", args))
-                driven = True
-                continue
-        found.append((f"EXISTS (SELECT 1 FROM attr_values WHERE rid = e.rid AND name = ? AND {condition})", args))
+        sql = f"SELECT rid FROM attr_values WHERE name = ? AND {condition}"
+        if not driven and verdicts.selective(conn, sql, args):
+            found.insert(0, (f"e.rid IN ({sql})", args))
+            driven = True
+        else:
+            found.append((f"EXISTS (SELECT 1 FROM attr_values WHERE rid = e.rid AND name = ? AND {condition})", args))
     return found
 
 
