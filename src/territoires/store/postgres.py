@@ -71,6 +71,7 @@ from territoires.store.postgres_text import PostgresText
 from territoires.store.records import check_new, document, stored_context
 from territoires.store.shapes import ShapeKey, shape_key, shape_record, type_infos
 from territoires.store.staging import Staged
+from territoires.store.value_index import Verdicts
 
 log = logging.getLogger("territoires.store")
 
@@ -171,6 +172,8 @@ class PostgresStore(postgres_devices.PostgresDeviceRegistry, PostgresAccess, Pos
             )
         # Shape ids by tenant, valid while the tenant is the one created at that instant.
         self._shapes: dict[tuple[str, Any], dict[ShapeKey, int]] = {}
+        # Which q terms the value index narrows to, by tenant likewise.
+        self._verdicts: dict[tuple[str, Any], Verdicts] = {}
         # Tenants seen alive (creation instant, when), and the tenant each pooled connection
         # names for reads (set_config at session level): see _name_tenant.
         self._alive: dict[str, tuple[Any, float]] = {}
@@ -293,12 +296,14 @@ class PostgresStore(postgres_devices.PostgresDeviceRegistry, PostgresAccess, Pos
             with self._tenant_connection(tenant, write=False) as (conn, incarnation):
                 if incarnation is None:
                     raise NonexistentTenant(_NO_TENANT.format(tenant))
-                yield PostgresSession(conn, self._shapes.setdefault((tenant, incarnation), {}))
+                yield PostgresSession(conn, self._shapes.setdefault((tenant, incarnation), {}),
+                                      self._verdicts.setdefault((tenant, incarnation), Verdicts()))
             return
         try:
             with self._writes_of(tenant).session() as transaction:
                 shapes = self._shapes.setdefault((tenant, transaction.incarnation), {})
-                session = PostgresSession(transaction.conn, shapes)
+                session = PostgresSession(transaction.conn, shapes,
+                                          self._verdicts.setdefault((tenant, transaction.incarnation), Verdicts()))
                 yield session
         except (psycopg.OperationalError, psycopg_pool.PoolTimeout) as error:
             self._reads_named.clear()  # the database may have restarted: check every connection again
@@ -344,9 +349,10 @@ class _WriteTransaction(Savepoints):
 
 class PostgresSession(PostgresTemporal, postgres_devices.PostgresFrames, PostgresSubscriptions, PostgresOutbox,
                       PostgresAudit, PostgresEntityCount, PostgresText, TenantSession):
-    def __init__(self, conn: psycopg.Connection, shapes: dict[ShapeKey, int]) -> None:
+    def __init__(self, conn: psycopg.Connection, shapes: dict[ShapeKey, int], verdicts: Verdicts) -> None:
         self.conn = conn
         self.shapes = shapes
+        self.verdicts = verdicts
         self.new_shapes: dict[ShapeKey, int] = {}
         self.staged = Staged()
 
@@ -477,7 +483,7 @@ class PostgresSession(PostgresTemporal, postgres_devices.PostgresFrames, Postgre
     def _where(self, query: EntityQuery) -> tuple[list[str], list[Any]]:
         where, params = conditions(query, COMPILERS)
         if query.q is not None:
-            for condition, args in postgres_values.prefilters(self.conn, query.q):
+            for condition, args in postgres_values.prefilters(self.conn, query.q, self.verdicts):
                 where.append(condition)
                 params.extend(args)
         return where, params

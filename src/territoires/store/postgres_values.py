@@ -8,6 +8,7 @@ up in the column of its kind, as the q semantics compare only values of one kind
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import orjson
@@ -16,7 +17,7 @@ import psycopg
 from territoires.ngsild.model import Entity
 from territoires.ngsild.query import And, QExpr
 from territoires.store.postgres_json import float8
-from territoires.store.value_index import SELECTIVE_ROWS, Narrowing, entity_scalars, narrowing
+from territoires.store.value_index import SELECTIVE_ROWS, Narrowing, Verdicts, entity_scalars, narrowing
 
 Sql = tuple[str, list[Any]]
 
@@ -37,8 +38,9 @@ def rows_json(rows: list[tuple[int, str, str | None, float | None]]) -> str:
     return orjson.dumps([(rid, name, value, float8(number)) for rid, name, value, number in rows]).decode()
 
 
-def prefilters(conn: psycopg.Connection, q: QExpr) -> list[Sql]:
-    """Conditions over alias ``e`` that narrow a query to the candidates of its selective terms."""
+def prefilters(conn: psycopg.Connection, q: QExpr, verdicts: Verdicts) -> list[Sql]:
+    """Conditions over alias ``e`` that narrow a query to the candidates of its selective terms
+    (``verdicts``: those lately counted in the tenant)."""
     terms = q.terms if isinstance(q, And) else (q,)
     found: list[Sql] = []
     for term in terms:
@@ -50,10 +52,13 @@ def prefilters(conn: psycopg.Connection, q: QExpr) -> list[Sql]:
         condition = _condition(narrow)
         sql = f"SELECT rid FROM attr_values WHERE name = %s AND {condition[0]}"
         args = [narrow.attr, *condition[1]]
-        (rows,) = conn.execute(f"SELECT count(*) FROM ({sql} LIMIT {SELECTIVE_ROWS + 1}) AS few", args).fetchone()
-        if rows <= SELECTIVE_ROWS:
+        if verdicts.selective((sql, narrow.attr, *map(tuple, condition[1])), partial(_bounded_count, conn, sql, args)):
             found.append((f"e.rid IN ({sql})", args))
     return found
+
+
+def _bounded_count(conn: psycopg.Connection, sql: str, args: list[Any]) -> int:
+    return conn.execute(f"SELECT count(*) FROM ({sql} LIMIT {SELECTIVE_ROWS + 1}) AS few", args).fetchone()[0]
 
 
 def _condition(narrow: Narrowing) -> Sql:

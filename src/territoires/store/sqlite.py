@@ -55,7 +55,7 @@ from territoires.store.sqlite_subscriptions import SUBSCRIPTIONS_SCHEMA, SqliteS
 from territoires.store.sqlite_temporal import HISTORY_SCHEMA, SqliteTemporal, number_series_by_entity
 from territoires.store.sqlite_text import TEXT_SCHEMA, SqliteText, set_ranking
 from territoires.store.staging import Staged
-from territoires.store.value_index import entity_scalars
+from territoires.store.value_index import Verdicts, entity_scalars
 
 SCHEMA = (
     """
@@ -174,7 +174,7 @@ class _Tenant:
         self.read_lock = threading.RLock()  # a nested read fails on its BEGIN rather than waiting forever
         self.shapes: dict[ShapeKey, int] = {}
         self.names: dict[str, int] = {}  # attribute IRI -> id in the value index
-        self.verdicts = sqlite_values.Verdicts()  # which q terms the index narrows to
+        self.verdicts = Verdicts()  # which q terms the index narrows to
         # Writers of other processes queue on this lock and wake as soon as it is free, where
         # SQLite's own busy handler would poll with sleeps of up to 100 ms.
         self.write_lock = open(str(path) + ".lock", "a+b")  # noqa: SIM115 - lives as long as the tenant

@@ -9,12 +9,12 @@
 from __future__ import annotations
 
 import sqlite3
-import time
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 from territoires.ngsild.query import And, QExpr
-from territoires.store.value_index import SELECTIVE_ROWS, Narrowing, narrowing
+from territoires.store.value_index import SELECTIVE_ROWS, Narrowing, Verdicts, narrowing
 
 VALUES_SCHEMA = """
 CREATE TABLE IF NOT EXISTS names(name INTEGER PRIMARY KEY, iri TEXT NOT NULL UNIQUE);
@@ -40,30 +40,6 @@ def _condition(narrow: Narrowing) -> tuple[str, list[Any]]:
     return f"value {narrow.op} ?", list(narrow.values)
 
 
-class Verdicts:
-    """Whether terms were found selective, by their latest count. Counting costs about as much as
-    the rest of a broad query, and screens repeat their queries; a stale verdict costs time only
-    (the index only narrows), so one is trusted for a few seconds."""
-
-    SECONDS = 5.0
-    KEPT = 1024
-
-    def __init__(self) -> None:
-        self._found: dict[tuple[Any, ...], tuple[bool, float]] = {}
-
-    def selective(self, conn: sqlite3.Connection, sql: str, args: list[Any]) -> bool:
-        """Whether ``sql`` (the rids of a term's index rows) has at most ``SELECTIVE_ROWS`` rows."""
-        key, now = (sql, *args), time.monotonic()
-        found = self._found.get(key)
-        if found is not None and found[1] > now:
-            return found[0]
-        (rows,) = conn.execute(f"SELECT count(*) FROM ({sql} LIMIT {SELECTIVE_ROWS + 1})", args).fetchone()
-        if len(self._found) >= self.KEPT:
-            self._found.clear()
-        self._found[key] = (rows <= SELECTIVE_ROWS, now + self.SECONDS)
-        return rows <= SELECTIVE_ROWS
-
-
 def prefilters(conn: sqlite3.Connection, q: QExpr, names: dict[str, int],
                verdicts: Verdicts) -> list[tuple[str, list[Any]]]:
     """Conditions over alias ``e`` that narrow a query by the index, to put before the exact
@@ -87,12 +63,16 @@ def prefilters(conn: sqlite3.Connection, q: QExpr, names: dict[str, int],
             names[iri] = name
         args = [name, *params]
         sql = f"SELECT rid FROM attr_values WHERE name = ? AND {condition}"
-        if not driven and verdicts.selective(conn, sql, args):
+        if not driven and verdicts.selective((sql, *args), partial(_bounded_count, conn, sql, args)):
             found.insert(0, (f"e.rid IN ({sql})", args))
             driven = True
         else:
             found.append((f"EXISTS (SELECT 1 FROM attr_values WHERE rid = e.rid AND name = ? AND {condition})", args))
     return found
+
+
+def _bounded_count(conn: sqlite3.Connection, sql: str, args: list[Any]) -> int:
+    return conn.execute(f"SELECT count(*) FROM ({sql} LIMIT {SELECTIVE_ROWS + 1})", args).fetchone()[0]
 
 
 def _name_of(conn: sqlite3.Connection, iri: str) -> int | None:

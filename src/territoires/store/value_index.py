@@ -11,7 +11,8 @@ first count (bounded) the rows of a term and narrow to them only below ``SELECTI
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,6 +67,31 @@ def entity_scalars(entity: Entity) -> Iterator[tuple[str, Any]]:
             else:
                 for scalar in instance_scalars(instance):
                     yield iri, scalar
+
+
+class Verdicts:
+    """Whether terms were found selective, by their latest count. Counting costs about as much as
+    the rest of a broad query, and screens repeat their queries; a stale verdict costs time only
+    (the index only narrows), so one is trusted for a few seconds."""
+
+    SECONDS = 5.0
+    KEPT = 1024
+
+    def __init__(self) -> None:
+        self._found: dict[Hashable, tuple[bool, float]] = {}
+
+    def selective(self, term: Hashable, count: Callable[[], int]) -> bool:
+        """Whether ``term`` has at most ``SELECTIVE_ROWS`` index rows; ``count`` counts them
+        (bounded: up to one more)."""
+        now = time.monotonic()
+        found = self._found.get(term)
+        if found is not None and found[1] > now:
+            return found[0]
+        verdict = count() <= SELECTIVE_ROWS
+        if len(self._found) >= self.KEPT:
+            self._found.clear()
+        self._found[term] = (verdict, now + self.SECONDS)
+        return verdict
 
 
 @dataclass(frozen=True)
