@@ -9,15 +9,13 @@ and no change happens without being recorded.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from territoires.ngsild.model import Entity, Instance
 from territoires.store.port import TenantSession
 
 
-@dataclass(frozen=True)
-class Change:
+class Change(NamedTuple):  # a tuple: one per entity written
     """One entity changed by one operation. ``old`` is None for a creation, ``new`` None for a
     deletion; ``at`` is the operation's instant, the ``modifiedAt`` it stamped on what it changed.
 
@@ -28,7 +26,7 @@ class Change:
     old: Entity | None
     new: Entity | None
     at: str
-    # Measures observed before the entity's current instances (``updates.split_late``), or the
+    # Measures observed before the entity's current instances (``updates.merge_measures``), or the
     # Scope's evolution given to a temporal creation (``SCOPE`` instances), as (attribute,
     # instance): they join its history as given, without changing the entity.
     late: tuple[tuple[str, Instance], ...] = ()

@@ -182,8 +182,7 @@ class IngestionCounters:
     quarantined: int = 0
 
 
-@dataclass(frozen=True)
-class Frame:
+class Frame(NamedTuple):  # a tuple: one per uplink
     """One uplink frame of a device, as deduplication sees it."""
 
     dev_eui: str

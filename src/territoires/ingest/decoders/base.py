@@ -6,7 +6,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 SDM = "https://smartdatamodels.org/"
 NGSI_LD_STATUS = "https://uri.etsi.org/ngsi-ld/status"  # Smart Data Models map "status" to the core term
@@ -30,8 +30,7 @@ class DecodeError(ValueError):
         self.reason = reason
 
 
-@dataclass(frozen=True)
-class Measure:
+class Measure(NamedTuple):  # a tuple: decoders build one per value of every uplink
     """One decoded value, ready to become an NGSI-LD attribute (observedAt = uplink time)."""
 
     attr: str                      # expanded attribute IRI (Smart Data Models)
