@@ -27,9 +27,8 @@ import binascii
 import functools
 import re
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import orjson
 
@@ -63,8 +62,7 @@ class UplinkError(ValueError):
         self.reason = reason
 
 
-@dataclass(frozen=True)
-class Uplink:
+class Uplink(NamedTuple):  # a tuple: built for every uplink, several times cheaper than a frozen dataclass
     """One uplink frame, whichever network server delivered it."""
 
     network: Network
@@ -210,15 +208,18 @@ def _utc(value: Any, where: str) -> str:
     day, time_of_day, fraction, zone = match.groups()
     # Network servers write nanoseconds; the platform keeps microseconds.
     micro = (fraction or "").ljust(6, "0")[:6]
+    given_in_utc = zone in "Zz"
     try:
-        instant = datetime.fromisoformat(f"{day}T{time_of_day}.{micro}{'+00:00' if zone in 'Zz' else zone}")
-        utc = instant.astimezone(UTC)
+        instant = datetime.fromisoformat(f"{day}T{time_of_day}.{micro}{'+00:00' if given_in_utc else zone}")
+        utc = instant if given_in_utc else instant.astimezone(UTC)
     except (ValueError, OverflowError) as error:
         raise UplinkError(f"{where}: {value!r} is not a valid time ({error})") from None
     # Taken as the entity's latest state, a time far ahead would make every later uplink late.
     if utc > clock.current() + _MAX_AHEAD:
         raise UplinkError(f"{where}: {value!r} is more than {MAX_AHEAD_SECONDS // 60} minutes ahead of this "
                           "server's clock; check the clocks of the gateway and of the network server")
+    if given_in_utc:  # already as the platform writes it, once checked
+        return f"{day}T{time_of_day}.{micro}Z"
     return utc.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
