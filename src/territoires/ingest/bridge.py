@@ -153,6 +153,11 @@ class Bridge:
     def _within_quota(self, tenant: str, items: list[_Usable], rejected: list[QuarantinedUplink]) -> list[_Usable]:
         """The uplinks the tenant's quota per minute admits; the others go to quarantine. (A batch
         retried because the database failed between the lookup and the write is charged again.)"""
+        try:
+            self.quotas.charge_uplinks(tenant, len(items))  # the usual case: they all fit
+            return items
+        except TooManyRequests:
+            pass  # nothing was counted: admit them one by one, up to the quota
         admitted = []
         for item in items:
             try:
