@@ -16,10 +16,10 @@ from territoires.ngsild.updates import (
     append_attributes,
     delete_attribute,
     merge_entity,
+    merge_measures,
     partial_update_attribute,
     replace_attribute,
     replace_entity,
-    split_late,
     update_attributes,
 )
 
@@ -534,7 +534,7 @@ def test_operations_never_change_the_stored_entity(operation, scope):
     assert frozen(entity) == before
 
 
-def test_measures_observed_before_the_current_instance_are_split_off_as_late():
+def test_measures_observed_before_the_current_instance_are_kept_out_as_late():
     entity = stored(speed=[{"value": 80, "observedAt": "2026-11-28T10:00:00Z"},
                            {"value": 81, "observedAt": "2026-11-28T10:00:00Z", "datasetId": "urn:ngsi-ld:Dataset:gps"}],
                     temperature={"value": 20})
@@ -543,7 +543,65 @@ def test_measures_observed_before_the_current_instance_are_split_off_as_late():
                                     "urn:ngsi-ld:Dataset:gps"}],  # after: text order would say before
                          "temperature": {"value": 21, "observedAt": "2026-11-28T08:00:00Z"},  # nothing to compare with
                          "pressure": {"value": 1013, "observedAt": "2020-01-01T00:00:00Z"}})  # a new attribute
-    newer, late = split_late(entity, measures)
-    assert {name: [i["value"] for i in instances] for name, instances in newer["attrs"].items()} == {
-        iri("speed"): [82], iri("temperature"): [21], iri("pressure"): [1013]}
-    assert {name: [i["value"] for i in instances] for name, instances in late.items()} == {iri("speed"): [79]}
+    new, late = merge_measures(entity, measures, now=T1)
+    assert {name: [i["value"] for i in instances] for name, instances in new["attrs"].items()} == {
+        iri("speed"): [80, 82], iri("temperature"): [21], iri("pressure"): [1013]}
+    assert [(name, instance["value"]) for name, instance in late] == [(iri("speed"), 79)]
+    assert new["modifiedAt"] == T1
+
+
+def test_measures_all_late_leave_the_entity_as_it_is():
+    entity = stored(speed={"value": 80, "observedAt": "2026-11-28T10:00:00Z"})
+    new, late = merge_measures(entity, fragment({"speed": {"value": 79, "observedAt": "2026-11-28T09:00:00Z"}}), now=T1)
+    assert new is entity
+    assert [(name, instance["value"]) for name, instance in late] == [(iri("speed"), 79)]
+
+
+def _merge_then_split(entity, measures):
+    """What merge_measures means: the measures not late merged as a Merge Entity would."""
+    def older(name, instance):
+        for current in entity["attrs"].get(name, ()):
+            if current.get("datasetId") == instance.get("datasetId"):
+                mine, theirs = instance.get("observedAt"), current.get("observedAt")
+                return mine is not None and theirs is not None and mine < theirs
+        return False
+    late = [(name, i) for name, instances in measures["attrs"].items() for i in instances if older(name, i)]
+    fresh = {name: [i for i in instances if not older(name, i)] for name, instances in measures["attrs"].items()}
+    fresh = {name: instances for name, instances in fresh.items() if instances}
+    if not fresh:
+        return entity, late
+    return merge_entity(entity, {**measures, "attrs": fresh}, now=T1)[0], late
+
+
+_INSTANT = st.sampled_from(["2026-11-28T09:00:00.000000Z", "2026-11-28T10:00:00.000000Z", "2026-11-28T10:30:00.000000Z"])
+_MEASURE = st.fixed_dictionaries(
+    {"value": st.one_of(st.integers(-5, 5), st.sampled_from(["on", "off", NGSI_LD_NULL]))},
+    optional={"observedAt": _INSTANT, "datasetId": st.sampled_from(["urn:ngsi-ld:Dataset:a", "urn:ngsi-ld:Dataset:b"]),
+              "unitCode": st.sampled_from(["WTT", "KWH"]), "quality": st.just({"value": 1})})
+_ATTRIBUTES = st.dictionaries(st.sampled_from(["speed", "power", "state"]),
+                              st.one_of(_MEASURE, st.lists(_MEASURE, min_size=1, max_size=3)), max_size=3)
+
+
+def _without_nulls(body):
+    return {name: [m for m in (value if isinstance(value, list) else [value]) if m["value"] != NGSI_LD_NULL]
+            for name, value in body.items()}
+
+
+def _one_per_dataset(instances):
+    return list({m.get("datasetId"): m for m in instances}.values())
+
+
+@settings(max_examples=300, deadline=None)
+@given(before=_ATTRIBUTES, measures=_ATTRIBUTES, scope=st.booleans(), new_type=st.booleans())
+def test_merge_measures_is_a_merge_of_the_measures_not_late(before, measures, scope, new_type):
+    body = {name: _one_per_dataset(instances) for name, instances in _without_nulls(before).items() if instances}
+    entity = stored(**body)
+    given_fragment = fragment({name: _one_per_dataset(value if isinstance(value, list) else [value])
+                               for name, value in measures.items()}, allow_null=True, merge=True)
+    if scope:
+        given_fragment["scope"] = ["/Rennes"]
+    if new_type:
+        given_fragment["type"] = [iri("Sensor")]
+    frozen_before = frozen(entity)
+    assert merge_measures(entity, given_fragment, now=T1) == _merge_then_split(entity, given_fragment)
+    assert frozen(entity) == frozen_before

@@ -398,13 +398,10 @@ class EntityService:
                         continue
                     taken.add(entity_id)
                     old = current.get(entity_id)
-                    newer, late = updates.split_late(old, fragment) if old else (fragment, {})
-                    if newer["attrs"] or old is None:
-                        base = old or {"id": entity_id, "type": list(fragment["type"]), "createdAt": now,
-                                       "modifiedAt": now, "attrs": {}}
-                        current[entity_id] = updates.merge_entity(base, newer, now=now)[0]
-                    changes.append(Change(old, current[entity_id], now,
-                                          tuple((name, i) for name, instances in late.items() for i in instances)))
+                    base = old or {"id": entity_id, "type": list(fragment["type"]), "createdAt": now,
+                                   "modifiedAt": now, "attrs": {}}
+                    current[entity_id], late = updates.merge_measures(base, fragment, now=now)
+                    changes.append(Change(old, current[entity_id], now, tuple(late)))
                 session.replace([change.new for change in changes if change.new is not change.old])
                 self.feed.publish(tenant, session, changes)
                 pending = later

@@ -205,6 +205,8 @@ def validate_name(name: Any, where: str) -> str:
 
 def is_null(instance: Instance) -> bool:
     """True when a parsed fragment instance is the NGSI-LD Null: it asks to delete what it names."""
+    if NGSI_LD_NULL not in instance.values():  # the usual case, in one pass over the members
+        return False
     for member in _MAIN_KEYS:
         if instance.get(member) == NGSI_LD_NULL:
             return True
