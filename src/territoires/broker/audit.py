@@ -79,17 +79,18 @@ def change_records(change: Change, actor: Actor) -> list[AuditRecord]:
         return [record(DELETE)]
     if "attrs" not in old:  # a replacing upsert kept only the previous creation instant
         return [record(REPLACE)]
-    retyped = [name for name, key in ((TYPE_ATTRIBUTE, "type"), (SCOPE_ATTRIBUTE, "scope"))
+    updated = [name for name, key in ((TYPE_ATTRIBUTE, "type"), (SCOPE_ATTRIBUTE, "scope"))
                if old.get(key) != new.get(key)]
-    done: dict[str, list[str]] = {APPEND: [], UPDATE: retyped, DELETE_ATTRIBUTE: []}
     before, after = old.get("attrs", {}), new.get("attrs", {})
-    for name in before.keys() | after.keys():
-        if name not in before:
-            done[APPEND].append(name)
-        elif name not in after:
-            done[DELETE_ATTRIBUTE].append(name)
-        elif before[name] != after[name]:  # a value, a member or a stamp differs: it was written
-            done[UPDATE].append(name)
+    appended: list[str] = []
+    for name, instances in after.items():
+        previous = before.get(name)
+        if previous is None:
+            appended.append(name)
+        elif previous is not instances and previous != instances:  # a value, a member or a stamp differs
+            updated.append(name)
+    gone = [name for name in before if name not in after] if len(before) + len(appended) != len(after) else []
+    done = {APPEND: appended, UPDATE: updated, DELETE_ATTRIBUTE: gone}
     return [record(operation, tuple(sorted(names))) for operation, names in done.items() if names]
 
 
