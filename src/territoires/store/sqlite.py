@@ -421,16 +421,16 @@ class SqliteSession(SqliteTemporal, sqlite_devices.SqliteFrames, SqliteSubscript
             marks = ",".join("?" * len(part))
             yield from self.conn.execute(f"SELECT id, {columns} FROM entities WHERE id IN ({marks})", tuple(part))
 
-    def _existing(self, ids: Sequence[str]) -> dict[str, tuple[int, int]]:
-        """rid and number of geo rows of the stored entities among ids."""
-        return {eid: (rid, ngeo) for eid, rid, ngeo in self._by_id("rid, ngeo", ids)}
+    def _existing(self, ids: Sequence[str]) -> dict[str, tuple[int, int, int]]:
+        """rid, number of geo rows and shape of the stored entities among ids."""
+        return {eid: (rid, ngeo, shape) for eid, rid, ngeo, shape in self._by_id("rid, ngeo, shape", ids)}
 
     def _next_rid(self) -> int:
         return self.conn.execute("SELECT coalesce(max(rid), 0) + 1 FROM entities").fetchone()[0]
 
-    def _write(self, entities: Sequence[Entity], existing: dict[str, tuple[int, int]]) -> None:
+    def _write(self, entities: Sequence[Entity], existing: dict[str, tuple[int, int, int]]) -> None:
         """Write whole entities; those in ``existing`` keep their rid (creation order)."""
-        inserts, updates, geo_rows, value_rows = [], [], [], []
+        inserts, updates, documents, geo_rows, value_rows = [], [], [], [], []
         rewritten: dict[int, tuple[int, list[Any], list[Any]]] = {}
         next_rid = self._next_rid()
         names = self.tenant.names
@@ -443,14 +443,17 @@ class SqliteSession(SqliteTemporal, sqlite_devices.SqliteFrames, SqliteSubscript
             known = existing.get(entity["id"])
             if known is None:
                 rid, next_rid = next_rid, next_rid + 1
-                existing[entity["id"]] = (rid, 0)
+                existing[entity["id"]] = (rid, 0, 0)
             else:
                 rid = known[0]
             entity_geo = sqlite_geo.geo_rows(rid, parts.geo)
             entity_values = sqlite_values.value_rows(rid, parts.scalars, name_id)
             shape = self._shape_id(parts.shape)
             if known:
-                updates.append((rid, shape, len(parts.geo), parts.doc))
+                if (known[1], known[2]) == (len(parts.geo), shape):  # the usual rewrite: the document alone
+                    documents.append((rid, parts.doc))
+                else:
+                    updates.append((rid, shape, len(parts.geo), parts.doc))
                 rewritten[rid] = (known[1], entity_geo, entity_values)
             else:
                 inserts.append((rid, entity["id"], shape, len(parts.geo), parts.doc))
@@ -461,6 +464,9 @@ class SqliteSession(SqliteTemporal, sqlite_devices.SqliteFrames, SqliteSubscript
         execute_rows(self.conn, "INSERT INTO entities(rid, id, shape, ngeo, doc) VALUES {rows}", inserts)
         execute_rows(self.conn, "UPDATE entities SET shape = v.column2, ngeo = v.column3, doc = v.column4 "
                                 "FROM (VALUES {rows}) AS v WHERE entities.rid = v.column1", updates)
+        # Setting the shape, even to its value, would rewrite its index row.
+        execute_rows(self.conn, "UPDATE entities SET doc = v.column2 FROM (VALUES {rows}) AS v "
+                                "WHERE entities.rid = v.column1", documents)
         execute_rows(self.conn, "INSERT INTO geo(gid, min_x, max_x, min_y, max_y, rid, attr, geometry) VALUES {rows}",
                      geo_rows)
         execute_rows(self.conn, "INSERT OR IGNORE INTO attr_values(name, value, rid) VALUES {rows}", value_rows)
@@ -503,8 +509,9 @@ class SqliteSession(SqliteTemporal, sqlite_devices.SqliteFrames, SqliteSubscript
         existing = self._existing(ids)
         if not existing:
             return set()
-        self._forget_rows(list(existing.values()))
-        self.conn.executemany("DELETE FROM entities WHERE rid = ?", [(rid,) for rid, _ in existing.values()])
+        located = [(rid, ngeo) for rid, ngeo, _ in existing.values()]
+        self._forget_rows(located)
+        self.conn.executemany("DELETE FROM entities WHERE rid = ?", [(rid,) for rid, _ in located])
         return set(existing)
 
     def delete_matching(self, query: EntityQuery) -> int:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 from functools import cache
+from itertools import chain
 from typing import Any
 
 # Python's sqlite3 binds an int, a float or a str at once, but sends every None through its
@@ -40,6 +41,5 @@ def execute_rows(conn: sqlite3.Connection, template: str, rows: Sequence[Sequenc
     start = 0
     for count in _COUNTS:
         while len(rows) - start >= count:
-            conn.execute(_statement(template, width, count),
-                         [value for row in rows[start:start + count] for value in row])
+            conn.execute(_statement(template, width, count), list(chain.from_iterable(rows[start:start + count])))
             start += count
