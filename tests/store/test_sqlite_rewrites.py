@@ -24,14 +24,16 @@ def without(entity: dict[str, Any], attr: str) -> dict[str, Any]:
     return {**entity, "attrs": {name: value for name, value in entity["attrs"].items() if name != attr}}
 
 
-def index_rows(store: SqliteStore) -> tuple[list[Any], list[Any]]:
-    """The value rows (name IRI, value) and geo rows (attr, geometry) of the default tenant."""
+def index_rows(store: SqliteStore) -> tuple[list[Any], list[Any], list[Any]]:
+    """The value rows (name IRI, value), geo rows (attr, geometry) and entity rows (shape's
+    key, number of geo rows) of the default tenant."""
     with store.session(DEFAULT_TENANT) as session:
         conn = session.conn  # type: ignore[attr-defined]
         values = conn.execute("SELECT n.iri, v.value FROM attr_values v JOIN names n USING (name) "
                               "ORDER BY 1, 2").fetchall()
         geo = conn.execute("SELECT gid % 256, attr, geometry FROM geo ORDER BY 1").fetchall()
-    return values, geo
+        entities = conn.execute("SELECT s.key, e.ngeo FROM entities e JOIN shapes s USING (shape)").fetchall()
+    return values, geo, entities
 
 
 def rows_written(store: SqliteStore, entity: dict[str, Any]) -> int:
@@ -51,7 +53,7 @@ def test_a_rewritten_entity_keeps_its_unchanged_index_rows(tmp_path: Path) -> No
         assert rows_written(store, changed(LIGHT, POWER, value="flashing")) == 3
         moved = without(changed(changed(LIGHT, POWER, value="off"), LOCATION, value={
             "type": "Point", "coordinates": [-1.6, 48.2]}), expand("lanternHeight"))
-        for version in (changed(LIGHT, POWER, value="flashing"), moved, LIGHT, without(LIGHT, LOCATION)):
+        for version in (changed(LIGHT, POWER, value="flashing"), moved, LIGHT, without(LIGHT, LOCATION), LIGHT):
             rows_written(store, version)
             with fresh.session(DEFAULT_TENANT, write=True) as session:
                 session.delete([LIGHT["id"]])
