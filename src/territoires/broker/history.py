@@ -79,6 +79,8 @@ def dropped(old: Entity, new: Entity, at: str) -> list[HistoryInstance]:
     gone: list[HistoryInstance] = []
     for attr, instances in old["attrs"].items():
         now = after.get(attr, ())
+        if now is instances:  # untouched by the operation
+            continue
         if len(now) == 1 and len(instances) == 1 and now[0].get("datasetId") == instances[0].get("datasetId"):
             continue  # the usual case (a measure, a merge): the attribute's one instance is still there
         kept = {i.get("datasetId") for i in now}
