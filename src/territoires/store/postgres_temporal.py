@@ -54,7 +54,6 @@ from territoires.store.temporal_common import (
     kept_identity,
     replacement_row,
     rollup_sql,
-    row_values,
     run_temporal_query,
     time_column,
     time_filter,
@@ -164,10 +163,9 @@ class PostgresTemporal:
         keys = [(i.entity_id, i.attr, dataset_key(i.instance.get("datasetId"))) for i in instances]
         sids, stored = self._series(list(dict.fromkeys(keys)))
         frontier = self._frontier(stored, max(to_micros(i.modified_at) for i in instances))
-        rows = []
-        for item, key in zip(instances, keys, strict=True):
-            ts, modified, created, deleted, kind, num, txt, doc = self.staged.row(item) or row_values(item)
-            rows.append((sids[key], ts, num, kind, modified, created, deleted, txt, doc, day_start(ts)))
+        rows = [(sids[key], ts, num, kind, modified, created, deleted, txt, doc, day_start(ts))
+                for key, (ts, modified, created, deleted, kind, num, txt, doc)
+                in zip(keys, self.staged.history_rows(instances), strict=True)]
         cur = self.conn.cursor()
         if len(rows) < BULK_ROWS:
             cur.execute(_ADD_FEW, (_few_rows(rows), frontier))

@@ -68,7 +68,6 @@ from territoires.store.temporal_common import (
     replacement_row,
     rollup_rows_sql,
     rollup_sql,
-    row_values,
     run_temporal_query,
     time_column,
     time_filter,
@@ -305,10 +304,9 @@ class SqliteTemporal:
         keys = [(i.entity_id, i.attr, dataset_key(i.instance.get("datasetId"))) for i in instances]
         sids = self._sids(list(dict.fromkeys(keys)))
         first = self._reserve(len(instances))
-        rows = []
-        for n, (item, key) in enumerate(zip(instances, keys, strict=True)):
-            ts, modified, created, deleted, kind, num, txt, doc = self.staged.row(item) or row_values(item)
-            rows.append((sids[key], ts, first + n, num, kind, modified, created, deleted, txt, doc))
+        rows = [(sids[key], ts, first + n, num, kind, modified, created, deleted, txt, doc)
+                for n, (key, (ts, modified, created, deleted, kind, num, txt, doc))
+                in enumerate(zip(keys, self.staged.history_rows(instances), strict=True))]
         execute_rows(self.conn, "INSERT INTO history(sid, ts, iid, num, kind, modified, created, deleted, txt, doc) "
                                 "VALUES {rows}", rows)
         execute_rows(self.conn, _ADD_DAYS, day_rollups((row[0], row[1], row[4], row[3], row[8]) for row in rows

@@ -71,6 +71,12 @@ class Staged:
         if parts is not None:
             self._entities[id(entity)] = (entity, parts)
 
+    def history_rows(self, items: Sequence[HistoryInstance]) -> list[RowValues]:
+        """The row recording each item: the one staged for it, else computed now."""
+        if not self._rows:  # a write that staged nothing (a measure, an update)
+            return [row_values(item) for item in items]
+        return [self.row(item) or row_values(item) for item in items]
+
     def row(self, item: HistoryInstance) -> RowValues | None:
         """The staged row recording ``item``, if it is the one staged."""
         found = self._rows.get(id(item.instance))
