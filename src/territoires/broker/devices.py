@@ -75,7 +75,7 @@ class DeviceService:
         merged = {**device_json(stored), **body}
         if "decoder" in body and "entityType" not in body:
             merged["entityType"] = None  # the new decoder's type, unless one is given
-        device = replace(self._parse(merged, decoders, clock.now()), created_at=stored.created_at)
+        device = self._parse(merged, decoders, clock.now())._replace(created_at=stored.created_at)
         if not self.store.replace_device(device):
             raise ResourceNotFound(f"the device {stored.dev_eui} is not registered")
         return device

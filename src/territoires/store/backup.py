@@ -143,7 +143,7 @@ def _backup_tenant(store: Store, tenant: str, write: Write, spool: IO[bytes], pr
         for subscription in _all(lambda offset: session.query_subscriptions(offset, BATCH)):
             write("subscription", subscription.to_document())
     for device in _all(lambda offset: store.list_devices(tenant=tenant, offset=offset, limit=BATCH)):
-        write("device", asdict(device))
+        write("device", device._asdict())
     for page in _pages(store, tenant):
         for entity in page:
             write("entity", entity)

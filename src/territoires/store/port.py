@@ -127,8 +127,7 @@ class StoredContext:
 # ---- LoRaWAN devices and ingestion ----------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Device:
+class Device(NamedTuple):  # a tuple: the bridge looks up one per uplink
     """A LoRaWAN device of the registry: its uplinks update one entity of one tenant."""
 
     dev_eui: str  # 16 upper-case hexadecimal digits, the registry's key across the platform
