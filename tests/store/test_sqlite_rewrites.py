@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from territoires.store.port import DEFAULT_TENANT
+from territoires.store.port import DEFAULT_TENANT, EntityQuery
 from territoires.store.sqlite import SqliteStore
 
 from .test_sqlite_filters import ENTITIES, expand
@@ -59,6 +59,28 @@ def test_a_rewritten_entity_keeps_its_unchanged_index_rows(tmp_path: Path) -> No
                 session.delete([LIGHT["id"]])
                 session.insert([version])
             assert index_rows(store) == index_rows(fresh)
+    finally:
+        store.close()
+        fresh.close()
+
+
+def test_a_session_that_deletes_an_entity_it_read_then_writes_it_again_stores_what_it_wrote(tmp_path: Path) -> None:
+    store, fresh = SqliteStore(tmp_path / "rewritten"), SqliteStore(tmp_path / "fresh")
+    try:
+        with fresh.session(DEFAULT_TENANT, write=True) as session:
+            session.insert([LIGHT])
+        for delete in (lambda s: s.delete([LIGHT["id"]]), lambda s: s.delete_matching(EntityQuery(ids=(LIGHT["id"],)))):
+            with store.session(DEFAULT_TENANT, write=True) as session:
+                session.insert([LIGHT])
+            with store.session(DEFAULT_TENANT, write=True) as session:
+                assert session.get([LIGHT["id"]])  # the session now knows where the entity is stored
+                delete(session)
+                session.insert([changed(LIGHT, POWER, value="off")])  # stored again, elsewhere
+                session.replace([without(LIGHT, LOCATION)])  # another shape, no geometry
+                session.replace([LIGHT])  # and back
+            assert index_rows(store) == index_rows(fresh)
+            with store.session(DEFAULT_TENANT, write=True) as session:
+                session.delete([LIGHT["id"]])
     finally:
         store.close()
         fresh.close()

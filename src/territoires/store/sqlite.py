@@ -382,6 +382,9 @@ class SqliteSession(SqliteTemporal, sqlite_devices.SqliteFrames, SqliteSubscript
         self.new_shapes: dict[ShapeKey, int] = {}
         self.new_names: dict[str, int] = {}
         self.staged = Staged()
+        # (rid, ngeo, shape) of entities read or written by this session, which writes them only
+        # through its own methods: a read then a rewrite of the same entities looks them up once.
+        self._located: dict[str, tuple[int, int, int]] = {}
 
     # ---- writing ------------------------------------------------------------------------
     def use_staged(self, staged: Sequence[object]) -> None:
@@ -423,7 +426,11 @@ class SqliteSession(SqliteTemporal, sqlite_devices.SqliteFrames, SqliteSubscript
 
     def _existing(self, ids: Sequence[str]) -> dict[str, tuple[int, int, int]]:
         """rid, number of geo rows and shape of the stored entities among ids."""
-        return {eid: (rid, ngeo, shape) for eid, rid, ngeo, shape in self._by_id("rid, ngeo, shape", ids)}
+        located = self._located
+        unknown = [eid for eid in ids if eid not in located]
+        if unknown:
+            located.update((eid, (rid, ngeo, shape)) for eid, rid, ngeo, shape in self._by_id("rid, ngeo, shape", unknown))
+        return {eid: located[eid] for eid in ids if eid in located}
 
     def _next_rid(self) -> int:
         return self.conn.execute("SELECT coalesce(max(rid), 0) + 1 FROM entities").fetchone()[0]
@@ -459,6 +466,7 @@ class SqliteSession(SqliteTemporal, sqlite_devices.SqliteFrames, SqliteSubscript
                 inserts.append((rid, entity["id"], shape, len(parts.geo), parts.doc))
                 geo_rows.extend(entity_geo)
                 value_rows.extend(entity_values)
+            self._located[entity["id"]] = (rid, len(parts.geo), shape)
         if rewritten:
             self._keep_unchanged_rows(rewritten, geo_rows, value_rows)
         execute_rows(self.conn, "INSERT INTO entities(rid, id, shape, ngeo, doc) VALUES {rows}", inserts)
@@ -509,6 +517,8 @@ class SqliteSession(SqliteTemporal, sqlite_devices.SqliteFrames, SqliteSubscript
         existing = self._existing(ids)
         if not existing:
             return set()
+        for eid in existing:
+            del self._located[eid]
         located = [(rid, ngeo) for rid, ngeo, _ in existing.values()]
         self._forget_rows(located)
         self.conn.executemany("DELETE FROM entities WHERE rid = ?", [(rid,) for rid, _ in located])
@@ -519,6 +529,7 @@ class SqliteSession(SqliteTemporal, sqlite_devices.SqliteFrames, SqliteSubscript
         matched = self.conn.execute(
             f"SELECT rid, ngeo FROM entities e WHERE {' AND '.join(where) or '1'}", tuple(params)
         ).fetchall()
+        self._located.clear()
         self._forget_rows(matched)
         self.conn.executemany("DELETE FROM entities WHERE rid = ?", [(rid,) for rid, _ in matched])
         return len(matched)
@@ -528,7 +539,11 @@ class SqliteSession(SqliteTemporal, sqlite_devices.SqliteFrames, SqliteSubscript
         return dict(self._by_id("json_extract(doc, '$.createdAt')", ids))
 
     def get(self, ids: Sequence[str]) -> dict[str, Entity]:
-        return {eid: orjson.loads(doc) for eid, doc in self._by_id("doc", ids)}
+        found = {}
+        for eid, doc, rid, ngeo, shape in self._by_id("doc, rid, ngeo, shape", ids):
+            found[eid] = orjson.loads(doc)
+            self._located[eid] = (rid, ngeo, shape)
+        return found
 
     def _where(self, query: EntityQuery) -> tuple[list[str], list[Any]]:
         where, params = conditions(query, COMPILERS)
