@@ -29,18 +29,17 @@ BATCH = 2500  # uplinks per Bridge.handle, as a consumer takes them from a busy 
 
 def handle(extra: int) -> None:
     """Handle ``WARM + extra`` of ``WARM + COUNT`` uplinks built, in batches."""
-    from bench.ingest import DEVICES, _eui, _uplinks
+    from bench.ingest import _register_devices, _uplinks
     from territoires.broker import open_broker
     from territoires.config import Settings
-    from territoires.ingest.bridge import Bridge, decoder_types
+    from territoires.ingest.bridge import Bridge
     from territoires.ingest.mqtt_wire import Message
     from territoires.runtime import settle_heap
 
     with tempfile.TemporaryDirectory() as work:
-        broker = open_broker(Settings(data_dir=Path(work)))
-        for n in range(DEVICES):
-            broker.devices.register({"devEui": _eui(n), "tenant": "", "entityId": f"urn:ngsi-ld:Streetlight:{n}",
-                                     "decoder": "streetlight"}, decoder_types())
+        settings = Settings(data_dir=Path(work))
+        _register_devices(settings, 1)  # bench.ingest's 1,000 devices, in the default tenant
+        broker = open_broker(settings)
         messages = [Message(topic, body, n % 65535 + 1, 1, 0) for n, (topic, body) in enumerate(_uplinks(WARM + COUNT))]
         settle_heap()  # as `territoires ingest` does once started
         bridge = Bridge(broker)
