@@ -60,6 +60,8 @@ class Settings:
     session_max_age: int = 8 * 3600
     host: str = "127.0.0.1"
     port: int = 8080
+    # The installation's name as a Context Source (/info/sourceIdentity); empty: the host's name.
+    source_alias: str = ""
     workers: int = 1
     # Largest request body accepted, in bytes (larger: 413 BadRequestData).
     max_body_bytes: int = 16 * 1024 * 1024

@@ -88,6 +88,7 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("GET", f"{NGSI}/types/{{type:path}}"): READ,
     ("GET", f"{NGSI}/attributes"): READ,
     ("GET", f"{NGSI}/attributes/{{attr:path}}"): READ,
+    ("GET", f"{NGSI}/info/sourceIdentity"): READ,
     ("GET", f"{NGSI}/jsonldContexts"): READ,
     ("POST", f"{NGSI}/jsonldContexts"): _audited(WRITE, "addContext"),
     ("GET", f"{NGSI}/jsonldContexts/{{context_id:path}}"): READ,

@@ -11,6 +11,7 @@ from territoires.broker.devices import DeviceService
 from territoires.broker.discovery import DiscoveryService
 from territoires.broker.entities import EntityService
 from territoires.broker.history import HistoryRecorder
+from territoires.broker.identity import SourceIdentityService
 from territoires.broker.matching import NotificationMatcher
 from territoires.broker.subscriptions import SubscriptionService
 from territoires.broker.temporal import TemporalService
@@ -35,6 +36,7 @@ class Broker:
     matcher: NotificationMatcher
     audit: AuditService
     text_search: TextSearchService
+    identity: SourceIdentityService
 
     def close(self) -> None:
         self.contexts.uses.flush()
@@ -83,4 +85,5 @@ def open_broker(settings: Settings) -> Broker:
         matcher=matcher,
         audit=AuditService(store, settings.audit_retention_days),
         text_search=TextSearchService(store, indexer),
+        identity=SourceIdentityService(store, settings),
     )
