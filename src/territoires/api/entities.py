@@ -67,6 +67,17 @@ def _get_context(request: Request) -> Context:
     return _broker(request).contexts.compile(tenant_of(request), link_context(request))
 
 
+def _type_selector(request: Request, ctx: Context) -> str | None:
+    """The type an operation on one entity is restricted to (``?type=``, expanded), if any."""
+    name = request.query_params.get("type")
+    if name is None:
+        return None
+    if not name or any(mark in name for mark in ",;|()"):
+        raise BadRequestData(f"type: {name!r} must name one entity type "
+                             "(an operation on one entity takes no type expression)")
+    return ctx.expand(name)
+
+
 def _render(entity: Entity, ctx: Context, opts: RenderOptions, kind: str) -> dict[str, Any]:
     rendered = render_entity(entity, ctx, **opts.as_kwargs())
     return geo.to_feature(rendered, opts.geometry_property) if kind == GEO_JSON else rendered
@@ -164,7 +175,8 @@ async def retrieve_entity(request: Request) -> Response:
     ctx = _get_context(request)
     opts = request_render_options(request, ctx)
     linked = join_options(dict(request.query_params), ctx)
-    entity = await call(request, _broker(request).entities.retrieve, tenant_of(request), request.path_params["entity_id"], attrs=opts.attrs)
+    entity = await call(request, _broker(request).entities.retrieve, tenant_of(request), request.path_params["entity_id"],
+                        attrs=opts.attrs, entity_type=_type_selector(request, ctx))
     check_visible(request, entity["id"], entity["type"])
     if linked is not None:
         refuse_links(request)
@@ -192,19 +204,22 @@ async def _retrieved_with_links(
 
 
 async def delete_entity(request: Request) -> Response:
-    await call(request, _broker(request).entities.delete, tenant_of(request), request.path_params["entity_id"])
+    await call(request, _broker(request).entities.delete, tenant_of(request), request.path_params["entity_id"],
+               entity_type=_type_selector(request, _get_context(request)))
     return no_content()
 
 
 async def replace_entity(request: Request) -> Response:
     body, ctx = await _body_and_context(request)
-    await call(request, _broker(request).entities.replace, tenant_of(request), request.path_params["entity_id"], strip_context(body), ctx)
+    await call(request, _broker(request).entities.replace, tenant_of(request), request.path_params["entity_id"],
+               strip_context(body), ctx, entity_type=_type_selector(request, ctx))
     return no_content()
 
 
 async def merge_entity(request: Request) -> Response:
     body, ctx = await _body_and_context(request, allow=PATCH_BODIES)
-    await call(request, _broker(request).entities.merge, tenant_of(request), request.path_params["entity_id"], strip_context(body), ctx)
+    await call(request, _broker(request).entities.merge, tenant_of(request), request.path_params["entity_id"],
+               strip_context(body), ctx, entity_type=_type_selector(request, ctx))
     return no_content()
 
 
@@ -220,7 +235,7 @@ async def append_attributes(request: Request) -> Response:
     body, ctx = await _body_and_context(request)
     result = await call(request, _broker(request).entities.append_attributes,
         tenant_of(request), request.path_params["entity_id"], strip_context(body), ctx,
-        no_overwrite="noOverwrite" in options(request),
+        no_overwrite="noOverwrite" in options(request), entity_type=_type_selector(request, ctx),
     )
     return _update_response(result)
 
@@ -228,7 +243,8 @@ async def append_attributes(request: Request) -> Response:
 async def update_attributes(request: Request) -> Response:
     body, ctx = await _body_and_context(request, allow=PATCH_BODIES)
     result = await call(request, _broker(request).entities.update_attributes,
-        tenant_of(request), request.path_params["entity_id"], strip_context(body), ctx
+        tenant_of(request), request.path_params["entity_id"], strip_context(body), ctx,
+        entity_type=_type_selector(request, ctx),
     )
     return _update_response(result)
 
@@ -236,7 +252,8 @@ async def update_attributes(request: Request) -> Response:
 async def partial_update_attribute(request: Request) -> Response:
     body, ctx = await _body_and_context(request, allow=PATCH_BODIES)
     await call(request, _broker(request).entities.partial_update_attribute,
-        tenant_of(request), request.path_params["entity_id"], request.path_params["attr"], strip_context(body), ctx
+        tenant_of(request), request.path_params["entity_id"], request.path_params["attr"], strip_context(body), ctx,
+        entity_type=_type_selector(request, ctx),
     )
     return no_content()
 
@@ -244,7 +261,8 @@ async def partial_update_attribute(request: Request) -> Response:
 async def replace_attribute(request: Request) -> Response:
     body, ctx = await _body_and_context(request)
     await call(request, _broker(request).entities.replace_attribute,
-        tenant_of(request), request.path_params["entity_id"], request.path_params["attr"], strip_context(body), ctx
+        tenant_of(request), request.path_params["entity_id"], request.path_params["attr"], strip_context(body), ctx,
+        entity_type=_type_selector(request, ctx),
     )
     return no_content()
 
@@ -254,6 +272,7 @@ async def delete_attribute(request: Request) -> Response:
     await call(request, _broker(request).entities.delete_attribute,
         tenant_of(request), request.path_params["entity_id"], request.path_params["attr"], ctx,
         dataset_id=request.query_params.get("datasetId"), delete_all=bool_param(request, "deleteAll"),
+        entity_type=_type_selector(request, ctx),
     )
     return no_content()
 

@@ -98,13 +98,13 @@ class EntityService:
                 self.feed.publish(tenant, session, [Change(None, e, e["modifiedAt"]) for e in fresh])
         return outcomes
 
-    def retrieve(self, tenant: str, entity_id: str, *, attrs: frozenset[str] | None = None) -> Entity:
-        """The entity; with ``attrs``, it must hold at least one of them (clause 5.7.1)."""
+    def retrieve(self, tenant: str, entity_id: str, *, attrs: frozenset[str] | None = None,
+                 entity_type: str | None = None) -> Entity:
+        """The entity; with ``attrs``, it must hold at least one of them (clause 5.7.1); with
+        ``entity_type``, be of that type (see ``_selected``)."""
         parse.validate_entity_id(entity_id)
         with self.store.session(tenant) as session:
-            found = session.get([entity_id]).get(entity_id)
-        if found is None:
-            raise ResourceNotFound(f"entity {entity_id} does not exist")
+            found = _selected(session.get([entity_id]).get(entity_id), entity_id, entity_type)
         if attrs is not None and not attrs & found["attrs"].keys():
             raise ResourceNotFound(f"entity {entity_id} has none of the attributes asked for")
         return found
@@ -147,9 +147,11 @@ class EntityService:
                     break
                 page = session.query(replace(query, limit=1000, offset=0, count=False, after=page.next_cursor))
 
-    def delete(self, tenant: str, entity_id: str) -> None:
+    def delete(self, tenant: str, entity_id: str, *, entity_type: str | None = None) -> None:
         parse.validate_entity_id(entity_id)
         with self.store.session(tenant, write=True) as session:
+            if entity_type is not None:
+                _selected(session.get([entity_id]).get(entity_id), entity_id, entity_type)
             if not self._delete(tenant, session, [entity_id]):
                 raise ResourceNotFound(f"entity {entity_id} does not exist")
 
@@ -163,13 +165,13 @@ class EntityService:
         self.feed.publish(tenant, session, [Change(gone[i], None, now) for i in deleted])
         return deleted
 
-    def _change(self, tenant: str, entity_id: str, change: Callable[[Entity], tuple[Entity, Any]]) -> Any:
-        """Apply ``change`` to the stored entity atomically; returns what ``change`` reports."""
+    def _change(self, tenant: str, entity_id: str, change: Callable[[Entity], tuple[Entity, Any]],
+                entity_type: str | None = None) -> Any:
+        """Apply ``change`` to the stored entity (of ``entity_type``, if given) atomically;
+        returns what ``change`` reports."""
         parse.validate_entity_id(entity_id)
         with self.store.session(tenant, write=True) as session:
-            current = session.get([entity_id]).get(entity_id)
-            if current is None:
-                raise ResourceNotFound(f"entity {entity_id} does not exist")
+            current = _selected(session.get([entity_id]).get(entity_id), entity_id, entity_type)
             changed, report = change(current)
             if changed == current:  # nothing to write (a merge of no attribute), and nothing to record
                 return report
@@ -177,12 +179,12 @@ class EntityService:
             self.feed.publish(tenant, session, [Change(current, changed, changed["modifiedAt"])])
         return report
 
-    def replace(self, tenant: str, entity_id: str, body: Any, ctx: Context) -> None:
+    def replace(self, tenant: str, entity_id: str, body: Any, ctx: Context, *, entity_type: str | None = None) -> None:
         now = clock.now()
         if isinstance(body, dict) and "id" not in body:
             body = {**body, "id": entity_id}
         new = parse.parse_entity(body, ctx, now=now)
-        self._change(tenant, entity_id, lambda old: (updates.replace_entity(old, new, now=now), None))
+        self._change(tenant, entity_id, lambda old: (updates.replace_entity(old, new, now=now), None), entity_type)
 
     def replace_with(self, tenant: str, entity_id: str, body_of: Callable[[Entity], Any], ctx: Context) -> None:
         """Replace the entity by the body ``body_of`` makes of its stored state (internal form),
@@ -196,45 +198,56 @@ class EntityService:
 
         self._change(tenant, entity_id, change)
 
-    def merge(self, tenant: str, entity_id: str, body: Any, ctx: Context) -> None:
+    # The operations on one entity take an optional ``entity_type`` (``?type=``): see ``_selected``.
+    def merge(self, tenant: str, entity_id: str, body: Any, ctx: Context, *, entity_type: str | None = None) -> None:
         now = clock.now()
         fragment = _fragment(body, entity_id, ctx, now, merge=True)
-        self._change(tenant, entity_id, lambda old: updates.merge_entity(old, fragment, now=now))
+        self._change(tenant, entity_id, lambda old: updates.merge_entity(old, fragment, now=now), entity_type)
 
-    def append_attributes(self, tenant: str, entity_id: str, body: Any, ctx: Context, *, no_overwrite: bool) -> UpdateResult:
+    def append_attributes(self, tenant: str, entity_id: str, body: Any, ctx: Context, *, no_overwrite: bool,
+                          entity_type: str | None = None) -> UpdateResult:
         now = clock.now()
         fragment = _fragment(body, entity_id, ctx, now)
         return self._change(
-            tenant, entity_id, lambda old: updates.append_attributes(old, fragment, no_overwrite=no_overwrite, now=now)
+            tenant, entity_id, lambda old: updates.append_attributes(old, fragment, no_overwrite=no_overwrite, now=now),
+            entity_type,
         )
 
-    def update_attributes(self, tenant: str, entity_id: str, body: Any, ctx: Context) -> UpdateResult:
+    def update_attributes(self, tenant: str, entity_id: str, body: Any, ctx: Context, *,
+                          entity_type: str | None = None) -> UpdateResult:
         now = clock.now()
         fragment = _fragment(body, entity_id, ctx, now, allow_null=True)
-        return self._change(tenant, entity_id, lambda old: updates.update_attributes(old, fragment, now=now))
+        return self._change(tenant, entity_id, lambda old: updates.update_attributes(old, fragment, now=now),
+                            entity_type)
 
-    def partial_update_attribute(self, tenant: str, entity_id: str, attr: str, body: Any, ctx: Context) -> None:
+    def partial_update_attribute(self, tenant: str, entity_id: str, attr: str, body: Any, ctx: Context, *,
+                                 entity_type: str | None = None) -> None:
         now = clock.now()
         instances = parse.parse_attribute(attr, body, ctx, now=now, partial=True, allow_null=True)
         name = ctx.expand(attr)
         self._change(
-            tenant, entity_id, lambda old: (updates.partial_update_attribute(old, name, instances, now=now), None)
+            tenant, entity_id, lambda old: (updates.partial_update_attribute(old, name, instances, now=now), None),
+            entity_type,
         )
 
-    def replace_attribute(self, tenant: str, entity_id: str, attr: str, body: Any, ctx: Context) -> None:
+    def replace_attribute(self, tenant: str, entity_id: str, attr: str, body: Any, ctx: Context, *,
+                          entity_type: str | None = None) -> None:
         now = clock.now()
         instances = parse.parse_attribute(attr, body, ctx, now=now)
         name = ctx.expand(attr)
-        self._change(tenant, entity_id, lambda old: (updates.replace_attribute(old, name, instances, now=now), None))
+        self._change(tenant, entity_id, lambda old: (updates.replace_attribute(old, name, instances, now=now), None),
+                     entity_type)
 
     def delete_attribute(
-        self, tenant: str, entity_id: str, attr: str, ctx: Context, *, dataset_id: str | None, delete_all: bool
+        self, tenant: str, entity_id: str, attr: str, ctx: Context, *, dataset_id: str | None, delete_all: bool,
+        entity_type: str | None = None,
     ) -> None:
         now = clock.now()
         name = ctx.expand(attr)
         self._change(
             tenant, entity_id,
             lambda old: (updates.delete_attribute(old, name, dataset_id=dataset_id, delete_all=delete_all, now=now), None),
+            entity_type,
         )
 
     # ---- batches (clause 5.6.7 – 5.6.10, 5.6.20) ---------------------------------------------
@@ -406,6 +419,17 @@ class EntityService:
                 self.feed.publish(tenant, session, changes)
                 pending = later
         return fresh
+
+
+def _selected(entity: Entity | None, entity_id: str, entity_type: str | None) -> Entity:
+    """The stored entity an operation on one entity addresses: it exists and, when the caller
+    named a type (``?type=``, clauses 5.6 and 5.7.1: "whose id, and where specified type, is
+    equivalent"), it is of that type; else ResourceNotFound, and nothing is done."""
+    if entity is None:
+        raise ResourceNotFound(f"entity {entity_id} does not exist")
+    if entity_type is not None and entity_type not in entity["type"]:
+        raise ResourceNotFound(f"entity {entity_id} is not of type {entity_type}")
+    return entity
 
 
 def _check_purge_selection(query: EntityQuery, local: bool) -> None:
