@@ -129,6 +129,18 @@ QUERY = "/ngsi-ld/v1/entityOperations/query"
 LIGHT = f"{ENTITIES}/urn:ngsi-ld:Streetlight:0001"
 
 
+def test_5233_01_an_entity_selector_names_several_ids_and_its_id_wins_over_its_id_pattern(client):
+    city(client)
+    first, second, third = (f"urn:ngsi-ld:Streetlight:{n:04d}" for n in (1, 2, 3))
+    by_ids = {"type": "Query", "entities": [{"type": "Streetlight", "id": [first, third]}]}
+    assert ids(client.post(QUERY, json=by_ids)) == [first, third]
+    precedence = {"type": "Query", "entities": [{"type": "Streetlight", "id": first, "idPattern": f"^{second}$"}]}
+    assert ids(client.post(QUERY, json=precedence)) == [first]
+    for bad_id in ([first, 5], [], "not a uri"):
+        body = {"type": "Query", "entities": [{"type": "Streetlight", "id": bad_id}]}
+        assert_problem(client.post(QUERY, json=body), 400, "BadRequestData")
+
+
 def test_421_01_01_pipe_and_comma_pick_the_same_attributes(client):
     create(client, streetlight(1))
     comma = client.get(LIGHT, params={"pick": "id,powerState,status"})

@@ -211,13 +211,16 @@ def body_query(body: dict[str, Any], request: Request, ctx: Context, *, temporal
     entities = entities or []
     if not isinstance(entities, list) or not all(isinstance(e, dict) for e in entities):
         raise BadRequestData("entities must be an array of EntitySelector objects")
-    ids = [e["id"] for e in entities if "id" in e]
+    # Table 5.2.33-1: id is a URI or an array of URIs, and takes precedence over idPattern.
+    if any(e.get("id") == [] for e in entities):
+        raise BadRequestData("an EntitySelector's id is an empty array: give at least one entity id")
+    ids = [one for e in entities if "id" in e for one in (e["id"] if isinstance(e["id"], list) else [e["id"]])]
     types = [e["type"] for e in entities if "type" in e]
-    patterns = [e["idPattern"] for e in entities if "idPattern" in e]
+    patterns = [e["idPattern"] for e in entities if "idPattern" in e and "id" not in e]
     if len(patterns) > 1:
         raise BadRequestData("only one idPattern can be given")
     if not all(isinstance(v, str) for v in ids + types + patterns):
-        raise BadRequestData("EntitySelector members id, type and idPattern must be strings")
+        raise BadRequestData("EntitySelector members must be strings (id: a string or an array of strings)")
     geo_q = body.get("geoQ")
     limit = int_param(request, "limit", 20)
     count = request.query_params.get("count") == "true"
