@@ -232,6 +232,15 @@ def test_ngsildproof_keeps_its_sealed_members():
     assert (proof["entityIdSealed"], proof["entityTypeSealed"]) == ("urn:x:1", "T")
 
 
+@pytest.mark.parametrize("proof", ["not-a-proof-object", {"type": "Property", "value": "not-a-proof-object"},
+                                   {"type": "Relationship", "object": "urn:x:proof"}, [{"type": "DataIntegrityProof"}]])
+def test_452_03_03_ngsildproof_holds_a_proof_object(proof):
+    with pytest.raises(BadRequestData, match="Data Integrity proof"):
+        parse({"id": "urn:x:1", "type": "T", "ngsildproof": proof})
+    with pytest.raises(BadRequestData, match="Data Integrity proof"):  # PUT /attrs/ngsildproof
+        parse_attribute("ngsildproof", proof, CTX, now=NOW)
+
+
 def test_value_type_and_lang_members():
     entity = parse({"id": "urn:x:1", "type": "T", "n": {"value": 3, "valueType": "Integer"}, "s": {"value": "oui", "lang": "fr"}})
     assert attr(entity, "n")[0]["valueType"] == DEFAULT + "Integer"

@@ -268,7 +268,10 @@ def parse_attribute(
     iri = parser.attribute_name(name, "attribute name")
     if partial and type(body) is dict and not body:
         raise BadRequestData(f"{name}: the attribute fragment is empty")
-    return parser.instances(iri, name, body)
+    instances = parser.instances(iri, name, body)
+    if name.endswith("ngsildproof"):
+        _check_proof(name, instances)
+    return instances
 
 
 # ---- the parser ----------------------------------------------------------------------------
@@ -319,6 +322,8 @@ class _Parser:
                         instances = [self.instance(iri, key, raw, 0)]
                 else:
                     instances = self.instances(iri, key, raw)
+                if key.endswith("ngsildproof"):
+                    _check_proof(key, instances)
                 if iri in attrs:  # two names expanding to one IRI
                     instances = attrs[iri] + instances
                     _check_datasets(key, instances)
@@ -791,6 +796,16 @@ def _looks_like_attribute(item: Any) -> bool:
         return False
     kind = item.get("type")
     return (type(kind) is str and kind in ATTRIBUTE_TYPES) or not _MAIN_KEYS.isdisjoint(item)
+
+
+def _check_proof(name: str, instances: list[Instance]) -> None:
+    """Clause 4.5.2.2: ngsildproof is a Property whose value is a W3C Data Integrity proof, an
+    object (a fragment may leave the value out, or delete the proof with NGSI-LD Null)."""
+    for instance in instances:
+        value = instance.get("value", {})
+        if instance.get("type", "Property") != "Property" or (type(value) is not dict and value != NGSI_LD_NULL):
+            raise BadRequestData(f"{name}: ngsildproof is a Property whose value is a W3C Data Integrity proof, "
+                                 "a JSON object (clause 4.5.2.2)")
 
 
 def _check_datasets(name: str, instances: list[Instance]) -> None:
