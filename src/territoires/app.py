@@ -31,6 +31,7 @@ from territoires.api import (
 )
 from territoires.api import maturity as maturity_api
 from territoires.api.parameters import refusing_unknown_parameters
+from territoires.api.length_required import LengthRequired
 from territoires.api.tenant_echo import TenantEcho
 from territoires.auth.gate import Gate
 from territoires.auth.keys import TOKEN_PREFIX, KeyService
@@ -130,7 +131,7 @@ def create_app(settings: Settings | None = None, broker: Broker | None = None) -
     services = AccessServices.over(broker, settings)
     routes = gate_for(settings, services, broker).guard_routes(refusing_unknown_parameters(routes))
     app = Starlette(routes=routes + _slashed(routes), exception_handlers=pages.page_handlers(errors.handlers),
-                    middleware=[Middleware(TenantEcho)], lifespan=lifespan)
+                    middleware=[Middleware(TenantEcho), Middleware(LengthRequired)], lifespan=lifespan)
     app.state.settings = settings
     app.state.broker = broker
     app.state.observatory = Observatory(broker)

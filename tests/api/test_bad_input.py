@@ -45,6 +45,17 @@ def test_oversized_bodies_are_refused_before_being_read(client, settings):
     assert client.get(ENTITIES, params={"type": "T", "count": "true"}).headers["NGSILD-Results-Count"] == "0"
 
 
+def test_046_01_a_body_without_content_length_is_a_bare_411_whatever_it_targets(client):
+    body = b'{"id": "urn:ngsi-ld:Streetlight:0001", "type": "Streetlight"}'
+    for method, path, headers in (("POST", ENTITIES, {}), ("PATCH", f"{ENTITIES}/urn:ngsi-ld:Streetlight:0001/attrs", {}),
+                                  ("PUT", f"{ENTITIES}/urn:ngsi-ld:Streetlight:0001", {}),
+                                  ("POST", ENTITIES, {"NGSILD-Tenant": "nowhere"})):
+        chunked = client.request(method, path, content=iter([body]), headers={"Content-Type": "application/json", **headers})
+        assert (chunked.status_code, chunked.content) == (411, b"")
+    assert client.get(ENTITIES, params={"type": "Streetlight"}).json() == []  # nothing was created
+    create(client, streetlight(1))  # a body of known length goes through
+
+
 def test_wrong_types_and_invalid_uris_are_bad_request_data(client):
     assert_problem(client.post(ENTITIES, json=[streetlight(1)]), 400, "InvalidRequest")
     for body in (
