@@ -30,8 +30,8 @@ from territoires.api import (
     temporal,
 )
 from territoires.api import maturity as maturity_api
-from territoires.api.parameters import refusing_unknown_parameters
 from territoires.api.length_required import LengthRequired
+from territoires.api.parameters import refusing_unknown_parameters
 from territoires.api.tenant_echo import TenantEcho
 from territoires.auth.gate import Gate
 from territoires.auth.keys import TOKEN_PREFIX, KeyService
