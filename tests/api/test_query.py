@@ -103,6 +103,21 @@ def test_019_05_query_as_geojson(client):
     assert collection["features"][0]["geometry"]["type"] == "Point"
 
 
+def test_636_01_a_geojson_body_carries_its_context_unless_the_request_prefers_body_json(client):
+    city(client)
+    geojson = {"Accept": "application/geo+json"}
+    collection = client.get(ENTITIES, params={"type": "Streetlight"}, headers=geojson).json()
+    assert "@context" in collection and all("@context" in feature for feature in collection["features"])
+    one = client.get(f"{ENTITIES}/urn:ngsi-ld:Streetlight:0001", headers=geojson).json()
+    assert one["type"] == "Feature" and "@context" in one
+    plain = {**geojson, "Prefer": "body=json"}
+    for response in (client.get(ENTITIES, params={"type": "Streetlight"}, headers=plain),
+                     client.get(f"{ENTITIES}/urn:ngsi-ld:Streetlight:0001", headers=plain)):
+        assert response.headers["content-type"].startswith("application/geo+json")
+        assert 'rel="http://www.w3.org/ns/json-ld#context"' in response.headers["link"]
+        assert "@context" not in response.text
+
+
 def test_next_links_page_through_everything_once_even_while_entities_are_added(client):
     city(client)
     seen: list[str] = []

@@ -18,6 +18,7 @@ from territoires.api.http import (
     body_context_value,
     bool_param,
     call,
+    context_in_body,
     int_param,
     json_response,
     link_context,
@@ -134,10 +135,19 @@ async def _page_response(
     if links:
         headers["Link"] = links
     if kind == GEO_JSON:
-        # Each Feature carries the @context too, so that it still reads alone (clause 6.3.15).
-        features = [{**feature, "@context": body_context(ctx)} for feature in items]
-        return json_response(geo.to_feature_collection(features), ctx=ctx, kind=kind, headers=headers)
+        return _feature_collection(request, items, ctx, headers)
     return json_response(items, ctx=ctx, kind=kind, headers=headers)
+
+
+def _feature_collection(request: Request, features: list[dict[str, Any]], ctx: Context,
+                        headers: dict[str, str] | None = None) -> Response:
+    """GeoJSON Features as a FeatureCollection. Each Feature carries the @context too, so that
+    it still reads alone (clause 6.3.15), unless the @context goes in the Link header."""
+    in_body = context_in_body(request, GEO_JSON)
+    if in_body:
+        features = [{**feature, "@context": body_context(ctx)} for feature in features]
+    return json_response(geo.to_feature_collection(features), ctx=ctx, kind=GEO_JSON, headers=headers,
+                         context_in_body=in_body)
 
 
 def _page_links(request: Request, page: QueryPage, kind: str) -> str:
@@ -184,7 +194,7 @@ async def retrieve_entity(request: Request) -> Response:
     rendered = _render(entity, ctx, opts, kind)
     if not rendered:
         raise ResourceNotFound("pick and omit leave nothing of this entity to return")
-    return json_response(rendered, ctx=ctx, kind=kind)
+    return json_response(rendered, ctx=ctx, kind=kind, context_in_body=context_in_body(request, kind))
 
 
 async def _retrieved_with_links(
@@ -196,10 +206,9 @@ async def _retrieved_with_links(
     if not items[0]:
         raise ResourceNotFound("pick and omit leave nothing of this entity to return")
     if len(items) == 1:
-        return json_response(items[0], ctx=ctx, kind=kind)
+        return json_response(items[0], ctx=ctx, kind=kind, context_in_body=context_in_body(request, kind))
     if kind == GEO_JSON:
-        features = [{**feature, "@context": body_context(ctx)} for feature in items]
-        return json_response(geo.to_feature_collection(features), ctx=ctx, kind=kind)
+        return _feature_collection(request, items, ctx)
     return json_response(items, ctx=ctx, kind=kind)
 
 

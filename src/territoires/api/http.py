@@ -174,12 +174,14 @@ def context_url(ctx: Context) -> str:
 
 
 def json_response(
-    data: Any, *, status: int = 200, ctx: Context | None = None, kind: str = JSON, headers: dict[str, str] | None = None
+    data: Any, *, status: int = 200, ctx: Context | None = None, kind: str = JSON, headers: dict[str, str] | None = None,
+    context_in_body: bool | None = None,
 ) -> Response:
-    """Render ``data``: with JSON-LD, the @context goes into each object; with JSON, into a Link header."""
+    """Render ``data``: with JSON-LD or GeoJSON, the @context goes into each object; with JSON,
+    into a Link header. ``context_in_body`` overrides where (see ``context_in_body``)."""
     all_headers = dict(headers or {})
     if ctx is not None:
-        if kind in (JSON_LD, GEO_JSON):
+        if kind in (JSON_LD, GEO_JSON) if context_in_body is None else context_in_body:
             context_value = body_context(ctx)
             if isinstance(data, list):
                 data = [{**item, "@context": context_value} for item in data]
@@ -189,6 +191,15 @@ def json_response(
             context_link = f'<{context_url(ctx)}>; rel="{CONTEXT_REL}"; type="{JSON_LD}"'
             all_headers["Link"] = ", ".join(filter(None, (context_link, all_headers.get("Link"))))
     return Response(orjson.dumps(data), status_code=status, media_type=kind, headers=all_headers)
+
+
+def context_in_body(request: Request, kind: str) -> bool:
+    """Whether a response body of ``kind`` carries its @context (clause 6.3.6): JSON-LD always;
+    GeoJSON unless the request says ``Prefer: body=json``, and then the Link header carries it."""
+    if kind == GEO_JSON:
+        return not any(token.strip().lower() == "body=json"
+                       for value in request.headers.getlist("prefer") for token in value.split(","))
+    return kind == JSON_LD
 
 
 def no_content() -> Response:
