@@ -209,3 +209,11 @@ def test_556_01_a_remote_context_that_is_not_a_context_is_bad_request_data(setti
             response = client.post("/ngsi-ld/v1/entities", json=streetlight(2), headers=link(base + "/gone.jsonld"))
             assert_problem(response, 504, "LdContextNotAvailable")
             assert [e["id"] for e in client.get("/ngsi-ld/v1/entities", params={"type": "Streetlight"}).json()] == []
+
+
+def test_557_01_01_a_scoped_context_in_a_user_context_is_refused_and_nothing_is_created(client):
+    entity = {"id": "urn:ngsi-ld:Vehicle:557", "type": "Vehicle", "@context": [
+        {"Vehicle": {"@id": "https://example.org/Vehicle", "@context": {"speed": "https://example.org/hidden-speed"}}}]}
+    response = client.post("/ngsi-ld/v1/entities", json=entity, headers={"Content-Type": "application/ld+json"})
+    assert "scoped @context" in assert_problem(response, 400, "BadRequestData")["detail"]
+    assert_problem(client.get("/ngsi-ld/v1/entities/urn:ngsi-ld:Vehicle:557"), 404, "ResourceNotFound")

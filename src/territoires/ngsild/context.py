@@ -11,8 +11,8 @@ so core terms always win, as the core context's ``@protected`` asks. A user ``@v
 replace the default vocabulary, which only names what no context defines.
 
 Pure code: remote context documents come through a ``Resolver`` callable supplied by the caller.
-Property-scoped and type-scoped contexts (``@context`` inside a term definition) are accepted
-but not applied: NGSI-LD names are expanded one by one, outside any JSON-LD node.
+Property-scoped and type-scoped contexts (``@context`` inside a term definition) are refused, as
+clause 5.5.7 says a user @context shall not contain them.
 """
 
 from __future__ import annotations
@@ -493,6 +493,9 @@ class _Definer:
         unknown = sorted(k for k in spec if k not in _TERM_MEMBERS)
         if unknown:
             raise BadRequestData(f"The definition of term {term!r} has unknown members {unknown}" + self.where)
+        if "@context" in spec:  # NGSI-LD expands names one by one, outside any node a scoped context would apply to
+            raise BadRequestData(f"The definition of term {term!r} holds a scoped @context, which an NGSI-LD "
+                                 "@context shall not contain (clause 5.5.7)" + self.where)
         protected = spec.get("@protected", self.protected)
         if not isinstance(protected, bool):
             raise BadRequestData(f"@protected of term {term!r} must be true or false" + self.where)
