@@ -298,6 +298,7 @@ def test_012_01_partial_attribute_update(client):
     ("application/json;q=0, */*", "application/ld+json"),  # the most specific range weighs JSON
     ("application/*;q=0.5, application/geo+json", "application/geo+json"),
     ("*/*", "application/json"),
+    ("application/ld+json;q=notanumber", "application/ld+json"),  # 045_04_04: a malformed weight refuses nothing
 ])
 def test_045_accept_selects_by_weight_then_by_the_specification_s_list(client, accept, served):
     create(client, streetlight(1))

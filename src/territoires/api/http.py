@@ -141,7 +141,8 @@ def negotiate(request: Request, offered: tuple[str, ...] = (JSON, JSON_LD)) -> s
 
 
 def _accept_weights(accept: str) -> dict[str, float]:
-    """Each media range of an Accept header and its weight (``q``, 1 when absent, 0 when unreadable)."""
+    """Each media range of an Accept header and its weight (``q``; 1 when absent or unreadable:
+    a malformed weight is no refusal, the range asks for its media type as if it gave none)."""
     weights: dict[str, float] = {}
     for item in accept.split(","):
         kind, *params = (part.strip() for part in item.split(";"))
@@ -151,7 +152,7 @@ def _accept_weights(accept: str) -> dict[str, float]:
                 try:
                     quality = float(param[2:])
                 except ValueError:
-                    quality = 0.0
+                    pass
         weights.setdefault(kind.lower(), quality)
     return weights
 
