@@ -388,6 +388,16 @@ def test_5512_example_1_merge_keeps_members_not_given():
     assert result == {"updated": [iri("temperature")], "notUpdated": []}
 
 
+def test_5611_01_merge_sets_and_removes_the_entity_s_expires_at():
+    entity = stored(speed=1)
+    later, _ = merge(entity, {"expiresAt": "2030-01-01T00:00:00Z"})
+    assert later["expiresAt"] == "2030-01-01T00:00:00Z" and later["modifiedAt"] == T1
+    assert "expiresAt" not in merge(later, {"expiresAt": NGSI_LD_NULL})[0]
+    assert "expiresAt" not in entity  # the stored entity is never changed
+    with pytest.raises(BadRequestData, match="expiresAt"):
+        merge(entity, {"expiresAt": "not-a-date"})
+
+
 def test_554_01_04_merge_patches_json_object_values():
     # 5.5.12 EXAMPLE 2
     entity = stored(address={"type": "Property", "value": {"street": "Straße des 17. Juni", "city": "Berlin", "country": "Germany"}})

@@ -348,8 +348,8 @@ class _Parser:
                         known_types[raw] = types[0]
             elif key == "scope":
                 entity["scope"] = self.scopes(raw)
-            elif key == "expiresAt":
-                entity["expiresAt"] = validate_datetime(raw, "expiresAt")
+            elif key == "expiresAt":  # NGSI-LD Null reaches here in fragments only: it removes the member
+                entity["expiresAt"] = raw if raw == NGSI_LD_NULL else validate_datetime(raw, "expiresAt")
             # else @context (applied by the caller) or a system attribute (ours to set)
         if "id" not in entity and require_id:
             raise BadRequestData("The entity has no id: 'id' is mandatory (clause 4.5.1)")

@@ -139,6 +139,8 @@ def merge_entity(
     if "scope" in fragment:
         _set_scope(new, fragment["scope"], extend=no_overwrite)
         _updated(result, SCOPE)
+    if "expiresAt" in fragment and not no_overwrite:
+        changed = _set_expiry(new, fragment["expiresAt"]) or changed
     return _touched(new, now, changed or bool(result["updated"])), result
 
 
@@ -405,6 +407,16 @@ def _add_types(entity: Entity, fragment: Entity) -> bool:
     if added:
         entity["type"] = entity["type"] + added
     return bool(added)
+
+
+def _set_expiry(entity: Entity, expires_at: str) -> bool:
+    """Set the entity's expiresAt, or remove it (NGSI-LD Null); whether it changed."""
+    before = entity.get("expiresAt")
+    if expires_at == NGSI_LD_NULL:
+        entity.pop("expiresAt", None)
+    else:
+        entity["expiresAt"] = expires_at
+    return entity.get("expiresAt") != before
 
 
 def _set_scope(entity: Entity, scope: list[str] | str, extend: bool) -> None:
