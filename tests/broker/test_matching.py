@@ -16,6 +16,7 @@ from territoires.broker.changes import Change
 from territoires.config import Settings
 from territoires.ngsild.context import compile_context
 from territoires.ngsild.errors import ResourceNotFound
+from territoires.ngsild.subscription import render_subscription
 from territoires.store.port import SENT, DeliveryOutcome, OutboxEntry, TenantSession
 from tests import postgres
 
@@ -63,11 +64,18 @@ def test_selectors_by_type_id_and_id_pattern(broker) -> None:
     by_id = subscribe(broker, entities=[{"type": "Streetlight", "id": "urn:ngsi-ld:Streetlight:2"}])
     by_pattern = subscribe(broker, entities=[{"type": "Streetlight", "idPattern": ":[13]$"}])
     other_type = subscribe(broker, entities=[{"type": "WasteContainer"}])
+    # Table 5.2.33-1: an array of ids, which wins over an idPattern
+    by_ids = subscribe(broker, entities=[{"type": "Streetlight", "id": ["urn:ngsi-ld:Streetlight:1",
+                                                                        "urn:ngsi-ld:Streetlight:3"], "idPattern": ":2$"}])
     broker.entities.batch_create("", [lamp(1), lamp(2), lamp(3)], [CTX] * 3)
     entries = drain(broker)
+    subs = (by_type, by_id, by_pattern, other_type, by_ids)
     ids = {sub: sorted(d["id"][-1] for e in entries if e.notification.subscription_id == sub
-                       for d in e.notification.data) for sub in (by_type, by_id, by_pattern, other_type)}
-    assert ids == {by_type: ["1", "2", "3"], by_id: ["2"], by_pattern: ["1", "3"], other_type: []}
+                       for d in e.notification.data) for sub in subs}
+    assert ids == {by_type: ["1", "2", "3"], by_id: ["2"], by_pattern: ["1", "3"], other_type: [], by_ids: ["1", "3"]}
+    stored, _ = broker.subscriptions.retrieve("", by_ids)  # read back from the store, rendered as given
+    rendered = render_subscription(stored, CTX, now="2026-01-01T00:00:00Z")
+    assert rendered["entities"][0]["id"] == ["urn:ngsi-ld:Streetlight:1", "urn:ngsi-ld:Streetlight:3"]
     assert all(e.notification.trigger == "attributeCreated" for e in entries)  # the default triggers
 
 

@@ -133,6 +133,8 @@ def test_read_only_and_unknown_top_level_members_are_ignored():
         (body(entities=[{"id": "urn:a:b"}]), "needs a type"),
         (body(entities=[{"type": "Streetlight", "idPattern": "("}]), "regular expression"),
         (body(entities=[{"type": "Streetlight", "id": "not a uri"}]), "absolute URI"),
+        (body(entities=[{"type": "Streetlight", "id": []}]), "empty array"),  # Table 5.2.33-1
+        (body(entities=[{"type": "Streetlight", "id": ["urn:a:b", 5]}]), "id[1] 5 is not an absolute URI"),
         (body(entities=[{"type": "Streetlight", "ids": "urn:a:b"}]), "unknown member(s) ids"),
         (body(watchedAttributes=[]), "non-empty array"),
         (body(watchedAttributes=["bad name"]), "not a valid name"),

@@ -79,8 +79,9 @@ class _Index:
             if not sub.entities:
                 index.any_entity.append(sub)
             for selector in sub.entities:
-                if selector.id is not None:
-                    index.by_id.setdefault(selector.id, []).append(sub)
+                if selector.ids:
+                    for entity_id in selector.ids:
+                        index.by_id.setdefault(entity_id, []).append(sub)
                 else:
                     for name in _type_names(selector.type):
                         index.by_type.setdefault(name, []).append(sub)
@@ -175,7 +176,7 @@ class NotificationMatcher:
         found: dict[str, Entity] = {}
         for selector in sub.entities:
             page = session.query(EntityQuery(
-                ids=(selector.id,) if selector.id else (), id_pattern=None if selector.id else selector.id_pattern,
+                ids=selector.ids, id_pattern=None if selector.ids else selector.id_pattern,
                 types=selector.type, q=sub.q, scope_q=sub.scope_q, geo=sub.geo_q, limit=PERIODIC_LIMIT))
             for entity in page.entities:
                 found.setdefault(entity["id"], entity)
@@ -256,8 +257,8 @@ def endpoint_key(uri: str) -> str:
 def _selects(selector: EntitySelector, entity: Entity) -> bool:
     if not _type_matches(selector.type, entity.get("type", ())):
         return False
-    if selector.id is not None:
-        return entity["id"] == selector.id
+    if selector.ids:
+        return entity["id"] in selector.ids
     if selector.id_pattern is not None:
         return _pattern(selector.id_pattern).search(entity["id"]) is not None
     return True

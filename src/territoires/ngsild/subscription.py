@@ -79,12 +79,17 @@ _LANGUAGE = re.compile(r"\*|[A-Za-z]{1,8}(?:-[A-Za-z0-9]{1,8})*(?:;q=[01](?:\.[0
 
 @dataclass(frozen=True)
 class EntitySelector:
-    """One member of ``entities`` (clause 5.2.33): a type expression, and an id or an id
-    pattern (with both, ``id`` wins, as the clause says)."""
+    """One member of ``entities`` (clause 5.2.33): a type expression, and an id (or several)
+    or an id pattern (with both, ``id`` wins, as the clause says)."""
 
     type: TypeExpr  # names expanded
-    id: str | None = None
+    id: str | tuple[str, ...] | None = None  # as given: one id, or an array of them
     id_pattern: str | None = None  # a regular expression, searched (Python ``re`` syntax)
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        """The ids the selector names (none: any id)."""
+        return (self.id,) if isinstance(self.id, str) else self.id or ()
 
 
 @dataclass(frozen=True)
@@ -363,12 +368,15 @@ class _Parser:
         if "type" not in raw:
             raise BadRequestData(f"{where} needs a type (an entity type or a type expression)")
         types = query.parse_type_expr(_string(raw["type"], f"{where}.type"), self.ctx.expand)
-        selector_id = None
+        selector_id: str | tuple[str, ...] | None = None
         if "id" in raw:
-            try:
-                selector_id = validate_entity_id(raw["id"])
-            except BadRequestData:
-                raise BadRequestData(f"{where}.id {_show(raw['id'])} is not an absolute URI") from None
+            given = raw["id"]
+            if type(given) is list:
+                if not given:
+                    raise BadRequestData(f"{where}.id is an empty array: give at least one entity id")
+                selector_id = tuple(_selector_id(item, f"{where}.id[{n}]") for n, item in enumerate(given))
+            else:
+                selector_id = _selector_id(given, f"{where}.id")
         pattern = None
         if "idPattern" in raw:
             pattern = _string(raw["idPattern"], f"{where}.idPattern")
@@ -656,10 +664,17 @@ def render_subscription(
     return out
 
 
+def _selector_id(raw: Any, where: str) -> str:
+    try:
+        return validate_entity_id(raw)
+    except BadRequestData:
+        raise BadRequestData(f"{where} {_show(raw)} is not an absolute URI") from None
+
+
 def _render_selector(selector: EntitySelector, compact: Callable[[str], str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if selector.id is not None:
-        out["id"] = selector.id
+        out["id"] = list(selector.id) if isinstance(selector.id, tuple) else selector.id
     if selector.id_pattern is not None:
         out["idPattern"] = selector.id_pattern
     out["type"] = type_text(selector.type, compact)
