@@ -95,6 +95,31 @@ def test_019_02_02_query_via_post(client):
     assert ids(response) == ["urn:ngsi-ld:Streetlight:0002", "urn:ngsi-ld:Streetlight:0004", "urn:ngsi-ld:Streetlight:0006"]
 
 
+def test_019_29_08_to_10_a_linked_entity_sub_query_follows_relationships(client):
+    """Clause 4.9, EXAMPLES 13 and 14: ``rel{path}`` tests ``path`` on the entities the
+    Relationship targets; ``rel{Type:path}`` only on those of that type."""
+    for n, name in ((1, "Pisa Tower"), (2, "Eiffel Tower")):
+        create(client, {"id": f"urn:ngsi-ld:Building:{n}", "type": "Building",
+                        "name": {"type": "Property", "value": name},
+                        "owner": {"type": "Relationship", "object": "urn:ngsi-ld:Person:ann"}})
+    create(client, {"id": "urn:ngsi-ld:Person:ann", "type": "Person", "name": {"type": "Property", "value": "Ann"}})
+    for n, managed in ((1, "urn:ngsi-ld:Building:1"), (2, ["urn:ngsi-ld:Building:2", "urn:ngsi-ld:Building:9"]),
+                       (3, "urn:ngsi-ld:Building:9")):  # 9 is not stored
+        create(client, {"id": f"urn:ngsi-ld:Guide:{n}", "type": "Guide",
+                        "managedBy": {"type": "Relationship", "object": managed}})
+
+    def guides(q: str) -> list[str]:
+        return ids(client.get(ENTITIES, params={"type": "Guide", "q": q}))
+
+    assert guides('managedBy{name}=="Pisa Tower"') == ["urn:ngsi-ld:Guide:1"]
+    assert guides('managedBy{Building:name}=="Pisa Tower"') == ["urn:ngsi-ld:Guide:1"]
+    assert guides('managedBy{Vehicle:name}=="Pisa Tower"') == []
+    assert guides('managedBy{name}~=".*Tower"') == ["urn:ngsi-ld:Guide:1", "urn:ngsi-ld:Guide:2"]  # an array of objects
+    assert guides("!managedBy{name}") == ["urn:ngsi-ld:Guide:3"]  # its target is not stored
+    assert guides('managedBy{owner{name}}=="Ann";managedBy{name}!="Pisa Tower"') == ["urn:ngsi-ld:Guide:2"]
+    assert_problem(client.get(ENTITIES, params={"type": "Guide", "q": "managedBy{name"}), 400, "BadRequestData")
+
+
 def test_019_05_query_as_geojson(client):
     city(client)
     response = client.get(ENTITIES, params={"type": "Streetlight", "limit": "2"}, headers={"Accept": "application/geo+json"})

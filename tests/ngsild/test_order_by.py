@@ -93,6 +93,7 @@ def test_a_repeated_key_is_kept_in_place() -> None:
     ("1name", "orderBy: unexpected '1' at position 1"),
     ("type.x", 'orderBy: path after the entity member type at position 5 in "type.x": type has no sub-attributes'),
     ("id[k]", "orderBy: path after the entity member id at position 3"),
+    ("owner{name}", "orderBy: linked entity path at position 1 in \"owner{name}\": orderBy compares the entities' own"),
     ("name[*]", "ordering needs one value per entity: name a single language, as name[fr]"),
     ("name[]", "orderBy: unexpected ']' at position 6"),
     ("id;dist-asc", "orderBy: dist-asc sorts by the distance to a GeoProperty, not by id"),

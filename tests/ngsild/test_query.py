@@ -22,6 +22,7 @@ from territoires.ngsild.query import (
     Comparison,
     Exists,
     InRange,
+    LinkedPath,
     Or,
     Pattern,
     QExpr,
@@ -145,6 +146,13 @@ def test_values(text: str, expected: QExpr) -> None:
     ("ex:temp.ex:acc>1", Comparison(path("ex:temp", "ex:acc"), ">", num(1))),
     ("température_2>1", Comparison(path("température_2"), ">", num(1))),
     ("observedAt", Exists(path("observedAt"))),  # at top level it is an attribute name
+    # Linked entity sub-queries (clause 4.9, EXAMPLES 13 and 14), type hints before ':'
+    ('managedBy{name}=="Pisa"', Comparison(AttrPath(expand("managedBy"), linked=LinkedPath((), path("name"))), "==",
+                                           Value("string", "Pisa", VOCAB + "Pisa"))),
+    ("managedBy{Building,Tower:name.observedAt}", Exists(AttrPath(expand("managedBy"), linked=LinkedPath(
+        (expand("Building"), expand("Tower")), path("name", member="observedAt"))))),
+    ("a{T:b{c[k]}}", Exists(AttrPath(expand("a"), linked=LinkedPath(
+        (expand("T"),), AttrPath(expand("b"), linked=LinkedPath((), path("c", keys=("k",)))))))),
 ])
 def test_attribute_paths(text: str, expected: QExpr) -> None:
     assert parse_q(text, expand) == expected
@@ -202,6 +210,9 @@ def test_5744_01_08_negated_existence_in_a_conjunction() -> None:
     ("a.==1", "q: unexpected '=' at position 3 in \"a.==1\": expected a sub-attribute or member name after '.'"),
     ("a[k==1", "q: unexpected '=' at position 4 in \"a[k==1\": expected ']'"),
     ("a[]", "q: unexpected ']' at position 3"),
+    ("a{b==1", "q: unexpected '=' at position 4 in \"a{b==1\": expected '}' closing the linked entity path"),
+    ("a{}", "q: unexpected '}' at position 3"),
+    ("a{T:}", "q: unexpected '}' at position 5"),
     ("a.observedAt.x==1", "q: unexpected '.' at position 13"),
     ("a.observedAt[x]==1", "q: unexpected '[' at position 13"),
     ("a==hello world", "q: unexpected 'w' at position 10"),
@@ -371,10 +382,7 @@ def to_text(expr: Any) -> str:
         return ";".join(f"({to_text(x)})" if isinstance(x, Or) else to_text(x) for x in expr.terms)
     if isinstance(expr, Or):
         return "|".join(to_text(x) for x in expr.terms)
-    p = expr.path
-    text = compact(p.attr) + "".join("." + compact(s) for s in p.sub)
-    text += f".{p.member}" if p.member else ""
-    text += "".join(f"[{k}]" for k in p.keys)
+    text = path_text(expr.path)
     if isinstance(expr, Exists):
         return "!" + text if expr.negated else text
     if isinstance(expr, Comparison):
@@ -385,6 +393,15 @@ def to_text(expr: Any) -> str:
         return text + ("!=" if expr.negated else "==") + value_text(expr.low) + ".." + value_text(expr.high)
     assert isinstance(expr, Pattern)
     return text + ("!~=" if expr.negated else "~=") + orjson.dumps(expr.regex).decode()
+
+
+def path_text(p: AttrPath) -> str:
+    if p.linked is not None:
+        types = ",".join(compact(t) for t in p.linked.types)
+        return f"{compact(p.attr)}{{{types + ':' if types else ''}{path_text(p.linked.path)}}}"
+    text = compact(p.attr) + "".join("." + compact(s) for s in p.sub)
+    text += f".{p.member}" if p.member else ""
+    return text + "".join(f"[{k}]" for k in p.keys)
 
 
 def value_text(v: Value) -> str:
@@ -415,7 +432,7 @@ _name = st.builds(lambda a, b: a + b, _letters,
                   st.text(st.sampled_from("abcxyzABC019_éΩ"), max_size=6))
 _attr_name = st.one_of(_name, _name.map(lambda n: "ex:" + n)).filter(lambda n: n not in QUERY_MEMBERS)
 _key = st.one_of(st.just("*"), st.text(st.sampled_from("abcXYZ09_-@é"), min_size=1, max_size=5))
-_paths = st.builds(
+_own_paths = st.builds(
     lambda attr, sub, member, keys: AttrPath(expand(attr), tuple(expand(s) for s in sub),
                                              member, () if member else tuple(keys)),
     _attr_name,
@@ -423,6 +440,14 @@ _paths = st.builds(
     st.one_of(st.none(), st.sampled_from(sorted(QUERY_MEMBERS))),
     st.lists(_key, max_size=3),
 )
+# Linked entity paths (clause 4.9): inside the braces, a name before ':' is a type, so the
+# linked path's attribute is a plain term.
+_linked_paths = st.builds(
+    lambda rel, types, inner: AttrPath(expand(rel), linked=LinkedPath(tuple(expand(t) for t in types), inner)),
+    _attr_name, st.lists(_name, max_size=2),
+    _own_paths.filter(lambda p: ":" not in compact(p.attr)),
+)
+_paths = st.one_of(_own_paths, _linked_paths)
 _numbers = st.one_of(
     st.integers(-(2**63), 2**63 - 1),
     st.floats(allow_nan=False, allow_infinity=False).map(lambda f: 0.0 if f == 0 else f),

@@ -359,8 +359,10 @@ def test_a_geo_query_is_shown_as_a_geo_query_object():
 
 def full_body() -> dict[str, Any]:
     return body(
-        entities=[{"type": "(Streetlight|Lamp);Post", "idPattern": "^urn:"}, {"type": "Streetlight", "id": "urn:a:b"}],
-        watchedAttributes=["powerState"], q='powerState=="off"|(dimming>5;dimming<=10.5);name~="^R"',
+        entities=[{"type": "(Streetlight|Lamp);Post", "idPattern": "^urn:"}, {"type": "Streetlight", "id": "urn:a:b"},
+                  {"type": "Lamp", "id": ["urn:a:c", "urn:a:d"]}],
+        watchedAttributes=["powerState"],
+        q='powerState=="off"|(dimming>5;dimming<=10.5);name~="^R";refCabinet{Cabinet:status}=="fault"',
         geoQ={"georel": "within", "geometry": "Polygon", "coordinates": [[[0, 0], [1, 0], [1, 1], [0, 0]]]},
         scopeQ="/Rennes/+/#,/Brest", expiresAt="2031-01-01T00:00:00Z", throttling=2.5, lang="fr",
         datasetId="urn:ngsi-ld:Dataset:a",

@@ -66,12 +66,23 @@ ORDERED_KINDS = frozenset({"string", "number", "dateTime", "date", "time"})  # C
 
 @dataclass(frozen=True)
 class AttrPath:
-    """Where a query term looks: ``attr.sub1.sub2.member[key1][key2]``."""
+    """Where a query term looks: ``attr.sub1.sub2.member[key1][key2]``, or with ``linked``,
+    ``attr{path}``: on the entities the Relationship ``attr`` targets."""
 
     attr: str  # expanded attribute IRI
     sub: tuple[str, ...] = ()  # expanded sub-attribute IRIs, outermost first
     member: str | None = None  # one of QUERY_MEMBERS, or None for the attribute's content
     keys: tuple[str, ...] = ()  # JSON member names inside the value (not expanded)
+    linked: LinkedPath | None = None
+
+
+@dataclass(frozen=True)
+class LinkedPath:
+    """A Linked Entity sub-query (clause 4.9): ``attr{Type1,Type2:path}`` looks at ``path`` on
+    the entities the Relationship targets, only those of one of ``types`` when given."""
+
+    types: tuple[str, ...]  # expanded type IRIs; none: any type
+    path: AttrPath
 
 
 @dataclass(frozen=True)
@@ -282,6 +293,8 @@ def _order_target(cur: _Cursor, expand: Expand) -> AttrPath | OrderMember:
         return name  # type: ignore[return-value]  # one of ORDER_MEMBERS
     cur.pos = start
     path = _attr_path(cur, expand)
+    if path.linked is not None:
+        cur.invalid("linked entity path", start, "orderBy compares the entities' own attributes")
     if "*" in path.keys:
         cur.invalid("key '*'", start, "ordering needs one value per entity: name a single language, as name[fr]")
     return path
@@ -508,6 +521,8 @@ def _show(v: Value) -> str:
 def _attr_path(cur: _Cursor, expand: Expand) -> AttrPath:
     cur.skip_blanks()
     attr = expand(_compact_name(cur, "an attribute name"))
+    if cur.peek() == "{":
+        return AttrPath(attr, linked=_linked_path(cur, expand))
     sub: list[str] = []
     member: str | None = None
     while cur.peek() == ".":
@@ -532,6 +547,32 @@ def _attr_path(cur: _Cursor, expand: Expand) -> AttrPath:
             cur.fail("']' or '.' and a key")
         cur.pos += 1
     return AttrPath(attr, tuple(sub), member, tuple(keys))
+
+
+def _linked_path(cur: _Cursor, expand: Expand) -> LinkedPath:
+    """``{Type1,Type2:path}`` after a Relationship's name; inside the braces, names followed by
+    ':' are the entity types considered (clause 4.9), so the path names its attribute by a term."""
+    cur.pos += 1
+    types: list[str] = []
+    start = cur.pos
+    while True:
+        cur.skip_blanks()
+        types.append(_plain_name(cur, "an entity type or an attribute name after '{'"))
+        cur.skip_blanks()
+        if cur.peek() != ",":
+            break
+        cur.pos += 1
+    if cur.peek() == ":":
+        cur.pos += 1
+        types = [expand(name) for name in types]
+    else:  # no type hint: the braces hold the path alone
+        cur.pos, types = start, []
+    path = _attr_path(cur, expand)
+    cur.skip_blanks()
+    if cur.peek() != "}":
+        cur.fail("'}' closing the linked entity path")
+    cur.pos += 1
+    return LinkedPath(tuple(types), path)
 
 
 def _compact_name(cur: _Cursor, expected: str) -> str:

@@ -747,7 +747,7 @@ def _render_endpoint(endpoint: Endpoint) -> dict[str, Any]:
 _CLASSES: dict[str, type] = {
     cls.__name__: cls
     for cls in (Subscription, NotificationParams, Endpoint, EntitySelector, geo.GeoQuery, query.AttrPath,
-                query.Value, query.Exists, query.Comparison, query.AnyOf, query.InRange, query.Pattern,
+                query.LinkedPath, query.Value, query.Exists, query.Comparison, query.AnyOf, query.InRange, query.Pattern,
                 query.Scope, query.TypeName, query.And, query.Or)
 }
 

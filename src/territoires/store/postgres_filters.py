@@ -29,6 +29,7 @@ What differs, because PostgreSQL cannot do otherwise or does more:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -110,16 +111,36 @@ def compile_q(expr: QExpr) -> Sql:
     return q_condition(expr, _q_term)
 
 
-def _q_term(term: QTerm) -> Sql:
+def _q_term(term: QTerm, row: str = "e") -> Sql:
+    """``term`` over the entity row ``row``."""
     path = term.path
     attr = check_name(path.attr)
     # Shapes list their attributes: the entities_by_shape index serves the candidates.
-    has_attr = _cat("e.shape IN (SELECT sh.shape FROM shapes sh WHERE sh.attrs ? ", Param(attr), ")")
+    has_attr = _cat(row, ".shape IN (SELECT sh.shape FROM shapes sh WHERE sh.attrs ? ", Param(attr), ")")
+    if path.linked is not None:
+        return _cat("(", has_attr, " AND ", _linked_term(term, row), ")")
     if isinstance(term, Exists) and not (path.sub or path.member or path.keys):
         return has_attr
     return _cat(
-        "(", has_attr, " AND EXISTS (SELECT 1 FROM jsonb_array_elements(e.doc -> 'attrs' -> ", Param(attr),
+        "(", has_attr, " AND EXISTS (SELECT 1 FROM jsonb_array_elements(", row, ".doc -> 'attrs' -> ", Param(attr),
         "::text) AS inst(i) WHERE ", _on_instance(term), "))",
+    )
+
+
+def _linked_term(term: QTerm, row: str) -> Sql:
+    """A Linked Entity sub-query, as ``sqlite_filters._linked_term`` says; the object of a
+    Relationship is one URI or an array of them."""
+    path = term.path
+    linked = path.linked
+    assert linked is not None
+    target, rel = row + "l", _cat(row, "r.r -> 'object'")
+    of_types = (_cat(target, ".shape IN (SELECT s.shape FROM shapes s WHERE ", _has_type(list(linked.types)), ") AND ")
+                if linked.types else ("", []))
+    return _cat(
+        "EXISTS (SELECT 1 FROM jsonb_array_elements(", row, ".doc -> 'attrs' -> ", Param(check_name(path.attr)),
+        "::text) AS ", row, "r(r) JOIN entities ", target, " ON ", target, ".id IN (SELECT jsonb_array_elements_text("
+        "CASE jsonb_typeof(", rel, ") WHEN 'array' THEN ", rel, " ELSE jsonb_build_array(", rel, ") END)) ",
+        "WHERE ", of_types, _q_term(replace(term, path=linked.path), target), ")",
     )
 
 

@@ -23,6 +23,7 @@ import functools
 import re
 import sqlite3
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -98,17 +99,37 @@ def compile_q(expr: QExpr) -> Sql:
     return q_condition(expr, _q_term)
 
 
-def _q_term(term: QTerm) -> Sql:
+def _q_term(term: QTerm, row: str = "e") -> Sql:
+    """``term`` over the entity row ``row``."""
     path = term.path
     has_attr = _cat(
-        "e.shape IN (SELECT shape FROM shapes WHERE json_type(attrs, ", _P("$" + _key(path.attr)), ") IS NOT NULL)"
+        row, ".shape IN (SELECT shape FROM shapes WHERE json_type(attrs, ", _P("$" + _key(path.attr)), ") IS NOT NULL)"
     )
+    if path.linked is not None:
+        return _cat("(", has_attr, " AND ", _linked_term(term, row), ")")
     if isinstance(term, Exists) and not (path.sub or path.member or path.keys):
         return has_attr  # the shape lists exactly the entity's attributes: no document to read
     instances = _P("$.attrs" + _key(path.attr))
     return _cat(
-        "(", has_attr, " AND EXISTS (SELECT 1 FROM json_each(e.doc, ", instances, ") AS i WHERE ",
+        "(", has_attr, " AND EXISTS (SELECT 1 FROM json_each(", row, ".doc, ", instances, ") AS i WHERE ",
         _on_instance(term), "))",
+    )
+
+
+def _linked_term(term: QTerm, row: str) -> Sql:
+    """A Linked Entity sub-query (clause 4.9): an instance of the Relationship ``path.attr`` of
+    ``row`` targets a stored entity (of the types given) on which ``term`` holds for the linked
+    path. Each nesting level has its own aliases (``row`` + ``l``)."""
+    path = term.path
+    linked = path.linked
+    assert linked is not None
+    target = row + "l"
+    of_types = (_cat(target, ".shape IN (SELECT shape FROM shapes s WHERE ", _has_type(list(linked.types)), ") AND ")
+                if linked.types else ("", []))
+    return _cat(
+        "EXISTS (SELECT 1 FROM json_each(", row, ".doc, ", _P("$.attrs" + _key(path.attr)), ") AS ", row, "r ",
+        "JOIN entities ", target, " ON ", target, ".id IN (SELECT value FROM json_each(", row, "r.value, '$.object')) ",
+        "WHERE ", of_types, _q_term(replace(term, path=linked.path), target), ")",
     )
 
 

@@ -108,7 +108,7 @@ class Narrowing:
 def narrowing(term: QExpr) -> Narrowing | None:
     """The narrowing of a term the index can serve, or None."""
     path: AttrPath | None = getattr(term, "path", None)
-    if path is None or path.sub or path.member is not None or path.keys:
+    if path is None or path.sub or path.member is not None or path.keys or path.linked is not None:
         return None
     if isinstance(term, Comparison) and term.value.kind in _INDEXED_KINDS:
         if term.op == "==":
