@@ -229,6 +229,10 @@ def test_public_types_are_open_to_everyone_and_nothing_else(platform):
             assert client.get(f"{NGSI}/entities/{LAMP}", headers=headers).status_code == 404
             assert client.get(f"{NGSI}/temporal/entities/{LAMP}", headers=headers).status_code == 404
             assert client.get(f"{NGSI}/types", headers=headers).status_code in (401, 403)
+            # a linked entity sub-query would read entities of types that are not public
+            through = client.get(f"{NGSI}/entities", headers=headers,
+                                 params={"type": "StreetlightControlCabinet", "q": 'feeds{status}=="ok"'})
+            assert through.status_code == 403, through.text
             refused = client.post(f"{NGSI}/entities/{CABINET}/attrs", headers=headers,
                                   json={"status": {"type": "Property", "value": "x"}})
             assert refused.status_code in (401, 403)

@@ -203,6 +203,13 @@ def narrow_selection(
             or (q is not None and any(name not in SYSTEM_ATTRIBUTES for name in _q_attributes(q))))
 
 
+def looks_through_links(q: QExpr) -> bool:
+    """Whether ``q`` reads Linked Entities (a term ``rel{path}``)."""
+    if isinstance(q, And | Or):
+        return any(looks_through_links(term) for term in q.terms)  # type: ignore[arg-type]  # q expressions
+    return q.path.linked is not None
+
+
 def _q_attributes(q: QExpr) -> Iterator[str]:
     if isinstance(q, And | Or):
         for term in q.terms:
