@@ -381,6 +381,14 @@ def test_060_03_purge_entities_matching_a_query(client):
     assert [e["id"] for e in left] == ["urn:ngsi-ld:Streetlight:0003"]
 
 
+def test_5621_01_01_a_purge_does_not_select_through_linked_entities(client):
+    create(client, streetlight(1))
+    linked = {"type": "Streetlight", "q": 'refStreetlightControlCabinet{status}=="x"'}
+    problem = assert_problem(client.delete(ENTITIES, params=linked), 400, "BadRequestData")
+    assert "linked entities" in problem["detail"]
+    assert get(client)["status"]["value"] == "ok"
+
+
 def test_060_04_purge_keeps_or_drops_attributes(client):
     create(client, streetlight(1))
     create(client, streetlight(2))
