@@ -620,7 +620,8 @@ def test_random_contexts_round_trip(drawn, plain_names, other_iris):
     for name in plain_names:
         if name not in user_terms and name not in core_names:
             assert ctx.compact(ctx.expand(name)) == name
-    prefixes = {t for t in user_terms if isinstance(value.get(t), str) and value[t].endswith("/")}
+    # (a user definition of a core name such as id is ignored: it names no prefix)
+    prefixes = {t for t in user_terms - core_names if isinstance(value.get(t), str) and value[t].endswith("/")}
     for iri in other_iris + [ctx.expand(t) + "x" for t in prefixes]:
         assume(iri.split(":", 1)[0] not in prefixes)
         assert ctx.expand(ctx.compact(iri)) == iri
