@@ -109,7 +109,7 @@ def test_019_29_08_to_10_a_linked_entity_sub_query_follows_relationships(client)
                         "managedBy": {"type": "Relationship", "object": managed}})
 
     def guides(q: str) -> list[str]:
-        return ids(client.get(ENTITIES, params={"type": "Guide", "q": q}))
+        return ids(client.get(ENTITIES, params={"type": "Guide", "q": q, "join": "inline", "joinLevel": "2"}))
 
     assert guides('managedBy{name}=="Pisa Tower"') == ["urn:ngsi-ld:Guide:1"]
     assert guides('managedBy{Building:name}=="Pisa Tower"') == ["urn:ngsi-ld:Guide:1"]
@@ -118,6 +118,14 @@ def test_019_29_08_to_10_a_linked_entity_sub_query_follows_relationships(client)
     assert guides("!managedBy{name}") == ["urn:ngsi-ld:Guide:3"]  # its target is not stored
     assert guides('managedBy{owner{name}}=="Ann";managedBy{name}!="Pisa Tower"') == ["urn:ngsi-ld:Guide:2"]
     assert_problem(client.get(ENTITIES, params={"type": "Guide", "q": "managedBy{name"}), 400, "BadRequestData")
+    # 5722_01_03 and 04: Linked Entity retrieval must be asked, at least as deep (clause 5.7.2.4)
+    for params in ({"q": "managedBy{name}"}, {"q": "managedBy{owner{name}}", "join": "flat", "joinLevel": "1"}):
+        assert_problem(client.get(ENTITIES, params={"type": "Guide", **params}), 400, "BadRequestData")
+    body = {"type": "Query", "entities": [{"type": "Guide"}], "q": "managedBy{name}"}
+    assert_problem(client.post(QUERY, json=body), 400, "BadRequestData")
+    assert ids(client.post(QUERY, json={**body, "join": "inline"})) == ["urn:ngsi-ld:Guide:1", "urn:ngsi-ld:Guide:2"]
+    temporal = client.get("/ngsi-ld/v1/temporal/entities", params={"type": "Guide", "q": "managedBy{name}"})
+    assert_problem(temporal, 400, "BadRequestData")
 
 
 def test_019_05_query_as_geojson(client):

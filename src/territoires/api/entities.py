@@ -45,7 +45,7 @@ from territoires.broker.entities import BatchResult
 from territoires.ngsild import geo
 from territoires.ngsild.context import Context
 from territoires.ngsild.errors import BadRequestData, InvalidRequest, NgsiLdError, ResourceNotFound
-from territoires.ngsild.join import Join, render_linked
+from territoires.ngsild.join import Join, check_query_depth, render_linked
 from territoires.ngsild.model import Entity
 from territoires.ngsild.query import parse_attr_list
 from territoires.ngsild.render import render_entity
@@ -115,6 +115,7 @@ async def query_entities(request: Request) -> Response:
     if query.attrs and opts.attrs is None:
         opts = RenderOptions(**{**opts.__dict__, "attrs": frozenset(query.attrs)})
     linked = join_options(dict(request.query_params), ctx)
+    check_query_depth(query.q, linked)
     page = await call(request, _broker(request).entities.query, tenant_of(request), query)
     return await _page_response(request, page, ctx, opts, kind, linked)
 
@@ -386,6 +387,7 @@ async def query_post(request: Request) -> Response:
         {**dict(request.query_params), **{k: body[k] for k in ("join", "joinLevel", "containedBy", "pick", "omit") if k in body}},
         ctx,
     )
+    check_query_depth(query.q, linked)
     page = await call(request, _broker(request).entities.query, tenant_of(request), query)
     return await _page_response(request, page, ctx, opts, kind, linked)
 

@@ -40,6 +40,7 @@ from territoires.broker import Broker
 from territoires.ngsild import temporal
 from territoires.ngsild.context import Context
 from territoires.ngsild.errors import BadRequestData, ResourceNotFound
+from territoires.ngsild.join import check_query_depth
 from territoires.store.port import TemporalPage
 
 BASE = "/ngsi-ld/v1"
@@ -112,6 +113,7 @@ async def query_temporal_entities(request: Request) -> Response:
     kind = negotiate(request, (JSON, JSON_LD))
     ctx = _link_context(request)
     query = visible_query(request, entity_query(request, ctx))
+    check_query_depth(query.q, None)  # no Linked Entity retrieval in the temporal API
     words = options(request)
     params = dict(request.query_params)
     temporal_params = temporal.parse_temporal_params(params, words)
@@ -128,6 +130,7 @@ async def query_temporal_entities_post(request: Request) -> Response:
     if not isinstance(body, dict):
         raise BadRequestData('the body must be a Query: an object with "type": "Query"')
     query = visible_query(request, body_query(body, request, ctx, temporal=True))
+    check_query_depth(query.q, None)
     words = options(request)
     temporal_params = temporal.parse_temporal_body(
         body.get("temporalQ"), body.get("aggrParams"), request.query_params.get("format"), words

@@ -15,7 +15,7 @@ from starlette.requests import Request
 
 from territoires.auth.errors import Forbidden
 from territoires.ngsild.errors import ResourceNotFound
-from territoires.ngsild.query import And, Or, TypeName, looks_through_links
+from territoires.ngsild.query import And, Or, TypeName, link_depth
 from territoires.store.port import EntityQuery
 
 
@@ -27,7 +27,7 @@ def visible_query(request: Request, query: EntityQuery) -> EntityQuery:
     public = _public(request)
     if public is None:
         return query
-    if query.q is not None and looks_through_links(query.q):  # the linked entities may not be public
+    if query.q is not None and link_depth(query.q):  # the linked entities may not be public
         raise Forbidden("public readers cannot query through linked entities (rel{…} in q); query each type")
     published = Or(tuple(TypeName(iri) for iri in sorted(public)))
     return replace(query, types=published if query.types is None else And((query.types, published)))

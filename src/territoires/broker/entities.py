@@ -21,7 +21,7 @@ from territoires.ngsild.context import Context
 from territoires.ngsild.errors import AlreadyExists, BadRequestData, NgsiLdError, NonexistentTenant, ResourceNotFound
 from territoires.ngsild.join import Fetch
 from territoires.ngsild.model import Entity
-from territoires.ngsild.query import looks_through_links, narrow_selection
+from territoires.ngsild.query import link_depth, narrow_selection
 from territoires.store.port import EntityQuery, Frame, QueryPage, Store, TenantSession, Unavailable
 
 UpdateResult = dict[str, Any]
@@ -436,7 +436,7 @@ def _check_purge_selection(query: EntityQuery, local: bool) -> None:
     """Clause 5.6.21.4: a purge names entity types, a non-system attribute (in attrs or q), a
     geo-query or the local scope; ids and idPattern alone are too wide (``idPattern=.*`` is
     every entity). Its q cannot look through linked entities."""
-    if query.q is not None and looks_through_links(query.q):
+    if query.q is not None and link_depth(query.q):
         raise BadRequestData("q: a purge selects entities by their own attributes, not through linked entities "
                              "(rel{…}, clause 5.6.21.4)")
     if narrow_selection(query.types, query.attrs, query.q, geo_query=query.geo is not None, local=local):

@@ -34,7 +34,7 @@ from .context import Context
 from .entity import validate_entity_id
 from .errors import BadRequestData, TooComplexQuery
 from .model import Entity, Instance
-from .query import MAX_LENGTH, Expand, parse_attr_list
+from .query import MAX_LENGTH, Expand, QExpr, link_depth, parse_attr_list
 from .render import render_entity
 
 __all__ = [
@@ -135,6 +135,17 @@ def parse_join(
     if not joined:
         return None
     return Join(mode=join, level=level, contained_by=ids, pick=pick, omit=omit)
+
+
+def check_query_depth(q: QExpr | None, join: Join | None) -> None:
+    """Clause 5.7.2.4: a ``q`` reading linked entities (``rel{path}``) needs Linked Entity
+    retrieval (``join``) at least as deep (BadRequestData, a "too deep" query)."""
+    depth = link_depth(q) if q is not None else 0
+    if depth and join is None:
+        raise BadRequestData("q reads linked entities with {...}, which needs join=inline or join=flat")
+    if join is not None and depth > join.level:
+        raise BadRequestData(f"q reads linked entities {depth} relationship hops deep, more than joinLevel "
+                             f"{join.level}: raise joinLevel to {depth} or nest less")
 
 
 def _join_level(value: Any) -> int:

@@ -203,11 +203,14 @@ def narrow_selection(
             or (q is not None and any(name not in SYSTEM_ATTRIBUTES for name in _q_attributes(q))))
 
 
-def looks_through_links(q: QExpr) -> bool:
-    """Whether ``q`` reads Linked Entities (a term ``rel{path}``)."""
+def link_depth(q: QExpr) -> int:
+    """How many levels of Linked Entities ``q`` reads through (``a{b{c}}==1``: 2; none: 0)."""
     if isinstance(q, And | Or):
-        return any(looks_through_links(term) for term in q.terms)  # type: ignore[arg-type]  # q expressions
-    return q.path.linked is not None
+        return max(link_depth(term) for term in q.terms)  # type: ignore[arg-type]  # the terms of a q
+    depth, path = 0, q.path
+    while path.linked is not None:
+        depth, path = depth + 1, path.linked.path
+    return depth
 
 
 def _q_attributes(q: QExpr) -> Iterator[str]:
