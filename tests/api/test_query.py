@@ -189,6 +189,24 @@ def test_5233_01_an_entity_selector_names_several_ids_and_its_id_wins_over_its_i
         assert_problem(client.post(QUERY, json=body), 400, "BadRequestData")
 
 
+def test_019_02_06_a_query_body_selects_what_any_of_its_entity_selectors_selects(client):
+    city(client)
+    first, second = "urn:ngsi-ld:Streetlight:0001", "urn:ngsi-ld:Streetlight:0002"
+    mixed = {"type": "Query", "entities": [{"type": "Streetlight", "id": first}, {"type": "WasteContainer"}]}
+    assert ids(client.post(QUERY, json=mixed)) == [first, "urn:ngsi-ld:WasteContainer:1"]
+    patterns = {"type": "Query", "entities": [{"type": "Streetlight", "idPattern": "0001$"},
+                                              {"type": "Streetlight", "idPattern": "0002$"}]}
+    assert ids(client.post(QUERY, json=patterns)) == [first, second]
+    crossed = {"type": "Query", "entities": [{"type": "WasteContainer", "id": first},
+                                             {"type": "Streetlight", "id": second}]}
+    assert ids(client.post(QUERY, json=crossed)) == [second]
+    untyped = {"type": "Query", "entities": [{"type": "Streetlight"}, {"id": first}]}
+    problem = assert_problem(client.post(QUERY, json=untyped), 400, "BadRequestData")
+    assert "entities[1] needs a type" in problem["detail"]
+    unknown = {"type": "Query", "entities": [{"type": "Streetlight", "ids": [first]}]}
+    assert "ids" in assert_problem(client.post(QUERY, json=unknown), 400, "BadRequestData")["detail"]
+
+
 def test_421_01_01_pipe_and_comma_pick_the_same_attributes(client):
     create(client, streetlight(1))
     comma = client.get(LIGHT, params={"pick": "id,powerState,status"})

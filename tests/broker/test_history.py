@@ -11,6 +11,8 @@ from territoires.broker import open_broker
 from territoires.broker.history import HistoryRecorder
 from territoires.config import Settings
 from territoires.ngsild.context import compile_context
+from territoires.ngsild.query import TypeName
+from territoires.ngsild.subscription import EntitySelector
 from territoires.store.port import EntityQuery, TemporalPage, TemporalQuery
 from tests import postgres
 
@@ -71,6 +73,13 @@ def test_deleting_an_entity_deletes_its_history_unless_kept(broker) -> None:
     if broker.settings.keep_deleted_history:
         [kept] = page.entities
         assert kept.types == [VOCAB + "Streetlight"] and [s.attr for s in kept.series] == [VOCAB + "powerState"]
+        # Named by the selectors of a Query too, when one of them holds whole (type and id).
+        lamp, sensor = TypeName(VOCAB + "Streetlight"), TypeName(VOCAB + "Sensor")
+        for selectors, found in (((EntitySelector(sensor, LAMP), EntitySelector(lamp, LAMP)), [LAMP]),
+                                 ((EntitySelector(sensor, LAMP), EntitySelector(lamp, "urn:ngsi-ld:Streetlight:2")), [])):
+            with broker.store.session("") as s:
+                page = s.temporal_query(TemporalQuery(EntityQuery(selectors=selectors)))
+            assert [e.id for e in page.entities] == found
     else:
         assert page.entities == []
         broker.entities.create("", {"id": LAMP, "type": "Streetlight"}, CTX)

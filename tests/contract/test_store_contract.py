@@ -9,6 +9,7 @@ import pytest
 from territoires.ngsild.errors import AlreadyExists, BadRequestData, NonexistentTenant, ResourceNotFound
 from territoires.ngsild.geo import parse_geo_query
 from territoires.ngsild.query import parse_order_by, parse_q, parse_scope_q, parse_type_expr
+from territoires.ngsild.subscription import EntitySelector
 from territoires.store.port import DEFAULT_TENANT, EntityQuery, NotSupported, StoredContext
 
 from .conftest import NOW, VOCAB, entity, prop, streetlight
@@ -161,6 +162,20 @@ def test_query_by_ids_and_id_pattern(city):
     page = query(city, ids=("urn:ngsi-ld:WasteContainer:2", "urn:ngsi-ld:Nope:1"))
     assert ids(page) == ["urn:ngsi-ld:WasteContainer:2"]
     assert ids(query(city, id_pattern="^urn:ngsi-ld:Waste")) == ["urn:ngsi-ld:WasteContainer:1", "urn:ngsi-ld:WasteContainer:2"]
+
+
+def test_query_by_entity_selectors_selects_what_any_of_them_selects(city):
+    streetlight, waste = parse_type_expr("Streetlight", vocab), parse_type_expr("WasteContainer", vocab)
+    selectors = (EntitySelector(streetlight, "urn:ngsi-ld:Streetlight:0003"), EntitySelector(waste),
+                 EntitySelector(streetlight, id_pattern="Thing"))
+    assert ids(query(city, selectors=selectors)) == [
+        "urn:ngsi-ld:Streetlight:0003", "urn:ngsi-ld:WasteContainer:1", "urn:ngsi-ld:WasteContainer:2", "urn:ngsi-ld:Thing:1"]
+    # Each selector holds whole: its ids (which win over its pattern) with its own type.
+    crossed = (EntitySelector(waste, ("urn:ngsi-ld:Streetlight:0003",), "Waste"),
+               EntitySelector(streetlight, "urn:ngsi-ld:WasteContainer:1"))
+    assert query(city, selectors=crossed, count=True).count == 0
+    # The query's other filters hold as well.
+    assert ids(query(city, selectors=selectors, ids=("urn:ngsi-ld:WasteContainer:2",))) == ["urn:ngsi-ld:WasteContainer:2"]
 
 
 def test_query_by_attribute_presence(city):

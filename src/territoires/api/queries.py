@@ -31,6 +31,7 @@ from territoires.ngsild.query import (
     parse_scope_q,
     parse_type_expr,
 )
+from territoires.ngsild.subscription import EntitySelector, parse_entity_selectors
 from territoires.store.port import EntityQuery
 
 FORMS = {"normalized": "normalized", "concise": "concise", "keyValues": "keyValues", "simplified": "keyValues"}
@@ -205,22 +206,10 @@ def body_query(body: dict[str, Any], request: Request, ctx: Context, *, temporal
                 "not to Query Entities: leave it out"
             )
         _check_geometry_property(request)
+    # Table 5.2.23-1: entities, when given, is a non-empty array of EntitySelectors, any of
+    # which an entity may match.
     entities = body.get("entities")
-    if entities == []:  # Table 5.2.23-1
-        raise BadRequestData("entities is an empty array: leave entities out or give at least one EntitySelector")
-    entities = entities or []
-    if not isinstance(entities, list) or not all(isinstance(e, dict) for e in entities):
-        raise BadRequestData("entities must be an array of EntitySelector objects")
-    # Table 5.2.33-1: id is a URI or an array of URIs, and takes precedence over idPattern.
-    if any(e.get("id") == [] for e in entities):
-        raise BadRequestData("an EntitySelector's id is an empty array: give at least one entity id")
-    ids = [one for e in entities if "id" in e for one in (e["id"] if isinstance(e["id"], list) else [e["id"]])]
-    types = [e["type"] for e in entities if "type" in e]
-    patterns = [e["idPattern"] for e in entities if "idPattern" in e and "id" not in e]
-    if len(patterns) > 1:
-        raise BadRequestData("only one idPattern can be given")
-    if not all(isinstance(v, str) for v in ids + types + patterns):
-        raise BadRequestData("EntitySelector members must be strings (id: a string or an array of strings)")
+    selectors = parse_entity_selectors(entities, ctx.expand) if entities is not None else ()
     geo_q = body.get("geoQ")
     limit = int_param(request, "limit", 20)
     count = request.query_params.get("count") == "true"
@@ -228,9 +217,10 @@ def body_query(body: dict[str, Any], request: Request, ctx: Context, *, temporal
         raise TooManyResults(f"limit {limit} is above this server's maximum page size")
     return _query(
         ctx,
-        ids=",".join(ids) or None,
-        id_pattern=patterns[0] if patterns else None,
-        type_expr=",".join(f"({t})" if any(c in t for c in ",;|") else t for t in types) or None,
+        ids=None,
+        id_pattern=None,
+        type_expr=None,
+        selectors=selectors,
         attrs=_list_text(body.get("attrs"), "attrs"),
         q=body.get("q"),
         scope_q=body.get("scopeQ"),
@@ -248,7 +238,7 @@ def body_query(body: dict[str, Any], request: Request, ctx: Context, *, temporal
 def _query(
     ctx: Context, *, ids: Any, id_pattern: Any, type_expr: Any, attrs: Any, q: Any, scope_q: Any, csf: Any,
     geo_query: Any, offset: int, limit: int, after: Any, count: bool,
-    ordering: Ordering, local: bool, purge: bool = False,
+    ordering: Ordering, local: bool, purge: bool = False, selectors: tuple[EntitySelector, ...] = (),
 ) -> EntityQuery:
     for name, value in (("id", ids), ("idPattern", id_pattern), ("type", type_expr), ("attrs", attrs),
                         ("q", q), ("scopeQ", scope_q), ("csf", csf)):
@@ -262,6 +252,7 @@ def _query(
         ids=id_list,
         id_pattern=_checked_pattern(id_pattern),
         types=parse_type_expr(type_expr, ctx.expand) if type_expr and not every_type else None,
+        selectors=selectors,
         attrs=tuple(_names(attrs, ctx, "attrs") or ()) if attrs else (),
         q=parse_q(q, ctx.expand) if q else None,
         scope_q=parse_scope_q(scope_q) if scope_q else None,
@@ -282,9 +273,9 @@ def _query(
 def _refuse_too_wide(query: EntityQuery, local: bool, every_type: bool) -> None:
     """Clause 5.7.2.4: a query gives a type (``*`` for every one, asked for in so many words), attrs
     or q naming a non-system Attribute, a geo-query or the local scope, so that it cannot dump a
-    whole tenant by mistake."""
-    if every_type or narrow_selection(query.types, query.attrs, query.q, geo_query=query.geo is not None,
-                                      local=local):
+    whole tenant by mistake. Each EntitySelector of a Query names a type."""
+    if every_type or query.selectors or narrow_selection(query.types, query.attrs, query.q,
+                                                          geo_query=query.geo is not None, local=local):
         return
     raise BadRequestData(
         "too wide a query: give type, attrs or q naming an attribute other than createdAt, modifiedAt "
@@ -370,6 +361,6 @@ def _checked_pattern(pattern: str | None) -> str | None:
         return None
     try:
         re.compile(pattern)
-    except re.error as error:
+    except (re.error, RecursionError, OverflowError) as error:
         raise BadRequestData(f"idPattern is not a valid regular expression: {error}") from None
     return pattern

@@ -41,7 +41,7 @@ from territoires.ngsild.notification import (
     attribute_changes,
     notified_entity,
 )
-from territoires.ngsild.query import And, Or, TypeExpr, TypeName
+from territoires.ngsild.query import TypeExpr, TypeName, types_satisfy
 from territoires.ngsild.subscription import EntitySelector, Subscription
 from territoires.store.port import (
     NOTIFICATION_ID_PREFIX,
@@ -255,23 +255,13 @@ def endpoint_key(uri: str) -> str:
 
 
 def _selects(selector: EntitySelector, entity: Entity) -> bool:
-    if not _type_matches(selector.type, entity.get("type", ())):
+    if not types_satisfy(selector.type, entity.get("type", ())):
         return False
     if selector.ids:
         return entity["id"] in selector.ids
     if selector.id_pattern is not None:
         return _pattern(selector.id_pattern).search(entity["id"]) is not None
     return True
-
-
-def _type_matches(expr: TypeExpr, types: Sequence[str]) -> bool:
-    """Whether an entity of ``types`` satisfies a type expression (clause 4.17)."""
-    if isinstance(expr, TypeName):
-        return expr.iri in types
-    if isinstance(expr, And):
-        return all(_type_matches(term, types) for term in expr.terms)  # type: ignore[arg-type]
-    assert isinstance(expr, Or)
-    return any(_type_matches(term, types) for term in expr.terms)  # type: ignore[arg-type]
 
 
 def _type_names(expr: TypeExpr) -> set[str]:

@@ -35,7 +35,7 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Literal, NoReturn
@@ -232,6 +232,14 @@ def parse_scope_q(text: str) -> ScopeExpr:
     """Parse a scope query (clause 4.19)."""
     cur = _Cursor("scopeQ", text)
     return cur.expression(lambda: _scope(cur), or_ops="|,")
+
+
+def types_satisfy(expr: TypeExpr, types: Collection[str]) -> bool:
+    """Whether an entity of ``types`` (expanded) satisfies a type expression (clause 4.17)."""
+    if isinstance(expr, TypeName):
+        return expr.iri in types
+    holds = (types_satisfy(term, types) for term in expr.terms)  # type: ignore[arg-type]  # terms of a type expression
+    return all(holds) if isinstance(expr, And) else any(holds)
 
 
 def parse_type_expr(text: str, expand: Expand) -> TypeExpr:

@@ -92,6 +92,39 @@ class EntitySelector:
         return (self.id,) if isinstance(self.id, str) else self.id or ()
 
 
+def parse_entity_selectors(raw: Any, expand: query.Expand) -> tuple[EntitySelector, ...]:
+    """The ``entities`` member of a subscription or of a Query (clause 5.2.33): a non-empty
+    array of EntitySelector objects, each with a type, type names expanded."""
+    items = _list(raw, "entities", "EntitySelector objects, as [{\"type\": \"Streetlight\"}]")
+    return tuple(_selector(item, f"entities[{n}]", expand) for n, item in enumerate(items))
+
+
+def _selector(raw: Any, where: str, expand: query.Expand) -> EntitySelector:
+    if not isinstance(raw, dict):
+        raise BadRequestData(f"{where} must be an EntitySelector object with a type, got {_show(raw)}")
+    _no_unknown(raw, {"id", "idPattern", "type"}, where)
+    if "type" not in raw:
+        raise BadRequestData(f"{where} needs a type (an entity type or a type expression)")
+    types = query.parse_type_expr(_string(raw["type"], f"{where}.type"), expand)
+    selector_id: str | tuple[str, ...] | None = None
+    if "id" in raw:
+        given = raw["id"]
+        if type(given) is list:
+            if not given:
+                raise BadRequestData(f"{where}.id is an empty array: give at least one entity id")
+            selector_id = tuple(_selector_id(item, f"{where}.id[{n}]") for n, item in enumerate(given))
+        else:
+            selector_id = _selector_id(given, f"{where}.id")
+    pattern = None
+    if "idPattern" in raw:
+        pattern = _string(raw["idPattern"], f"{where}.idPattern")
+        try:
+            re.compile(pattern)
+        except (re.error, RecursionError, OverflowError) as error:
+            raise BadRequestData(f"{where}.idPattern is not a valid regular expression: {error}") from None
+    return EntitySelector(types, selector_id, pattern)
+
+
 @dataclass(frozen=True)
 class Endpoint:
     """Where notifications go (clause 5.2.15)."""
@@ -358,33 +391,7 @@ class _Parser:
         return _string(raw, "description")
 
     def p_entities(self, raw: Any) -> tuple[EntitySelector, ...]:
-        items = _list(raw, "entities", "EntitySelector objects, as [{\"type\": \"Streetlight\"}]")
-        return tuple(self.selector(item, f"entities[{n}]") for n, item in enumerate(items))
-
-    def selector(self, raw: Any, where: str) -> EntitySelector:
-        if not isinstance(raw, dict):
-            raise BadRequestData(f"{where} must be an EntitySelector object with a type, got {_show(raw)}")
-        _no_unknown(raw, {"id", "idPattern", "type"}, where)
-        if "type" not in raw:
-            raise BadRequestData(f"{where} needs a type (an entity type or a type expression)")
-        types = query.parse_type_expr(_string(raw["type"], f"{where}.type"), self.ctx.expand)
-        selector_id: str | tuple[str, ...] | None = None
-        if "id" in raw:
-            given = raw["id"]
-            if type(given) is list:
-                if not given:
-                    raise BadRequestData(f"{where}.id is an empty array: give at least one entity id")
-                selector_id = tuple(_selector_id(item, f"{where}.id[{n}]") for n, item in enumerate(given))
-            else:
-                selector_id = _selector_id(given, f"{where}.id")
-        pattern = None
-        if "idPattern" in raw:
-            pattern = _string(raw["idPattern"], f"{where}.idPattern")
-            try:
-                re.compile(pattern)
-            except (re.error, RecursionError, OverflowError) as error:
-                raise BadRequestData(f"{where}.idPattern is not a valid regular expression: {error}") from None
-        return EntitySelector(types, selector_id, pattern)
+        return parse_entity_selectors(raw, self.ctx.expand)
 
     def p_watched_attributes(self, raw: Any) -> tuple[str, ...]:
         return self.names(raw, "watchedAttributes")
@@ -597,7 +604,9 @@ def _string(raw: Any, where: str) -> str:
 
 
 def _list(raw: Any, where: str, what: str) -> list[Any]:
-    if not isinstance(raw, list) or not raw:
+    if raw == []:
+        raise BadRequestData(f"{where} is an empty array; expected a non-empty array of {what}")
+    if not isinstance(raw, list):
         raise BadRequestData(f"{where} must be a non-empty array of {what}, got {_show(raw)}")
     return raw
 

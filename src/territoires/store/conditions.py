@@ -11,6 +11,7 @@ from typing import Any
 
 from territoires.ngsild.geo import GeoQuery
 from territoires.ngsild.query import QExpr, ScopeExpr, TypeExpr
+from territoires.ngsild.subscription import EntitySelector
 from territoires.store.port import EntityQuery, HistoryFilter
 
 Sql = tuple[str, list[Any]]
@@ -57,8 +58,9 @@ def conditions(query: EntityQuery, compile: Compilers) -> tuple[list[str], list[
     if query.attrs:
         on_shape.append(compile.attrs(query.attrs))
     if on_shape:
-        add((f"e.shape IN (SELECT s.shape FROM shapes s WHERE {' AND '.join(sql for sql, _ in on_shape)})",
-             [p for _, shape_params in on_shape for p in shape_params]))
+        add(_of_shapes(on_shape))
+    if query.selectors:
+        add(_any_of([_selector(selector, compile) for selector in query.selectors]))
     if query.q is not None:
         add(compile.q(query.q))
     if query.scope_q is not None:
@@ -68,3 +70,24 @@ def conditions(query: EntityQuery, compile: Compilers) -> tuple[list[str], list[
     if query.history is not None:
         add(compile.history(query.history))
     return where, params
+
+
+def _of_shapes(on_shape: Sequence[Sql]) -> Sql:
+    """The entity's shape satisfies all these conditions over ``s``."""
+    return (f"e.shape IN (SELECT s.shape FROM shapes s WHERE {' AND '.join(sql for sql, _ in on_shape)})",
+            [p for _, params in on_shape for p in params])
+
+
+def _selector(selector: EntitySelector, compile: Compilers) -> Sql:
+    """One EntitySelector: its type, and its ids, else its id pattern (clause 5.2.33: id wins)."""
+    parts = [_of_shapes([compile.type_expr(selector.type)])]
+    if selector.ids:
+        parts.append(compile.ids(selector.ids))
+    elif selector.id_pattern is not None:
+        parts.append(compile.id_pattern(selector.id_pattern))
+    return " AND ".join(sql for sql, _ in parts), [p for _, params in parts for p in params]
+
+
+def _any_of(alternatives: Sequence[Sql]) -> Sql:
+    return ("(" + " OR ".join(f"({sql})" for sql, _ in alternatives) + ")",
+            [p for _, params in alternatives for p in params])

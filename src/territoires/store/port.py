@@ -24,7 +24,7 @@ from territoires.ngsild.errors import ERROR_BASE, OperationNotSupported
 from territoires.ngsild.geo import GeoQuery
 from territoires.ngsild.model import Entity, Instance
 from territoires.ngsild.query import OrderKey, QExpr, ScopeExpr, TypeExpr
-from territoires.ngsild.subscription import Subscription
+from territoires.ngsild.subscription import EntitySelector, Subscription
 
 DEFAULT_TENANT = ""
 
@@ -48,6 +48,9 @@ class EntityQuery:
     - ``ids``: the entity id is one of these.
     - ``id_pattern``: the entity id matches this regular expression (searched, not anchored).
     - ``types``: the entity's types satisfy this type expression.
+    - ``selectors``: the entity matches at least one of these (the ``entities`` of a Query
+      body): its types satisfy the selector's type expression, and its id is one of the
+      selector's ids, or, when it names none, matches its id pattern (if any).
     - ``attrs``: the entity has at least one of these attributes (expanded names).
     - ``q``, ``scope_q``, ``geo``: the NGSI-LD query language, scope query and geo-query.
     - ``history``: the entity has a recorded instance in this range (``HistoryFilter``).
@@ -82,6 +85,7 @@ class EntityQuery:
     ids: tuple[str, ...] = ()
     id_pattern: str | None = None
     types: TypeExpr | None = None
+    selectors: tuple[EntitySelector, ...] = ()
     attrs: tuple[str, ...] = ()
     q: QExpr | None = None
     scope_q: ScopeExpr | None = None

@@ -21,7 +21,7 @@ import orjson
 
 from territoires.ngsild.errors import BadRequestData, TooManyResults
 from territoires.ngsild.model import MAIN_MEMBER, NGSI_LD_NULL, Entity, Instance
-from territoires.ngsild.query import And, TypeExpr, TypeName
+from territoires.ngsild.query import types_satisfy
 from territoires.ngsild.temporal import Duration, parse_duration
 from territoires.store.port import (
     Aggregation,
@@ -603,24 +603,26 @@ def temporal_entity(entity: Entity) -> TemporalEntity:
 def with_kept(page: QueryPage, query: TemporalQuery, kept: Callable[[list[str]], list[Entity]]) -> QueryPage:
     """The page of current entities, plus the entities deleted with their history kept that
     ``query`` names by id (``kept`` reads them), within the page's limit."""
-    ids = query.entities.ids
-    if not ids:
+    entities = query.entities
+    named = [*entities.ids, *(i for selector in entities.selectors for i in selector.ids)]
+    if not named:
         return page
     present = {e["id"] for e in page.entities}
-    missing = [i for i in ids if i not in present]
-    extra = kept(missing) if missing else []
-    if query.entities.types is not None:
-        extra = [e for e in extra if _types_hold(query.entities.types, set(e["type"]))]
-    room = max(0, query.entities.limit - len(page.entities))
+    missing = [i for i in dict.fromkeys(named) if i not in present]
+    extra = [e for e in (kept(missing) if missing else []) if _named_by(entities, e)]
+    room = max(0, entities.limit - len(page.entities))
     count = None if page.count is None else page.count + len(extra)
     return QueryPage(page.entities + extra[:room], count, page.next_cursor)
 
 
-def _types_hold(expr: TypeExpr, types: set[str]) -> bool:
-    if isinstance(expr, TypeName):
-        return expr.iri in types
-    holds = (_types_hold(term, types) for term in expr.terms)  # type: ignore[arg-type]
-    return all(holds) if isinstance(expr, And) else any(holds)
+def _named_by(query: EntityQuery, entity: Entity) -> bool:
+    """Whether a query naming entities by id selects this one (its ids, types and selectors)."""
+    if query.ids and entity["id"] not in query.ids:
+        return False
+    if query.types is not None and not types_satisfy(query.types, entity["type"]):
+        return False
+    return not query.selectors or any(
+        entity["id"] in selector.ids and types_satisfy(selector.type, entity["type"]) for selector in query.selectors)
 
 
 def cut(
