@@ -6,8 +6,10 @@ import json
 import os
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -59,3 +61,24 @@ def test_home_page_is_french_and_openapi_describes_the_routes(server):
     assert spec["openapi"].startswith("3.")
     assert {"/ngsi-ld/v1/entities", "/ngsi-ld/v1/entityOperations/upsert", "/admin/v1/tenants"} <= set(spec["paths"])
     assert "post" in spec["paths"]["/ngsi-ld/v1/entities"]
+
+
+def test_a_served_transient_entity_is_deleted_once_its_expires_at_has_come(server):
+    base, _, data_dir, env = server
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {operator_key(data_dir, env)}"}
+    expiry = (datetime.now(UTC) + timedelta(seconds=1)).isoformat().replace("+00:00", "Z")
+    body = json.dumps({"id": "urn:ngsi-ld:Alert:1", "type": "Alert", "expiresAt": expiry,
+                       "severity": {"type": "Property", "value": "high"}}).encode()
+    created = urllib.request.urlopen(urllib.request.Request(base + "/ngsi-ld/v1/entities", data=body, headers=headers))
+    assert created.status == 201
+    entity_url = base + "/ngsi-ld/v1/entities/urn:ngsi-ld:Alert:1"
+    deadline = time.monotonic() + 30  # the sweep runs every second (expiry_sweep_interval)
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(urllib.request.Request(entity_url, headers=headers))
+        except urllib.error.HTTPError as gone:
+            assert gone.code == 404
+            break
+        time.sleep(0.2)
+    else:
+        pytest.fail("the transient entity was still served 30 s after it expired")

@@ -18,7 +18,6 @@ from territoires.config import Settings
 from territoires.ngsild.errors import NgsiLdError
 
 if TYPE_CHECKING:
-    from territoires.broker.audit import RetentionSweeper
     from territoires.store.port import Store
 
 
@@ -50,29 +49,44 @@ def serve(args: argparse.Namespace) -> int:
         flush=True,
     )
     bridge = _start_bridge(settings)
-    sweeper = _start_audit_retention(settings)
+    chores = Chores(replace(settings, database_upgrade=False))
     try:
         serving.run(settings, log_level=args.log_level)
     finally:
         if bridge is not None:
             bridge.terminate()
             bridge.wait(timeout=30)
-        if sweeper is not None:
-            sweeper.stop()
-            sweeper.service.store.close()
+        chores.stop()
     return 0
 
 
-def _start_audit_retention(settings: Settings) -> RetentionSweeper | None:
-    """The audit trail's retention, swept hourly by this process (once, whatever the number of workers)."""
-    from territoires.broker import open_store
-    from territoires.broker.audit import AuditService, RetentionSweeper
+class Chores:
+    """What this process sweeps by itself, once whatever the number of workers: the audit
+    trail's retention, hourly; the transient entities, every ``expiry_sweep_interval``."""
 
-    if settings.audit_retention_days <= 0:
-        return None
-    sweeper = RetentionSweeper(AuditService(open_store(settings, upgrade=False), settings.audit_retention_days))
-    sweeper.start()
-    return sweeper
+    def __init__(self, settings: Settings) -> None:
+        from territoires.broker import open_broker
+        from territoires.broker.audit import SWEEP_INTERVAL
+        from territoires.broker.sweeper import Sweeper
+
+        self.sweepers: list[Sweeper] = []
+        wanted = settings.audit_retention_days > 0, settings.expiry_sweep_interval > 0
+        self.broker = open_broker(settings) if any(wanted) else None
+        if self.broker is None:
+            return
+        if wanted[0]:
+            self.sweepers.append(Sweeper("audit retention", self.broker.audit.purge, SWEEP_INTERVAL))
+        if wanted[1]:
+            self.sweepers.append(Sweeper("expiry of transient entities", self.broker.entities.expire_everywhere,
+                                         settings.expiry_sweep_interval))
+        for sweeper in self.sweepers:
+            sweeper.start()
+
+    def stop(self) -> None:
+        for sweeper in self.sweepers:
+            sweeper.stop()
+        if self.broker is not None:
+            self.broker.close()
 
 
 def _start_bridge(settings: Settings) -> subprocess.Popen[bytes] | None:

@@ -78,6 +78,9 @@ class Settings:
     temporal_page_size: int = 1000
     # Deleting an entity deletes its history, unless this keeps it (temporal queries by id still answer).
     keep_deleted_history: bool = False
+    # Seconds between two sweeps deleting the transient entities and attribute instances whose
+    # expiresAt has come (clause 4.22: their deletion lags that instant by up to this); 0: none.
+    expiry_sweep_interval: float = 1.0
     # Days the audit trail keeps a record (older ones are deleted hourly); 0 keeps them forever.
     audit_retention_days: int = 365
     # LoRaWAN ingestion: the MQTT broker of the network servers' integrations (mqtt:// or

@@ -18,13 +18,13 @@ from territoires.broker.actor import SYSTEM, Actor, acting
 from territoires.broker.audit import (
     AuditRecorder,
     AuditService,
-    RetentionSweeper,
     change_records,
     parse_instant,
     retention_cutoff,
 )
 from territoires.broker.audit_views import FILTERS, audit_query
 from territoires.broker.changes import Change
+from territoires.broker.sweeper import Sweeper
 from territoires.config import Settings
 from territoires.ngsild.context import compile_context
 from territoires.ngsild.errors import BadRequestData, NonexistentTenant
@@ -276,7 +276,7 @@ def test_instants_never_fail_otherwise_than_as_bad_request(value: str) -> None:
 
 def test_the_sweeper_purges_at_start_then_on_its_timer(broker: Broker) -> None:
     old_records(broker, "", ["2020-01-01T00:00:00.000000Z"])
-    sweeper = RetentionSweeper(broker.audit, interval=0.05)
+    sweeper = Sweeper("audit retention", broker.audit.purge, interval=0.05)
     sweeper.start()
     try:
         deadline = time.monotonic() + 30

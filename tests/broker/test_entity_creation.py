@@ -4,29 +4,15 @@ share one (``broker.coalescing``), yet each is answered, checked and audited on 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
-
-from territoires.broker import Broker, open_broker
+from territoires.broker import Broker
 from territoires.broker.actor import Actor, acting
-from territoires.config import Settings
 from territoires.ngsild.context import compile_context
 from territoires.ngsild.errors import AlreadyExists
 from territoires.store.port import AuditQuery, EntityQuery
-from tests import postgres
 
 CTX = compile_context([], lambda url: None)
 VOCAB = "https://uri.etsi.org/ngsi-ld/default-context/"
-
-
-@pytest.fixture(params=postgres.BACKENDS)
-def broker(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Broker]:
-    url = postgres.fresh_database() if request.param == "postgres" else ""
-    opened = open_broker(Settings(data_dir=tmp_path / "var", database_url=url))
-    yield opened
-    opened.close()
 
 
 def lamp(n: int) -> dict[str, object]:

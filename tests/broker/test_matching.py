@@ -5,32 +5,20 @@ read back as the delivery worker reads it (claims), without sending anything."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
 
-from territoires.broker import open_broker
 from territoires.broker.changes import Change
-from territoires.config import Settings
 from territoires.ngsild.context import compile_context
 from territoires.ngsild.errors import ResourceNotFound
 from territoires.ngsild.subscription import render_subscription
 from territoires.store.port import SENT, DeliveryOutcome, OutboxEntry, TenantSession
-from tests import postgres
 
 CTX = compile_context([], lambda url: None)
 VOCAB = "https://uri.etsi.org/ngsi-ld/default-context/"
 LAMP = VOCAB + "Streetlight"
-
-
-@pytest.fixture(params=postgres.BACKENDS)
-def broker(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator:
-    url = postgres.fresh_database() if request.param == "postgres" else ""
-    opened = open_broker(Settings(data_dir=tmp_path / "var", database_url=url))
-    yield opened
-    opened.close()
 
 
 def lamp(n: int, state: str = "on", **attrs: Any) -> dict[str, Any]:
@@ -98,6 +86,16 @@ def test_watched_attributes_and_triggers(broker) -> None:
         deletions: ["attributeDeleted", "entityDeleted"],
         creations: ["entityCreated"],
     }
+
+
+def test_expiry_notifies_as_the_deletions_it_makes(broker) -> None:
+    deletions = subscribe(broker, notificationTrigger=["attributeDeleted", "entityDeleted"])
+    broker.entities.create("", lamp(1, expiresAt="2030-01-01T00:00:00Z"), CTX)
+    broker.entities.create("", lamp(2, dimmingLevel={"type": "Property", "value": 3,
+                                                     "expiresAt": "2030-01-01T00:00:00Z"}), CTX)
+    assert broker.entities.expire("", now="2030-01-01T00:00:01Z") == 2
+    assert sorted(reason for sub, reason in reasons(drain(broker)) if sub == deletions) == [
+        "attributeDeleted", "entityDeleted"]
 
 
 def test_notifications_of_one_subscription_keep_the_order_of_the_writes(broker) -> None:

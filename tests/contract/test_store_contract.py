@@ -132,6 +132,28 @@ def test_delete_matching_deletes_what_a_query_selects(store):
     assert ids(query(store, geo=near)) == [f"urn:ngsi-ld:Streetlight:{n:04d}" for n in (1, 3, 5)]
 
 
+def test_expired_lists_the_transient_entities_due_from_an_index_kept_with_every_write(store):
+    soon, later = "2026-11-28T10:05:00Z", "2026-11-28T12:00:00+01:00"  # later: 11:00Z
+    transient = {**entity("urn:ngsi-ld:Alert:1", "Alert", severity=prop("high")), "expiresAt": soon}
+    with_transient_reading = entity("urn:ngsi-ld:Sensor:1", "Sensor", reading=prop(3, expiresAt=later) + [
+        {**prop(4)[0], "datasetId": "urn:ngsi-ld:Dataset:durable"}])
+    durable = entity("urn:ngsi-ld:Sensor:2", "Sensor", reading=prop(5))
+    with store.session(DEFAULT_TENANT, write=True) as s:
+        s.insert([transient, with_transient_reading, durable])
+    with store.session(DEFAULT_TENANT) as s:
+        assert s.expired("2026-11-28T10:04:59.999999Z", 10) == []
+        assert s.expired(soon, 10) == ["urn:ngsi-ld:Alert:1"]
+        assert s.expired("2026-11-28T10:59:59.999999Z", 10) == ["urn:ngsi-ld:Alert:1"]
+        assert sorted(s.expired("2026-11-28T11:00:00Z", 10)) == ["urn:ngsi-ld:Alert:1", "urn:ngsi-ld:Sensor:1"]
+        assert len(s.expired("2026-11-28T12:00:00Z", 1)) == 1
+    # A replacement without expiry, and a deletion, take the entities out of it.
+    with store.session(DEFAULT_TENANT, write=True) as s:
+        s.replace([entity("urn:ngsi-ld:Sensor:1", "Sensor", reading=prop(6))])
+        s.delete(["urn:ngsi-ld:Alert:1"])
+    with store.session(DEFAULT_TENANT) as s:
+        assert s.expired("2030-01-01T00:00:00Z", 10) == []
+
+
 # ---- querying -------------------------------------------------------------------------------
 @pytest.fixture
 def city(store):

@@ -20,14 +20,13 @@ by the enforcement point after they succeed, through ``AuditService.record``.
 Who: the ``Actor`` the edge set for the request (``broker.actor``): principal kind, subject,
 credential id and name, nothing more (no address, no user agent, no request body: RGPD).
 Retention: records older than ``audit_retention_days`` are deleted by ``AuditService.purge``,
-which ``RetentionSweeper`` runs at most hourly in each ``territoires serve`` (cli.py) and
+which a ``Sweeper`` (broker/sweeper.py) runs hourly in each ``territoires serve`` (cli.py) and
 ``territoires audit purge`` runs by hand.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
@@ -35,11 +34,11 @@ from datetime import UTC, date, datetime, time, timedelta
 from territoires import clock
 from territoires.broker.actor import Actor, current_actor
 from territoires.broker.changes import Change
-from territoires.ngsild.errors import BadRequestData, NonexistentTenant
+from territoires.broker.tenants import in_every_tenant
+from territoires.ngsild.errors import BadRequestData
 from territoires.ngsild.model import NGSI_LD
 from territoires.ngsild.temporal import format_instant
 from territoires.store.port import (
-    DEFAULT_TENANT,
     AuditQuery,
     AuditRecord,
     Store,
@@ -191,46 +190,15 @@ class AuditService:
         before = before or retention_cutoff(self.retention_days)
         if before is None:
             return {}
-        purged: dict[str, int] = {}
-        for tenant in [DEFAULT_TENANT, *self.store.tenants()]:
-            try:
-                with self.store.session(tenant, write=True) as session:
-                    count = session.forget_audit(before)
-                    if count:  # deleting records is a write the trail keeps too
-                        session.append_audit([self._record(PURGE, "audit", f"{count} records before {before}")])
-            except NonexistentTenant:  # deleted meanwhile, its trail with it
-                continue
-            if count:
-                purged[tenant] = count
+
+        def forget(tenant: str) -> int:
+            with self.store.session(tenant, write=True) as session:
+                count = session.forget_audit(before)
+                if count:  # deleting records is a write the trail keeps too
+                    session.append_audit([self._record(PURGE, "audit", f"{count} records before {before}")])
+            return count
+
+        purged = in_every_tenant(self.store, forget)
+        if purged:
+            log.info("audit retention: %d records deleted", sum(purged.values()))
         return purged
-
-
-class RetentionSweeper:
-    """Runs ``AuditService.purge`` at start, then every ``interval`` seconds, in a thread of its
-    own (one per ``territoires serve``, whatever its number of workers: a sweep is one short
-    write per tenant)."""
-
-    def __init__(self, service: AuditService, interval: float = SWEEP_INTERVAL) -> None:
-        self.service = service
-        self.interval = interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="territoires-audit-retention", daemon=True)
-        self.sweeps = 0
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                purged = self.service.purge()
-                if purged:
-                    log.info("audit retention: %d records deleted", sum(purged.values()))
-            except Exception:  # a database away: try again at the next sweep
-                log.exception("audit retention sweep failed; trying again in %.0f s", self.interval)
-            self.sweeps += 1
-            self._stop.wait(self.interval)

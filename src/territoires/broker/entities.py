@@ -7,6 +7,7 @@ write session of the store (so read-modify-write is atomic) and hands whole enti
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple, TypeVar
@@ -15,6 +16,7 @@ from territoires import clock
 from territoires.broker.actor import Actor, acting, current_actor
 from territoires.broker.changes import Change, ChangeFeed
 from territoires.broker.coalescing import Coalescer
+from territoires.broker.tenants import in_every_tenant
 from territoires.ngsild import entity as parse
 from territoires.ngsild import updates
 from territoires.ngsild.context import Context
@@ -26,6 +28,9 @@ from territoires.store.port import EntityQuery, Frame, QueryPage, Store, TenantS
 
 UpdateResult = dict[str, Any]
 T = TypeVar("T")
+log = logging.getLogger("territoires.entities")
+# Transient entities expired per write transaction: a sweep holds the tenant's lock briefly at a time.
+EXPIRY_BATCH = 500
 
 
 @dataclass
@@ -164,6 +169,36 @@ class EntityService:
         now = clock.now()
         self.feed.publish(tenant, session, [Change(gone[i], None, now) for i in deleted])
         return deleted
+
+    def expire_everywhere(self) -> dict[str, int]:
+        """``expire`` in every tenant; how many entities changed, by tenant (where some did)."""
+        changed = in_every_tenant(self.store, self.expire)
+        if changed:
+            log.info("transient entities: %d expired", sum(changed.values()))
+        return changed
+
+    def expire(self, tenant: str, *, now: str | None = None) -> int:
+        """Clause 4.22: delete the transient entities, and the transient attribute instances,
+        whose ``expiresAt`` has come (at ``now``, by default the clock's), as deletions and
+        updates that notify and leave their history; returns how many entities changed."""
+        now = now or clock.now()
+        changed = 0
+        while True:
+            with self.store.session(tenant, write=True) as session:
+                due = session.expired(now, EXPIRY_BATCH)
+                stored = session.get(due)
+                after = {eid: updates.expire(entity, now=now) for eid, entity in stored.items()}
+                after = {eid: entity for eid, entity in after.items() if entity is not stored[eid]}
+                gone = [eid for eid, entity in after.items() if entity is None]
+                if gone:
+                    session.delete(gone)
+                if len(gone) < len(after):
+                    session.replace([entity for entity in after.values() if entity is not None])
+                if after:
+                    self.feed.publish(tenant, session, [Change(stored[eid], entity, now) for eid, entity in after.items()])
+            changed += len(after)
+            if len(due) < EXPIRY_BATCH or not after:
+                return changed
 
     def _change(self, tenant: str, entity_id: str, change: Callable[[Entity], tuple[Entity, Any]],
                 entity_type: str | None = None) -> Any:

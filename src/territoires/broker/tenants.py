@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
-from territoires.ngsild.errors import BadRequestData
-from territoires.store.port import Store
+from territoires.ngsild.errors import BadRequestData, NonexistentTenant
+from territoires.store.port import DEFAULT_TENANT, Store
 
 # Tenant names travel in an HTTP header and name files and schemas: keep them plain.
 TENANT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
@@ -17,6 +18,20 @@ def validate_tenant_name(name: object) -> str:
             f"tenant name {name!r} is invalid: use 1 to 63 letters, digits, '.', '_' or '-', starting with a letter or digit"
         )
     return name
+
+
+def in_every_tenant(store: Store, work: Callable[[str], int]) -> dict[str, int]:
+    """Run ``work`` on each tenant, the default one first (a tenant deleted meanwhile is passed
+    over); what it counted, by tenant, where it counted some."""
+    counted: dict[str, int] = {}
+    for tenant in [DEFAULT_TENANT, *store.tenants()]:
+        try:
+            count = work(tenant)
+        except NonexistentTenant:
+            continue
+        if count:
+            counted[tenant] = count
+    return counted
 
 
 class TenantService:

@@ -179,6 +179,23 @@ def merge_measures(entity: Entity, fragment: Entity, *, now: str) -> tuple[Entit
     return result, late
 
 
+def expire(entity: Entity, *, now: str) -> Entity | None:
+    """Clause 4.22: None when the entity's own ``expiresAt`` has come at ``now``; else the
+    entity without its attribute instances whose ``expiresAt`` has come (modified at ``now``),
+    or ``entity`` itself when none has."""
+    moment = datetime.fromisoformat(now)
+
+    def due(holder: dict[str, Any]) -> bool:
+        return "expiresAt" in holder and datetime.fromisoformat(holder["expiresAt"]) <= moment
+
+    if due(entity):
+        return None
+    kept = {name: [i for i in instances if not due(i)] for name, instances in entity["attrs"].items()}
+    if all(len(kept[name]) == len(instances) for name, instances in entity["attrs"].items()):
+        return entity
+    return _touched({**entity, "attrs": {name: instances for name, instances in kept.items() if instances}}, now, True)
+
+
 def _observed_before(instance: Instance, current: Instance) -> bool:
     mine, theirs = instance.get("observedAt"), current.get("observedAt")
     if not isinstance(mine, str) or not isinstance(theirs, str):

@@ -649,6 +649,12 @@ class TenantSession(ABC):
         """Delete every entity ``query`` selects (pagination ignored); returns how many."""
 
     @abstractmethod
+    def expired(self, until: str, limit: int) -> list[str]:
+        """Ids of at most ``limit`` transient entities (clause 4.22) due at ``until`` (an ISO 8601
+        instant): the entity's own ``expiresAt``, or that of one of its attribute instances, is
+        at or before it. Read from an index, not by scanning the tenant's entities."""
+
+    @abstractmethod
     def query(self, query: EntityQuery) -> QueryPage:
         """Entities selected by ``query`` in creation order (or its ``order_by``), with count
         and next cursor."""

@@ -71,7 +71,8 @@ from territoires.store.postgres_text import PostgresText
 from territoires.store.records import check_new, document, stored_context
 from territoires.store.shapes import ShapeKey, shape_key, shape_record, type_infos
 from territoires.store.staging import Staged
-from territoires.store.value_index import Verdicts
+from territoires.store.temporal_common import to_micros
+from territoires.store.value_index import EXPIRES_AT, Verdicts
 
 log = logging.getLogger("territoires.store")
 
@@ -471,6 +472,12 @@ class PostgresSession(PostgresTemporal, postgres_devices.PostgresFrames, Postgre
         return len(self._delete_rows(" AND ".join(where) or "true", params))
 
     # ---- reading ------------------------------------------------------------------------
+    def expired(self, until: str, limit: int) -> list[str]:
+        return [eid for (eid,) in self.conn.execute(
+            "SELECT e.id FROM entities e WHERE e.rid IN "
+            "(SELECT rid FROM attr_values WHERE name = %s AND number <= %s) LIMIT %s",
+            (EXPIRES_AT, float(to_micros(until)), limit))]
+
     def created_at(self, ids: Sequence[str]) -> dict[str, str]:
         return dict(self.conn.execute(
             f"SELECT id, doc->>'createdAt' FROM entities WHERE id = ANY({TEXTS})", (json_array(ids),)

@@ -55,7 +55,8 @@ from territoires.store.sqlite_subscriptions import SUBSCRIPTIONS_SCHEMA, SqliteS
 from territoires.store.sqlite_temporal import HISTORY_SCHEMA, SqliteTemporal, number_series_by_entity
 from territoires.store.sqlite_text import TEXT_SCHEMA, SqliteText, set_ranking
 from territoires.store.staging import Staged
-from territoires.store.value_index import Verdicts, entity_scalars
+from territoires.store.temporal_common import to_micros
+from territoires.store.value_index import EXPIRES_AT, Verdicts, entity_scalars
 
 SCHEMA = (
     """
@@ -535,6 +536,14 @@ class SqliteSession(SqliteTemporal, sqlite_devices.SqliteFrames, SqliteSubscript
         return len(matched)
 
     # ---- reading ------------------------------------------------------------------------
+    def expired(self, until: str, limit: int) -> list[str]:
+        name = self.tenant.names.get(EXPIRES_AT) or sqlite_values.name_of(self.conn, EXPIRES_AT)
+        if name is None:  # no entity of the tenant was ever transient
+            return []
+        return [eid for (eid,) in self.conn.execute(
+            "SELECT e.id FROM entities e WHERE e.rid IN (SELECT rid FROM attr_values WHERE name = ? AND value <= ?) "
+            "LIMIT ?", (name, to_micros(until), limit))]
+
     def created_at(self, ids: Sequence[str]) -> dict[str, str]:
         return dict(self._by_id("json_extract(doc, '$.createdAt')", ids))
 

@@ -57,7 +57,7 @@ def prefilters(conn: sqlite3.Connection, q: QExpr, names: dict[str, int],
         condition, params = _condition(narrow)
         name = names.get(iri)
         if name is None:
-            name = _name_of(conn, iri)
+            name = name_of(conn, iri)
             if name is None:  # no entity ever had this attribute: nothing can match
                 return [("0", [])]
             names[iri] = name
@@ -75,6 +75,6 @@ def _bounded_count(conn: sqlite3.Connection, sql: str, args: list[Any]) -> int:
     return conn.execute(f"SELECT count(*) FROM ({sql} LIMIT {SELECTIVE_ROWS + 1})", args).fetchone()[0]
 
 
-def _name_of(conn: sqlite3.Connection, iri: str) -> int | None:
+def name_of(conn: sqlite3.Connection, iri: str) -> int | None:
     row = conn.execute("SELECT name FROM names WHERE iri = ?", (iri,)).fetchone()
     return row[0] if row else None

@@ -1,7 +1,8 @@
 """What a value index holds and which q terms it can narrow, the same for every backend.
 
 A value index keeps, for each top-level attribute instance, every scalar a q comparison may
-look at. A query term that compares a top-level attribute with literals (``a==v``,
+look at; and, under ``EXPIRES_AT``, the expiry (in microseconds since 1970) of a transient
+entity and of each transient attribute instance (clause 4.22), which the expiry sweep reads. A query term that compares a top-level attribute with literals (``a==v``,
 ``a==v1,v2``, ``a==lo..hi``, ``a>v``…) can first be answered from the index. The index only
 narrows: the exact condition still applies to each candidate, so it must hold a superset of
 what can match. Driving a query from the index pays only when few entities match, so backends
@@ -16,9 +17,12 @@ from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from territoires.ngsild.model import Entity
+from territoires.ngsild.model import NGSI_LD, Entity
 from territoires.ngsild.query import AnyOf, AttrPath, Comparison, InRange, QExpr, Value
+from territoires.store.temporal_common import to_micros
 
+# The index name of expiries: the core term, which no attribute of an entity may take.
+EXPIRES_AT = NGSI_LD + "expiresAt"
 # Above this many candidate rows, scanning in creation order is cheaper than narrowing.
 SELECTIVE_ROWS = 2000
 
@@ -54,9 +58,14 @@ def instance_scalars(instance: dict[str, Any]) -> Iterator[Any]:
 
 
 def entity_scalars(entity: Entity) -> Iterator[tuple[str, Any]]:
-    """(attribute IRI, scalar) for every scalar of the entity's attributes; may repeat."""
+    """(attribute IRI, scalar) for every scalar of the entity's attributes, and (``EXPIRES_AT``,
+    microseconds) for each expiry it holds; may repeat."""
+    if "expiresAt" in entity:
+        yield EXPIRES_AT, to_micros(entity["expiresAt"])
     for iri, instances in entity["attrs"].items():
         for instance in instances:
+            if "expiresAt" in instance:
+                yield EXPIRES_AT, to_micros(instance["expiresAt"])
             kind = instance["type"]
             if kind == "GeoProperty":
                 continue
