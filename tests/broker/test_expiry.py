@@ -3,8 +3,11 @@ whose expiresAt has come, as writes that leave their history, on both backends."
 
 from __future__ import annotations
 
+import pytest
+
 from territoires.broker import Broker
 from territoires.ngsild.context import compile_context
+from territoires.ngsild.errors import ResourceNotFound
 from territoires.store.port import EntityQuery, TemporalQuery
 
 CTX = compile_context([], lambda url: None)
@@ -53,3 +56,15 @@ def test_the_sweep_visits_every_tenant(broker: Broker) -> None:
         broker.entities.create(tenant, {"id": ALERT, "type": "Alert", "expiresAt": "2020-01-01T00:00:00Z"}, CTX)
     assert broker.entities.expire_everywhere() == {"": 1, "commune-35238": 1}
     assert broker.entities.expire_everywhere() == {}
+
+
+def test_what_has_expired_is_not_served_even_before_the_sweep(broker: Broker) -> None:
+    past = "2020-01-01T00:00:00Z"
+    broker.entities.create("", {"id": ALERT, "type": "Alert", "expiresAt": past}, CTX)
+    broker.entities.create("", {"id": SENSOR, "type": "Sensor", "reading": [
+        {"type": "Property", "value": 3, "expiresAt": past},
+        {"type": "Property", "value": 4, "datasetId": "urn:ngsi-ld:Dataset:durable"}]}, CTX)
+    with pytest.raises(ResourceNotFound):
+        broker.entities.retrieve("", ALERT)
+    [served] = broker.entities.retrieve("", SENSOR)["attrs"][VOCAB + "reading"]
+    assert served["value"] == 4

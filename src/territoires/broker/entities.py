@@ -106,10 +106,13 @@ class EntityService:
     def retrieve(self, tenant: str, entity_id: str, *, attrs: frozenset[str] | None = None,
                  entity_type: str | None = None) -> Entity:
         """The entity; with ``attrs``, it must hold at least one of them (clause 5.7.1); with
-        ``entity_type``, be of that type (see ``_selected``)."""
+        ``entity_type``, be of that type (see ``_selected``). What has expired (clause 4.22) is
+        not shown, even before the expiry sweep deletes it."""
         parse.validate_entity_id(entity_id)
         with self.store.session(tenant) as session:
-            found = _selected(session.get([entity_id]).get(entity_id), entity_id, entity_type)
+            stored = session.get([entity_id]).get(entity_id)
+        current = updates.expire(stored, now=clock.now()) if stored is not None else None
+        found = _selected(current, entity_id, entity_type)
         if attrs is not None and not attrs & found["attrs"].keys():
             raise ResourceNotFound(f"entity {entity_id} has none of the attributes asked for")
         return found

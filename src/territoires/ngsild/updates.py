@@ -190,9 +190,9 @@ def expire(entity: Entity, *, now: str) -> Entity | None:
 
     if due(entity):
         return None
-    kept = {name: [i for i in instances if not due(i)] for name, instances in entity["attrs"].items()}
-    if all(len(kept[name]) == len(instances) for name, instances in entity["attrs"].items()):
+    if not any(due(i) for instances in entity["attrs"].values() for i in instances):
         return entity
+    kept = {name: [i for i in instances if not due(i)] for name, instances in entity["attrs"].items()}
     return _touched({**entity, "attrs": {name: instances for name, instances in kept.items() if instances}}, now, True)
 
 
