@@ -9,7 +9,7 @@ from typing import Any
 
 from territoires.cli import main
 from territoires.store.port import DEFAULT_TENANT, EntityQuery, TemporalPage, TemporalQuery, TimeRange
-from territoires.store.sqlite import SqliteStore
+from territoires.store.sqlite import LAYOUT_VERSION, SqliteStore
 from territoires.store.sqlite_temporal import SLOTS
 from tests.contract.test_history_rollup import BASE, DAY, SENSORS, STATE, TEMP, answers, ask, reading, record
 
@@ -83,7 +83,7 @@ def test_a_sqlite_file_of_layout_3_keeps_its_history(tmp_path: Path) -> None:
         assert after[SENSORS[1], STATE, None] == before[0][SENSORS[1], STATE, None]
     finally:
         store.close()
-    assert layout(data) == (4, False)
+    assert layout(data) == (LAYOUT_VERSION, False)
 
 
 def test_db_upgrade_brings_every_sqlite_file_to_the_current_layout(tmp_path: Path, monkeypatch, capsys) -> None:
@@ -93,7 +93,7 @@ def test_db_upgrade_brings_every_sqlite_file_to_the_current_layout(tmp_path: Pat
     monkeypatch.setenv("TERRITOIRES_DATA_DIR", str(data))
     assert main(["db", "upgrade"]) == 0
     assert "(défaut) : à jour" in capsys.readouterr().out
-    assert layout(data) == (4, False)
+    assert layout(data) == (LAYOUT_VERSION, False)
     store = SqliteStore(data)
     try:
         assert instances(store) == before[0]

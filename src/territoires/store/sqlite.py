@@ -102,7 +102,7 @@ CREATE TABLE IF NOT EXISTS tenants(
 """
 
 # Version of the tenant file layout (PRAGMA user_version); see _Tenant.upgrade.
-LAYOUT_VERSION = 4
+LAYOUT_VERSION = 5
 
 # Statements bind at most this many parameters at once (SQLite's limit is 32766).
 BIND_CHUNK = 500
@@ -186,15 +186,18 @@ class _Tenant:
         """Bring an older tenant file to ``LAYOUT_VERSION``: version 1 added the value index,
         version 2 gave an audit record several attributes (one column, renamed), version 3 has
         frames forgotten by when they were recorded (a column, and its index in place of the
-        uplink time's), version 4 numbers history series by entity (``number_series_by_entity``)."""
+        uplink time's), version 4 numbers history series by entity (``number_series_by_entity``),
+        version 5 indexes the expiries of transient entities (``value_index.EXPIRES_AT``)."""
         version = self.conn.execute("PRAGMA user_version").fetchone()[0]
         if version >= LAYOUT_VERSION:
             return
         transaction = WriteTransaction(self)
         session = SqliteSession(self, self.conn)
         try:
-            if version < 1:
-                session.replace([orjson.loads(doc) for (doc,) in self.conn.execute("SELECT doc FROM entities")])
+            if version < 5:  # rewritten, an entity gets the index rows of today's layout
+                which = "" if version < 1 else " WHERE instr(doc, '\"expiresAt\"') > 0"
+                docs = self.conn.execute(f"SELECT doc FROM entities{which}")
+                session.replace([orjson.loads(doc) for (doc,) in docs])
             # Checked in the transaction: another process may have renamed it since.
             if any(name == "attribute" for _, name, *_ in self.conn.execute("PRAGMA table_info(audit)")):
                 self.conn.execute("ALTER TABLE audit RENAME COLUMN attribute TO attributes")
